@@ -1,0 +1,264 @@
+// Package config loads pipeline files: YAML with ${VAR} interpolation,
+// strict keys and units, and errors that name file, line, column and the
+// YAML path of every problem found.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Kinds lists the connector keys that sources and sinks accept. The caller
+// passes the registered connectors so that a misspelt one is reported with
+// everything else.
+type Kinds struct {
+	Sources []string
+	Sinks   []string
+}
+
+// Options control loading.
+type Options struct {
+	Lookup LookupFunc // environment; os.LookupEnv when nil
+	Kinds  Kinds
+}
+
+// DefaultShutdownTimeout is how long a stage drains on SIGTERM unless set.
+const DefaultShutdownTimeout = 30 * time.Second
+
+// Files expands paths: a folder stands for the *.yaml and *.yml files
+// directly in it, in name order. Test files (*.test.yaml) are left out.
+func Files(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		var found []string
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || strings.HasSuffix(name, ".test.yaml") || strings.HasSuffix(name, ".test.yml") {
+				continue
+			}
+			if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
+				found = append(found, filepath.Join(p, name))
+			}
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("config: no *.yaml files in %s", p)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// Load reads every file (see Files for folders) and returns the pipelines,
+// or an Errors value listing every problem in every file.
+func Load(paths []string, opts Options) ([]*Pipeline, error) {
+	files, err := Files(paths)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Lookup == nil {
+		opts.Lookup = os.LookupEnv
+	}
+	var errs Errors
+	var out []*Pipeline
+	names := map[string]string{}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		p, err := Parse(f, src, opts)
+		errs.Add(Pos{File: f}, "", err)
+		if p == nil {
+			continue
+		}
+		if other, dup := names[p.Name]; dup && p.Name != "" {
+			errs.Addf(p.namePos, "pipeline", "pipeline %q is also defined in %s", p.Name, other)
+		}
+		names[p.Name] = f
+		out = append(out, p)
+	}
+	if err := errs.Err(); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes one pipeline file. It returns the pipeline even when there
+// are errors, so callers can keep checking it; nil only when the YAML itself
+// does not parse.
+func Parse(file string, src []byte, opts Options) (*Pipeline, error) {
+	if opts.Lookup == nil {
+		opts.Lookup = os.LookupEnv
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, Errorf(Pos{File: file, Line: 1, Col: 1}, "", "the file is empty")
+	}
+	d := &decoder{file: file, lookup: opts.Lookup, connectorKinds: map[reflect.Type][]string{
+		reflect.TypeFor[Source](): opts.Kinds.Sources,
+		reflect.TypeFor[Sink]():   opts.Kinds.Sinks,
+	}}
+	root := doc.Content[0]
+	p := &Pipeline{File: file}
+	d.decode(root, "", reflect.ValueOf(p).Elem())
+	p.locate(d, root)
+	p.validate(d)
+	return p, d.errs.Err()
+}
+
+func yamlError(file string, err error) error {
+	msg := err.Error()
+	pos := Pos{File: file, Line: 1, Col: 1}
+	var te *yaml.TypeError
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else if ok := asTypeError(err, &te); ok && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	return &Error{Pos: pos, Err: fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))}
+}
+
+func asTypeError(err error, te **yaml.TypeError) bool {
+	t, ok := err.(*yaml.TypeError)
+	*te = t
+	return ok
+}
+
+// locate remembers positions of top-level keys for later messages.
+func (p *Pipeline) locate(d *decoder, root *yaml.Node) {
+	p.namePos = d.pos(root)
+	kv, _ := d.pairs(root, "")
+	for _, e := range kv {
+		switch e[0].Value {
+		case "pipeline":
+			p.namePos = d.pos(e[1])
+		case "vars":
+			p.VarsPos = d.pos(e[1])
+		}
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+// validate applies defaults and checks what single keys cannot.
+func (p *Pipeline) validate(d *decoder) {
+	errf := d.errs.Addf
+	if p.Name != "" && !nameRE.MatchString(p.Name) {
+		errf(p.namePos, "pipeline", "invalid pipeline name %q: use letters, digits, '.', '_' and '-'", p.Name)
+	}
+	if p.Delivery == "" {
+		p.Delivery = AtLeastOnce
+	}
+	if p.ShutdownTimeout == 0 {
+		p.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if p.Kafka.Brokers == "" {
+		errf(p.Kafka.Pos, "kafka.brokers", "missing: set a broker list such as host:9092, or embedded for an in-process broker")
+	}
+	for name, t := range p.Topics {
+		path := "topics." + name
+		if !validTopic(name) {
+			errf(t.Pos, path, "invalid topic name %q: use up to 249 letters, digits, '.', '_' and '-'", name)
+		}
+		if t.Partitions < 0 {
+			errf(t.Pos, path+".partitions", "must be at least 1")
+		}
+		if t.Partitions == 0 {
+			t.Partitions = 1
+		}
+		if t.ReplicationFactor == 0 {
+			t.ReplicationFactor = -1 // the broker's default
+		}
+		p.Topics[name] = t
+	}
+	seen := map[string]string{}
+	stage := func(s *Stage) {
+		if !nameRE.MatchString(s.Name) {
+			errf(s.Pos, s.Path, "invalid stage name %q: use letters, digits, '.', '_' and '-'", s.Name)
+		}
+		if other, dup := seen[s.Name]; dup {
+			errf(s.Pos, s.Path, "duplicate stage name %q: also used by %s", s.Name, other)
+		}
+		seen[s.Name] = s.Path
+		if s.OnError.Action == "" {
+			s.OnError.Action = Fail
+		}
+		if s.Format == "" {
+			s.Format = "json"
+		}
+	}
+	consumer := func(s *Stage, c *Consumer) {
+		for _, t := range c.From {
+			if !validTopic(t) {
+				errf(s.Pos, s.Path+".from", "invalid topic name %q", t)
+			}
+		}
+		if c.Group == "" {
+			c.Group = p.Name + "." + s.Name
+		}
+		if c.Start == "" {
+			c.Start = Earliest
+		}
+		if c.Delivery == "" {
+			c.Delivery = p.Delivery
+		}
+		if c.Delivery == ExactlyOnce {
+			errf(s.Pos, s.Path+".delivery", "exactly_once is not available in this version: use at_least_once")
+		}
+	}
+	to := func(s *Stage, t string) {
+		if t != "" && !validTopic(t) {
+			errf(s.Pos, s.Path+".to", "invalid topic name %q", t)
+		}
+	}
+	if p.Delivery == ExactlyOnce {
+		errf(p.namePos, "delivery", "exactly_once is not available in this version: use at_least_once")
+	}
+	for i := range p.Sources {
+		s := &p.Sources[i]
+		stage(&s.Stage)
+		to(&s.Stage, s.To)
+	}
+	for i := range p.Transforms {
+		t := &p.Transforms[i]
+		stage(&t.Stage)
+		consumer(&t.Stage, &t.Consumer)
+		to(&t.Stage, t.To)
+	}
+	for i := range p.Sinks {
+		s := &p.Sinks[i]
+		stage(&s.Stage)
+		consumer(&s.Stage, &s.Consumer)
+	}
+	if len(p.Sources)+len(p.Transforms)+len(p.Sinks) == 0 && p.Name != "" {
+		errf(p.namePos, "", "the pipeline has no stages: add sources, transforms or sinks")
+	}
+}

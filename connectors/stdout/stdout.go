@@ -1,0 +1,118 @@
+// Package stdout is a sink that prints records for people (pretty) or
+// programs (JSON lines).
+package stdout
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/record"
+)
+
+// Config is the `stdout:` block of a sink.
+type Config struct {
+	// Format is pretty (one readable line per record, the default) or json
+	// (one JSON object per record with key, headers and metadata).
+	Format string `yaml:"format"`
+}
+
+// Sink prints records.
+type Sink struct {
+	format string
+	w      *bufio.Writer
+}
+
+// New checks the config.
+func New(c config.Connector, env engine.Env) (*Sink, error) {
+	var cfg Config
+	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
+		return nil, err
+	}
+	switch cfg.Format {
+	case "":
+		cfg.Format = "pretty"
+	case "pretty", "json":
+	default:
+		return nil, config.Errorf(c.Pos, c.Path+".format", "unknown format %q: want pretty or json", cfg.Format)
+	}
+	return &Sink{format: cfg.Format, w: bufio.NewWriter(env.Stdout)}, nil
+}
+
+type envelope struct {
+	Topic     string            `json:"topic"`
+	Partition int32             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Timestamp time.Time         `json:"timestamp"`
+	Key       *string           `json:"key"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Value     any               `json:"value"`
+}
+
+// Write prints the batch and flushes it.
+func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
+	for i, r := range batch {
+		var err error
+		if s.format == "json" {
+			err = s.writeJSON(r)
+		} else {
+			err = s.writePretty(r)
+		}
+		if err != nil {
+			return &engine.RecordError{Index: i, Err: err}
+		}
+	}
+	return s.w.Flush()
+}
+
+func (s *Sink) writePretty(r *record.Record) error {
+	var v []byte
+	switch t := r.Value.(type) {
+	case string: // text reads better unquoted
+		v = []byte(t)
+	case []byte:
+		v = t
+	default:
+		var err error
+		if v, err = record.JSON.Encode(r.Value); err != nil {
+			return err
+		}
+	}
+	key := "null"
+	if r.Key != nil {
+		key = string(r.Key)
+	}
+	_, err := fmt.Fprintf(s.w, "%s[%d]@%d key=%s %s\n", r.Topic, r.Partition, r.Offset, key, v)
+	return err
+}
+
+func (s *Sink) writeJSON(r *record.Record) error {
+	e := envelope{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Value: r.Value}
+	if r.Key != nil {
+		k := string(r.Key)
+		e.Key = &k
+	}
+	if len(r.Headers) > 0 {
+		e.Headers = make(map[string]string, len(r.Headers))
+		for _, h := range r.Headers {
+			e.Headers[h.Key] = string(h.Value)
+		}
+	}
+	if b, ok := r.Value.([]byte); ok {
+		e.Value = string(b)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	s.w.Write(b)
+	return s.w.WriteByte('\n')
+}
+
+// Close flushes what is buffered.
+func (s *Sink) Close() error { return s.w.Flush() }

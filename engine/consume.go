@@ -1,0 +1,248 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/kafkaconf"
+)
+
+// item is one consumed message and its place in the offset tracker.
+type item struct {
+	m *kafka.Message
+	e *entry
+}
+
+// processor is what a consuming stage does with each batch.
+type processor interface {
+	process(ctx context.Context, batch []item) error
+	// finish makes every output of processed batches durable.
+	finish(ctx context.Context) error
+	// err reports an asynchronous failure (a failed delivery), without waiting.
+	err() error
+}
+
+// consumeLoop reads topics in a consumer group and feeds batches to a
+// processor, storing offsets only as the tracker confirms records durable.
+type consumeLoop struct {
+	*stage
+	cm       kafka.ConfigMap
+	topics   []string
+	proc     processor
+	tr       *tracker
+	maxBatch int
+	linger   time.Duration
+	limit    *rate.Limiter // nil: no cap
+
+	c       *kafka.Consumer
+	batches chan []item
+	batch   []item // read but not yet handed to the processor
+	closing bool
+	errLog  rateLimited
+}
+
+const (
+	defaultMaxBatch = 500
+	defaultLinger   = 5 * time.Millisecond
+	storeInterval   = 200 * time.Millisecond
+)
+
+// newConsumeLoop sets batching from the stage's rate cap: a capped stage
+// takes batches of about a tenth of a second's worth.
+func newConsumeLoop(st *stage, cm kafka.ConfigMap, c *config.Consumer, proc processor, tr *tracker) *consumeLoop {
+	l := &consumeLoop{stage: st, cm: cm, topics: c.From, proc: proc, tr: tr, maxBatch: defaultMaxBatch, linger: defaultLinger}
+	if c.Rate > 0 {
+		l.maxBatch = max(1, min(defaultMaxBatch, int(float64(c.Rate)/10)))
+		l.limit = rate.NewLimiter(rate.Limit(c.Rate), l.maxBatch)
+	}
+	return l
+}
+
+func (l *consumeLoop) run(ctx context.Context) error {
+	c, err := kafka.NewConsumer(&l.cm)
+	if err != nil {
+		return fmt.Errorf("%s %s: create consumer: %s", l.kind, l.name, kafkaconf.Scrub(l.cm, err.Error()))
+	}
+	l.c = c
+	if err := c.SubscribeTopics(l.topics, l.rebalance); err != nil {
+		c.Close()
+		return fmt.Errorf("%s %s: subscribe to %s: %w", l.kind, l.name, strings.Join(l.topics, ","), err)
+	}
+	l.batches = make(chan []item, 2)
+
+	// Processing outlives ctx by up to the drain period so a shutdown
+	// finishes what was read; after that, unfinished records are abandoned
+	// uncommitted and the next run reads them again.
+	procCtx, cancelProc := context.WithCancel(context.Background())
+	defer cancelProc()
+	stopDrainTimer := context.AfterFunc(ctx, func() {
+		time.AfterFunc(l.drain, cancelProc)
+	})
+	defer stopDrainTimer()
+
+	g, gctx := errgroup.WithContext(procCtx)
+	g.Go(func() error {
+		for b := range l.batches {
+			if l.limit != nil {
+				if err := l.limit.WaitN(gctx, len(b)); err != nil {
+					return err
+				}
+			}
+			if err := l.proc.process(gctx, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	pollErr := l.poll(ctx, gctx)
+	l.closing = true
+	close(l.batches)
+	procErr := g.Wait()
+	if errors.Is(procErr, context.Canceled) && ctx.Err() != nil {
+		procErr = fmt.Errorf("%s %s: drain did not finish within %s; unfinished records will be read again", l.kind, l.name, l.drain)
+	}
+	finErr := l.proc.finish(procCtx)
+	commitErr := l.commit()
+	if err := c.Close(); err != nil {
+		l.log.Warn("close consumer", "error", err)
+	}
+	return errors.Join(pollErr, procErr, finErr, commitErr)
+}
+
+// poll reads until ctx is done or processing failed.
+func (l *consumeLoop) poll(ctx, gctx context.Context) error {
+	lastStore := time.Now()
+	var batchStart time.Time
+	for ctx.Err() == nil && gctx.Err() == nil {
+		if err := l.proc.err(); err != nil {
+			return err
+		}
+		timeout := 100
+		if len(l.batch) > 0 {
+			timeout = 1
+		}
+		switch e := l.c.Poll(timeout).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				l.warn("consume", e.TopicPartition.Error)
+				break
+			}
+			if len(l.batch) == 0 {
+				batchStart = time.Now()
+			}
+			l.batch = append(l.batch, item{m: e, e: l.tr.add(*e.TopicPartition.Topic, e.TopicPartition.Partition, int64(e.TopicPartition.Offset))})
+		case kafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("%s %s: consumer: %s", l.kind, l.name, kafkaconf.Scrub(l.cm, e.Error()))
+			}
+			l.warn("consumer", e)
+		}
+		if len(l.batch) > 0 && (len(l.batch) >= l.maxBatch || time.Since(batchStart) >= l.linger) {
+			if !l.send(ctx, gctx) {
+				return nil
+			}
+		}
+		if time.Since(lastStore) >= storeInterval {
+			l.store()
+			lastStore = time.Now()
+		}
+	}
+	return nil
+}
+
+func (l *consumeLoop) warn(what string, err error) {
+	if ok, held := l.errLog.allow(); ok {
+		l.log.Warn(what, "error", kafkaconf.Scrub(l.cm, err.Error()), "repeats_unlogged", held)
+	}
+}
+
+// send hands the pending batch to the processor; false when stopping.
+func (l *consumeLoop) send(ctx, gctx context.Context) bool {
+	select {
+	case l.batches <- l.batch:
+		l.batch = nil
+		return true
+	case <-ctx.Done():
+	case <-gctx.Done():
+	}
+	return false
+}
+
+// store hands the offsets the tracker confirmed to librdkafka, which commits
+// them in the background (auto commit of stored offsets only).
+func (l *consumeLoop) store() {
+	offs := l.tr.commitable()
+	if len(offs) == 0 {
+		return
+	}
+	if _, err := l.c.StoreOffsets(offs); err != nil {
+		// A partition revoked a moment ago refuses its offset; its new
+		// owner starts from the last commit, so nothing is lost.
+		l.log.Debug("store offsets", "error", err)
+	}
+}
+
+// commit stores and synchronously commits confirmed offsets.
+func (l *consumeLoop) commit() error {
+	l.store()
+	if _, err := l.c.Commit(); err != nil {
+		var ke kafka.Error
+		if errors.As(err, &ke) && ke.Code() == kafka.ErrNoOffset {
+			return nil
+		}
+		return fmt.Errorf("%s %s: commit offsets: %w", l.kind, l.name, err)
+	}
+	return nil
+}
+
+// rebalance runs inside Poll. On revoke it finishes in-flight records of the
+// revoked partitions (up to the drain period), commits what is durable and
+// lets the partitions go; records still unfinished are read again by the new
+// owner.
+func (l *consumeLoop) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		l.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
+		l.tr.release(e.Partitions)
+		return c.Assign(e.Partitions)
+	case kafka.RevokedPartitions:
+		lost := c.AssignmentLost()
+		l.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", lost)
+		if !lost && !l.closing {
+			deadline := time.Now().Add(l.drain)
+			if len(l.batch) > 0 {
+				ctx, cancel := context.WithDeadline(context.Background(), deadline)
+				l.send(ctx, ctx)
+				cancel()
+			}
+			for l.tr.pending(e.Partitions) > 0 && time.Now().Before(deadline) && l.proc.err() == nil {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		if !lost {
+			if err := l.commit(); err != nil {
+				l.log.Warn("commit on revoke", "error", err)
+			}
+		}
+		l.batch = nil
+		l.tr.release(e.Partitions)
+		return c.Unassign()
+	}
+	return nil
+}
+
+func formatPartitions(ps []kafka.TopicPartition) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("%s[%d]", *p.Topic, p.Partition)
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,417 @@
+// Package engine turns loaded pipelines into running stages: sources as
+// producer loops, transforms as consume-transform-produce loops and sinks as
+// consumer loops, each consuming stage in its own consumer group. A record's
+// offset is stored only after its effect is durable downstream.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/embedded"
+	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/topic"
+	"github.com/conveyor-dev/conveyor/transforms"
+)
+
+// Env is what connector factories get besides their own config.
+type Env struct {
+	Lookup config.LookupFunc
+	Vars   map[string]any // the pipeline's vars, for connector expressions
+	Log    *slog.Logger
+	Stdout io.Writer
+}
+
+// SourceFactory builds a source from its config without connecting to
+// anything, so `runner check` can call it offline.
+type SourceFactory func(c config.Connector, env Env) (Source, error)
+
+// SinkFactory builds a sink from its config without connecting to anything.
+type SinkFactory func(c config.Connector, env Env) (Sink, error)
+
+// Registry lists the connectors a runner knows, registered explicitly by the
+// binary.
+type Registry struct {
+	Sources map[string]SourceFactory
+	Sinks   map[string]SinkFactory
+}
+
+// Kinds names the registered connectors, for config loading.
+func (r Registry) Kinds() config.Kinds {
+	var k config.Kinds
+	for name := range r.Sources {
+		k.Sources = append(k.Sources, name)
+	}
+	for name := range r.Sinks {
+		k.Sinks = append(k.Sinks, name)
+	}
+	sort.Strings(k.Sources)
+	sort.Strings(k.Sinks)
+	return k
+}
+
+// Opener is implemented by connectors that acquire resources (files,
+// connections) when the stage starts rather than when it is built.
+type Opener interface {
+	Open(ctx context.Context) error
+}
+
+// Closer is implemented by sources that hold resources.
+type Closer interface {
+	Close() error
+}
+
+// Plan is a set of pipelines, checked and compiled, ready to run.
+type Plan struct {
+	pipelines []*pipelinePlan
+}
+
+type pipelinePlan struct {
+	cfg       *config.Pipeline
+	sources   []*sourcePlan
+	transform []*transformPlan
+	sinks     []*sinkPlan
+}
+
+type sourcePlan struct {
+	cfg   *config.Source
+	src   Source
+	chain *transforms.Chain
+}
+
+type transformPlan struct {
+	cfg   *config.Transform
+	chain *transforms.Chain
+}
+
+type sinkPlan struct {
+	cfg   *config.Sink
+	sink  Sink
+	chain *transforms.Chain
+}
+
+// Build compiles every stage of the pipelines and builds their connectors,
+// returning every error found. It does not touch the network.
+func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
+	var errs config.Errors
+	plan := &Plan{}
+	for _, p := range pipes {
+		pp := &pipelinePlan{cfg: p}
+		opts := expression.Options{Vars: p.Vars}
+		cenv := env
+		cenv.Vars = p.Vars
+		compile := func(st *config.Stage, extra ...config.Step) *transforms.Chain {
+			steps := append(append([]config.Step(nil), st.Steps...), extra...)
+			ch, err := transforms.Compile(steps, opts)
+			errs.Add(st.Pos, st.Path+".steps", err)
+			return ch
+		}
+		for i := range p.Sources {
+			s := &p.Sources[i]
+			var extra []config.Step
+			if s.Key != nil {
+				extra = append(extra, config.Step{Kind: "key", Path: s.Key.Path, Pos: s.Key.Pos, Key: s.Key})
+			}
+			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, extra...)}
+			if f, ok := reg.Sources[s.Connector.Kind]; ok {
+				src, err := f(s.Connector, cenv)
+				errs.Add(s.Connector.Pos, s.Connector.Path, err)
+				sp.src = src
+			}
+			if s.OnError.Action == config.DeadLetter && s.OnError.DeadLetter == s.To {
+				errs.Addf(s.OnError.Pos, s.Path+".on_error.dead_letter", "the dead-letter topic must differ from the output topic %q", s.To)
+			}
+			pp.sources = append(pp.sources, sp)
+		}
+		for i := range p.Transforms {
+			t := &p.Transforms[i]
+			pp.transform = append(pp.transform, &transformPlan{cfg: t, chain: compile(&t.Stage)})
+			for _, from := range t.From {
+				if from == t.To {
+					errs.Addf(t.Pos, t.Path+".to", "a transform cannot write the topic %q it reads", from)
+				}
+			}
+		}
+		for i := range p.Sinks {
+			s := &p.Sinks[i]
+			sp := &sinkPlan{cfg: s, chain: compile(&s.Stage)}
+			if f, ok := reg.Sinks[s.Connector.Kind]; ok {
+				sink, err := f(s.Connector, cenv)
+				errs.Add(s.Connector.Pos, s.Connector.Path, err)
+				sp.sink = sink
+			}
+			pp.sinks = append(pp.sinks, sp)
+		}
+		plan.pipelines = append(plan.pipelines, pp)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// RunOptions tune a run.
+type RunOptions struct {
+	Log              *slog.Logger
+	ProgressInterval time.Duration // 0 turns progress lines off
+	// EmbeddedAddr is where an embedded broker listens; default 127.0.0.1:0.
+	EmbeddedAddr string
+}
+
+// Run starts every stage of every pipeline and returns when all stages have
+// ended: ctx cancelled (a graceful stop: each stage drains for its
+// pipeline's shutdown_timeout) or a stage failed (the others then stop too).
+func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	var broker *embedded.Broker
+	defer func() {
+		if broker != nil {
+			broker.Close()
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	var reporters []*progress
+	for _, pp := range pl.pipelines {
+		p := pp.cfg
+		brokers := p.Kafka.Brokers
+		if brokers == "embedded" {
+			if broker == nil {
+				addr := opts.EmbeddedAddr
+				if addr == "" {
+					addr = "127.0.0.1:0"
+				}
+				b, err := embedded.Start(addr)
+				if err != nil {
+					return err
+				}
+				broker = b
+				log.Warn("embedded broker started: its data lives in memory only and is lost when the runner stops", "address", b.Addr())
+			}
+			brokers = broker.Addr()
+		}
+		if err := ensureTopics(ctx, p, brokers, log); err != nil {
+			return err
+		}
+		plog := log.With("pipeline", p.Name)
+		stages, err := pp.stages(brokers, plog)
+		if err != nil {
+			return err
+		}
+		rep := &progress{log: plog}
+		for _, st := range stages {
+			rep.add(st.base().name, st.base().counters)
+			g.Go(func() error { return st.run(gctx) })
+		}
+		reporters = append(reporters, rep)
+	}
+	if opts.ProgressInterval > 0 {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(opts.ProgressInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					for _, r := range reporters {
+						r.report()
+					}
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+	}
+	err := g.Wait()
+	for _, r := range reporters {
+		r.report()
+	}
+	return err
+}
+
+func ensureTopics(ctx context.Context, p *config.Pipeline, brokers string, log *slog.Logger) error {
+	if len(p.Topics) == 0 {
+		return nil
+	}
+	cm := kafkaconf.Build(kafkaconf.Admin, brokers, p.Kafka.Config, nil, nil)
+	admin, err := kafka.NewAdminClient(&cm)
+	if err != nil {
+		return fmt.Errorf("pipeline %s: admin client: %s", p.Name, kafkaconf.Scrub(cm, err.Error()))
+	}
+	defer admin.Close()
+	var specs []topic.Spec
+	for name, t := range p.Topics {
+		specs = append(specs, topic.Spec{Name: name, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor, Config: t.Config})
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	mismatches, err := topic.Ensure(ctx, admin, specs)
+	for _, m := range mismatches {
+		log.Warn(m.String(), "pipeline", p.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("pipeline %s: %s", p.Name, kafkaconf.Scrub(cm, err.Error()))
+	}
+	return nil
+}
+
+// runnable is a stage ready to start.
+type runnable interface {
+	run(ctx context.Context) error
+	base() *stage
+}
+
+func (s *stage) base() *stage { return s }
+
+func (pp *pipelinePlan) newStage(st *config.Stage, kind string, chain *transforms.Chain, log *slog.Logger) *stage {
+	return &stage{
+		pipeline: pp.cfg.Name,
+		name:     st.Name,
+		kind:     kind,
+		onError:  st.OnError,
+		format:   record.Format(st.Format),
+		chain:    chain,
+		log:      log.With("stage", st.Name),
+		counters: &Counters{},
+		drain:    time.Duration(pp.cfg.ShutdownTimeout),
+	}
+}
+
+func (pp *pipelinePlan) stages(brokers string, log *slog.Logger) ([]runnable, error) {
+	p := pp.cfg
+	var out []runnable
+	producerFor := func(st *config.Stage, l *slog.Logger) (*producer, error) {
+		cm := kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, nil)
+		return newProducer(cm, l)
+	}
+	consumerConfig := func(st *config.Stage, c *config.Consumer) kafka.ConfigMap {
+		return kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, map[string]string{
+			"group.id":          c.Group,
+			"auto.offset.reset": string(c.Start),
+		})
+	}
+	for _, sp := range pp.sources {
+		base := pp.newStage(&sp.cfg.Stage, "source", sp.chain, log)
+		out = append(out, &sourceRun{sourceStage: sourceStage{stage: base, src: sp.src, to: sp.cfg.To}, newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) }})
+	}
+	for _, tp := range pp.transform {
+		base := pp.newStage(&tp.cfg.Stage, "transform", tp.chain, log)
+		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log) }})
+	}
+	for _, sp := range pp.sinks {
+		base := pp.newStage(&sp.cfg.Stage, "sink", sp.chain, log)
+		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer)}
+		if sp.cfg.OnError.Action == config.DeadLetter {
+			r.newProducer = func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) }
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+type sourceRun struct {
+	sourceStage
+	newProducer func() (*producer, error)
+}
+
+func (r *sourceRun) run(ctx context.Context) error {
+	prod, err := r.newProducer()
+	if err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	r.prod = prod
+	if o, ok := r.src.(Opener); ok {
+		if err := o.Open(ctx); err != nil {
+			prod.close(context.Background())
+			return fmt.Errorf("source %s: open: %w", r.name, err)
+		}
+	}
+	runErr := r.sourceStage.run(ctx)
+	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
+	defer cancel()
+	closeErr := prod.close(drainCtx)
+	if c, ok := r.src.(Closer); ok {
+		closeErr = errors.Join(closeErr, c.Close())
+	}
+	if closeErr != nil {
+		closeErr = fmt.Errorf("source %s: %w", r.name, closeErr)
+	}
+	if runErr == nil && closeErr == nil && ctx.Err() == nil {
+		r.log.Info("source finished")
+	}
+	return errors.Join(runErr, closeErr)
+}
+
+type transformRun struct {
+	*stage
+	cfg         *config.Transform
+	consumerCM  kafka.ConfigMap
+	newProducer func() (*producer, error)
+}
+
+func (r *transformRun) run(ctx context.Context) error {
+	prod, err := r.newProducer()
+	if err != nil {
+		return fmt.Errorf("transform %s: %w", r.name, err)
+	}
+	tr := newTracker()
+	proc := &transformProc{stage: r.stage, tr: tr, prod: prod, to: r.cfg.To, w: r.chain.NewWorker()}
+	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
+	runErr := l.run(ctx)
+	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
+	defer cancel()
+	return errors.Join(runErr, prod.close(drainCtx))
+}
+
+type sinkRun struct {
+	*stage
+	cfg         *config.Sink
+	sink        Sink
+	consumerCM  kafka.ConfigMap
+	newProducer func() (*producer, error)
+}
+
+func (r *sinkRun) run(ctx context.Context) error {
+	var prod *producer
+	if r.newProducer != nil {
+		p, err := r.newProducer()
+		if err != nil {
+			return fmt.Errorf("sink %s: %w", r.name, err)
+		}
+		prod = p
+	}
+	if o, ok := r.sink.(Opener); ok {
+		if err := o.Open(ctx); err != nil {
+			return fmt.Errorf("sink %s: open: %w", r.name, err)
+		}
+	}
+	tr := newTracker()
+	proc := &sinkProc{stage: r.stage, tr: tr, sink: r.sink, prod: prod, w: r.chain.NewWorker()}
+	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
+	runErr := l.run(ctx)
+	var closeErr error
+	if prod != nil {
+		drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
+		closeErr = prod.close(drainCtx)
+		cancel()
+	}
+	if err := r.sink.Close(); err != nil {
+		closeErr = errors.Join(closeErr, fmt.Errorf("sink %s: close: %w", r.name, err))
+	}
+	return errors.Join(runErr, closeErr)
+}

@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms"
+)
+
+// Sink writes records to an external system. When Write returns nil every
+// record of the batch is durable there. A record the system rejects for good
+// (a constraint, a type) is reported as a *RecordError naming it; the stage
+// applies on_error to it and writes the rest again. Any other error is taken
+// as transient: the stage retries with backoff and commits nothing meanwhile.
+type Sink interface {
+	Write(ctx context.Context, batch []*record.Record) error
+	Close() error
+}
+
+// RecordError is a permanent error for one record of a batch.
+type RecordError struct {
+	Index int
+	Err   error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %d of the batch: %v", e.Index, e.Err)
+}
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// sinkProc applies steps and writes each batch to the sink; every record of
+// a batch is done once the write returns.
+type sinkProc struct {
+	*stage
+	tr    *tracker
+	sink  Sink
+	prod  *producer // only for dead letters; nil without them
+	w     *transforms.Worker
+	recs  []*record.Record
+	owner []item // owner[i] is the input record of recs[i]
+	outs  []*record.Record
+}
+
+func (p *sinkProc) process(ctx context.Context, batch []item) error {
+	p.recs, p.owner = p.recs[:0], p.owner[:0]
+	var live []item
+	for _, it := range batch {
+		if !p.tr.live(it.e) {
+			continue
+		}
+		live = append(live, it)
+		p.counters.In.Add(1)
+		rec, err := p.toRecord(it.m)
+		if err != nil {
+			if err := p.bad(ctx, it, "decode", err); err != nil {
+				return err
+			}
+			continue
+		}
+		p.outs, err = p.w.Apply(rec, p.outs[:0])
+		if err != nil {
+			if err := p.bad(ctx, it, stepName(err), err); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(p.outs) == 0 {
+			p.counters.Filtered.Add(1)
+		}
+		for _, o := range p.outs {
+			p.recs = append(p.recs, o)
+			p.owner = append(p.owner, it)
+		}
+	}
+	if err := p.write(ctx); err != nil {
+		return err
+	}
+	for _, it := range live {
+		p.tr.done(it.e)
+	}
+	return p.err()
+}
+
+// write retries transient errors with backoff until ctx ends and splits off
+// records the sink rejects for good.
+func (p *sinkProc) write(ctx context.Context) error {
+	if len(p.recs) == 0 {
+		return nil
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 10*time.Second
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := p.sink.Write(ctx, p.recs)
+		var re *RecordError
+		if errors.As(err, &re) && re.Index >= 0 && re.Index < len(p.recs) {
+			if err := p.bad(ctx, p.owner[re.Index], "write", re.Err); err != nil {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			p.recs = append(p.recs[:re.Index], p.recs[re.Index+1:]...)
+			p.owner = append(p.owner[:re.Index], p.owner[re.Index+1:]...)
+			b.Reset()
+			if len(p.recs) == 0 {
+				return struct{}{}, nil
+			}
+			return struct{}{}, backoff.RetryAfter(0)
+		}
+		if err != nil {
+			p.warnWrite(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		return fmt.Errorf("sink %s: write: %w", p.name, err)
+	}
+	p.counters.Out.Add(int64(len(p.recs)))
+	return nil
+}
+
+func (p *sinkProc) warnWrite(err error) {
+	if ok, held := p.dropLog.allow(); ok {
+		p.log.Warn("sink write failed; retrying, nothing is committed meanwhile", "error", err, "repeats_unlogged", held)
+	}
+}
+
+func (p *sinkProc) bad(ctx context.Context, it item, step string, err error) error {
+	b := badRecord{rec: p.original(it.m), step: step, err: err}
+	return p.reject(ctx, b, p.prod, it.e, func() { p.tr.hold(it.e, 1) })
+}
+
+func (p *sinkProc) finish(ctx context.Context) error {
+	if p.prod == nil {
+		return nil
+	}
+	return p.prod.flush(ctx)
+}
+
+func (p *sinkProc) err() error {
+	if p.prod == nil {
+		return nil
+	}
+	return p.prod.err()
+}
+
+// original rebuilds a consumed record's metadata, key, raw value and headers
+// exactly as read, for a dead letter.
+func (s *stage) original(m *kafka.Message) *record.Record {
+	r := &record.Record{
+		Key: m.Key, Raw: m.Value, Topic: *m.TopicPartition.Topic,
+		Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset), Timestamp: m.Timestamp,
+	}
+	for _, h := range m.Headers {
+		r.Headers = append(r.Headers, record.Header{Key: h.Key, Value: h.Value})
+	}
+	return r
+}

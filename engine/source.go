@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/conveyor-dev/conveyor/record"
+)
+
+// Source reads an external system. Read calls emit with batches of records
+// until the input ends (it returns nil) or ctx is done. ack, when not nil, is
+// called once every record of the batch is durable in Kafka, so a source
+// with a cursor can advance it then and not before.
+type Source interface {
+	Read(ctx context.Context, emit Emit) error
+}
+
+// Emit hands a batch to the stage; it blocks while the stage is busy, which
+// is how a source feels backpressure.
+type Emit func(ctx context.Context, batch []*record.Record, ack func()) error
+
+// sourceStage runs a Source as a producer loop.
+type sourceStage struct {
+	*stage
+	src  Source
+	to   string
+	prod *producer
+}
+
+// batchAck calls ack once every produced message of a batch is delivered.
+type batchAck struct {
+	remaining atomic.Int64
+	ack       func()
+}
+
+func (b *batchAck) delivered() {
+	if b.remaining.Add(-1) == 0 && b.ack != nil {
+		b.ack()
+	}
+}
+
+func (s *sourceStage) run(ctx context.Context) error {
+	w := s.chain.NewWorker()
+	var outs []*record.Record
+	emit := func(ctx context.Context, batch []*record.Record, ack func()) error {
+		ba := &batchAck{ack: ack}
+		ba.remaining.Store(1) // released below, after every produce call
+		for _, r := range batch {
+			s.counters.In.Add(1)
+			orig := copyRecord(r)
+			var err error
+			if r.Value == nil && r.Raw != nil {
+				// A source that reads bytes lets the stage's format decode them.
+				if r.Value, err = s.format.Decode(r.Raw); err != nil {
+					if err := s.bad(ctx, badRecord{rec: orig, step: "decode", err: err}, ba); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			outs, err = w.Apply(r, outs[:0])
+			if err != nil {
+				if err := s.bad(ctx, badRecord{rec: orig, step: stepName(err), err: err}, ba); err != nil {
+					return err
+				}
+				continue
+			}
+			if len(outs) == 0 {
+				s.counters.Filtered.Add(1)
+			}
+			for _, o := range outs {
+				m, err := s.toMessage(o, s.to)
+				if err == nil {
+					ba.remaining.Add(1)
+					if err = s.prod.produce(ctx, m, ba); err != nil {
+						ba.remaining.Add(-1)
+					}
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					if err := s.bad(ctx, badRecord{rec: orig, step: "produce", err: err}, ba); err != nil {
+						return err
+					}
+					continue
+				}
+				s.counters.Out.Add(1)
+			}
+		}
+		ba.delivered()
+		select {
+		case err := <-s.prod.failed:
+			return err
+		default:
+			return nil
+		}
+	}
+	err := s.src.Read(ctx, emit)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("source %s: %w", s.name, err)
+	}
+	return nil
+}
+
+func (s *sourceStage) bad(ctx context.Context, b badRecord, ba *batchAck) error {
+	return s.reject(ctx, b, s.prod, ba, func() { ba.remaining.Add(1) })
+}

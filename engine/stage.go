@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms"
+)
+
+// Counters are a stage's running totals, read by the progress reporter.
+type Counters struct {
+	In           atomic.Int64 // records read
+	Out          atomic.Int64 // records written
+	Filtered     atomic.Int64 // records a filter removed
+	Dropped      atomic.Int64 // bad records dropped by on_error: drop
+	DeadLettered atomic.Int64 // bad records sent to the dead-letter topic
+}
+
+// Dead-letter headers. The original key, value and headers are kept; these
+// say where the record came from and what went wrong.
+const (
+	HeaderPipeline  = "conveyor.error.pipeline"
+	HeaderStage     = "conveyor.error.stage"
+	HeaderStep      = "conveyor.error.step"
+	HeaderMessage   = "conveyor.error.message"
+	HeaderTopic     = "conveyor.error.topic"
+	HeaderPartition = "conveyor.error.partition"
+	HeaderOffset    = "conveyor.error.offset"
+	HeaderTime      = "conveyor.error.time"
+)
+
+// stage holds what every kind of running stage shares.
+type stage struct {
+	pipeline string
+	name     string
+	kind     string // source, transform, sink
+	onError  config.OnError
+	format   record.Format
+	chain    *transforms.Chain
+	log      *slog.Logger
+	counters *Counters
+	drain    time.Duration
+
+	dropLog rateLimited
+}
+
+// rateLimited keeps per-record warnings from flooding the log.
+type rateLimited struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now, and how many were held back before.
+func (r *rateLimited) allow() (bool, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.last) < time.Second {
+		r.suppressed++
+		return false, 0
+	}
+	n := r.suppressed
+	r.last, r.suppressed = time.Now(), 0
+	return true, n
+}
+
+// badRecord describes a record a step, the decoder or the writer rejected.
+type badRecord struct {
+	rec  *record.Record // the record as read (original key, raw value, headers)
+	step string         // e.g. "steps[1].set" or "decode" or "write"
+	err  error
+}
+
+func (b badRecord) where() string {
+	if b.rec.Topic == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s[%d]@%d", b.rec.Topic, b.rec.Partition, b.rec.Offset)
+}
+
+// stepName names the step of a transforms error for the dead-letter header.
+func stepName(err error) string {
+	var se *transforms.StepError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("steps[%d].%s", se.Index, se.Kind)
+	}
+	return "steps"
+}
+
+// failure is the error that stops a stage whose on_error is fail.
+func (s *stage) failure(b badRecord) error {
+	where := b.where()
+	if where != "" {
+		where = " at " + where
+	}
+	return fmt.Errorf("%s %s: record%s: %s: %w", s.kind, s.name, where, b.step, b.err)
+}
+
+// deadLetter builds the dead-letter message for b.
+func (s *stage) deadLetter(b badRecord) *kafka.Message {
+	topic := s.onError.DeadLetter
+	hs := make([]kafka.Header, 0, len(b.rec.Headers)+8)
+	for _, h := range b.rec.Headers {
+		hs = append(hs, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	add := func(k, v string) { hs = append(hs, kafka.Header{Key: k, Value: []byte(v)}) }
+	add(HeaderPipeline, s.pipeline)
+	add(HeaderStage, s.name)
+	add(HeaderStep, b.step)
+	add(HeaderMessage, b.err.Error())
+	if b.rec.Topic != "" {
+		add(HeaderTopic, b.rec.Topic)
+		add(HeaderPartition, strconv.Itoa(int(b.rec.Partition)))
+		add(HeaderOffset, strconv.FormatInt(b.rec.Offset, 10))
+	}
+	add(HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
+	return &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            b.rec.Key,
+		Value:          b.rec.Raw,
+		Headers:        hs,
+	}
+}
+
+// reject applies on_error to a bad record. For a dead letter, hold is called
+// before the produce so the record counts as done only once its dead letter
+// is durable.
+func (s *stage) reject(ctx context.Context, b badRecord, prod *producer, a acker, hold func()) error {
+	switch s.onError.Action {
+	case config.Drop:
+		s.logDrop(b)
+		return nil
+	case config.DeadLetter:
+		hold()
+		if err := prod.produce(ctx, s.deadLetter(b), a); err != nil {
+			return fmt.Errorf("%s %s: dead letter to %s: %w", s.kind, s.name, s.onError.DeadLetter, err)
+		}
+		s.counters.DeadLettered.Add(1)
+		return nil
+	default:
+		return s.failure(b)
+	}
+}
+
+// logDrop records a dropped record, rate limited.
+func (s *stage) logDrop(b badRecord) {
+	s.counters.Dropped.Add(1)
+	if ok, held := s.dropLog.allow(); ok {
+		s.log.Warn("dropped a bad record", "step", b.step, "record", b.where(), "error", b.err, "dropped_unlogged", held)
+	}
+}
+
+// toRecord decodes a consumed message. On a decode error the record is
+// still returned (with Raw set) so it can be dead-lettered.
+func (s *stage) toRecord(m *kafka.Message) (*record.Record, error) {
+	r := &record.Record{
+		Key:       m.Key,
+		Raw:       m.Value,
+		Topic:     *m.TopicPartition.Topic,
+		Partition: m.TopicPartition.Partition,
+		Offset:    int64(m.TopicPartition.Offset),
+		Timestamp: m.Timestamp,
+	}
+	if len(m.Headers) > 0 {
+		r.Headers = make([]record.Header, len(m.Headers))
+		for i, h := range m.Headers {
+			r.Headers[i] = record.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	v, err := s.format.Decode(m.Value)
+	if err != nil {
+		return r, err
+	}
+	r.Value = v
+	return r, nil
+}
+
+// toMessage encodes an output record for topic (unless the record names its
+// own destination).
+func (s *stage) toMessage(r *record.Record, topic string) (*kafka.Message, error) {
+	if r.To != "" {
+		topic = r.To
+	}
+	v, err := s.format.Encode(r.Value)
+	if err != nil {
+		return nil, err
+	}
+	m := &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            r.Key,
+		Value:          v,
+		Timestamp:      r.Timestamp,
+	}
+	if len(r.Headers) > 0 {
+		m.Headers = make([]kafka.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			m.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return m, nil
+}
+
+// copyRecord gives a step chain its own copy of the metadata, so a chain
+// that rewrites the record cannot change what goes to a dead-letter topic.
+func copyRecord(r *record.Record) *record.Record {
+	c := *r
+	if r.Headers != nil {
+		c.Headers = append([]record.Header(nil), r.Headers...)
+	}
+	return &c
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms"
+)
+
+// transformProc applies steps to each record and produces the results.
+// A record is done when every output (or its dead letter) is delivered.
+type transformProc struct {
+	*stage
+	tr   *tracker
+	prod *producer
+	to   string
+	w    *transforms.Worker
+	outs []*record.Record
+}
+
+func (p *transformProc) process(ctx context.Context, batch []item) error {
+	for _, it := range batch {
+		if !p.tr.live(it.e) {
+			continue // revoked: the partition's new owner reads it again
+		}
+		p.counters.In.Add(1)
+		if err := p.one(ctx, it); err != nil {
+			return err
+		}
+		p.tr.done(it.e) // the hold taken when the record was read
+	}
+	return p.prod.err()
+}
+
+func (p *transformProc) one(ctx context.Context, it item) error {
+	rec, err := p.toRecord(it.m)
+	if err != nil {
+		return p.bad(ctx, it, "decode", err)
+	}
+	p.outs, err = p.w.Apply(rec, p.outs[:0])
+	if err != nil {
+		return p.bad(ctx, it, stepName(err), err)
+	}
+	if len(p.outs) == 0 {
+		p.counters.Filtered.Add(1)
+	}
+	for _, o := range p.outs {
+		m, err := p.toMessage(o, p.to)
+		if err != nil {
+			if err := p.bad(ctx, it, "encode", err); err != nil {
+				return err
+			}
+			continue
+		}
+		p.tr.hold(it.e, 1)
+		if err := p.prod.produce(ctx, m, it.e); err != nil {
+			p.tr.done(it.e)
+			if !errors.Is(err, errPermanent) {
+				return err
+			}
+			if err := p.bad(ctx, it, "produce", err); err != nil {
+				return err
+			}
+			continue
+		}
+		p.counters.Out.Add(1)
+	}
+	return nil
+}
+
+// bad applies on_error; the record's offset stays uncommitted when it fails.
+func (p *transformProc) bad(ctx context.Context, it item, step string, err error) error {
+	b := badRecord{rec: p.original(it.m), step: step, err: err}
+	return p.reject(ctx, b, p.prod, it.e, func() { p.tr.hold(it.e, 1) })
+}
+
+func (p *transformProc) finish(ctx context.Context) error { return p.prod.flush(ctx) }
+
+func (p *transformProc) err() error { return p.prod.err() }

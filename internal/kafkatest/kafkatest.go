@@ -1,0 +1,165 @@
+// Package kafkatest has helpers for tests that talk to a broker: producing
+// fixtures, reading topics back and reading committed offsets.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/embedded"
+)
+
+// Embedded starts an in-process broker for the test and returns its address.
+func Embedded(t testing.TB) string {
+	t.Helper()
+	b, err := embedded.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addr()
+}
+
+// CreateTopic creates a topic with the given partitions.
+func CreateTopic(t testing.TB, brokers, topic string, partitions int) {
+	t.Helper()
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Error.Code() != kafka.ErrNoError && r.Error.Code() != kafka.ErrTopicAlreadyExists {
+			t.Fatalf("create topic %s: %v", topic, r.Error)
+		}
+	}
+}
+
+// Produce writes messages and waits until all are delivered.
+func Produce(t testing.TB, brokers string, msgs []*kafka.Message) {
+	t.Helper()
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.idempotence": true, "linger.ms": 5, "enable.metrics.push": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	done := make(chan error, 1)
+	go func() {
+		n := 0
+		for ev := range p.Events() {
+			if m, ok := ev.(*kafka.Message); ok {
+				if m.TopicPartition.Error != nil {
+					done <- m.TopicPartition.Error
+					return
+				}
+				if n++; n == len(msgs) {
+					done <- nil
+					return
+				}
+			}
+		}
+	}()
+	for _, m := range msgs {
+		for {
+			err := p.Produce(m, nil)
+			if err == nil {
+				break
+			}
+			if ke, ok := err.(kafka.Error); ok && ke.Code() == kafka.ErrQueueFull {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("produce: timed out waiting for delivery")
+	}
+}
+
+// Message builds a message for topic.
+func Message(topic string, key, value []byte, headers ...kafka.Header) *kafka.Message {
+	return &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Key: key, Value: value, Headers: headers}
+}
+
+// ReadUntil reads topic from the beginning until done says it has enough or
+// the timeout passes; it returns every message read.
+func ReadUntil(t testing.TB, brokers, topic string, timeout time.Duration, done func([]*kafka.Message) bool) []*kafka.Message {
+	t.Helper()
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers": brokers, "group.id": fmt.Sprintf("kafkatest-%d", time.Now().UnixNano()),
+		"auto.offset.reset": "earliest", "enable.auto.commit": false, "enable.metrics.push": false,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Subscribe(topic, nil); err != nil {
+		t.Fatal(err)
+	}
+	var out []*kafka.Message
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ev := c.Poll(100)
+		if m, ok := ev.(*kafka.Message); ok && m.TopicPartition.Error == nil {
+			out = append(out, m)
+		}
+		if done(out) {
+			return out
+		}
+	}
+	return out
+}
+
+// Count returns a done function for ReadUntil that waits for n messages.
+func Count(n int) func([]*kafka.Message) bool {
+	return func(ms []*kafka.Message) bool { return len(ms) >= n }
+}
+
+// Committed returns the committed offsets of group for topic's partitions,
+// and the topic's end offsets.
+func Committed(t testing.TB, brokers, group, topic string) (committed, end map[int32]int64) {
+	t.Helper()
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": group, "enable.metrics.push": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	md, err := c.GetMetadata(&topic, false, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tps []kafka.TopicPartition
+	for _, p := range md.Topics[topic].Partitions {
+		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p.ID})
+	}
+	got, err := c.Committed(tps, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, end = map[int32]int64{}, map[int32]int64{}
+	for _, tp := range got {
+		committed[tp.Partition] = int64(tp.Offset)
+		_, high, err := c.QueryWatermarkOffsets(topic, tp.Partition, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end[tp.Partition] = high
+	}
+	return committed, end
+}

@@ -1,0 +1,154 @@
+// Package kafkaconf builds librdkafka client settings from a pipeline's
+// kafka section and a stage's overrides, and keeps secrets out of output.
+package kafkaconf
+
+import (
+	"fmt"
+	"maps"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// Role selects the defaults for a client.
+type Role int
+
+// Client roles.
+const (
+	Producer Role = iota
+	Consumer
+	Admin
+)
+
+// Defaults a user can override. The producer is idempotent with acks=all so a
+// retry never duplicates or reorders within a partition; the consumer stores
+// offsets only when the engine says a record is durable downstream.
+var (
+	common = map[string]string{
+		"enable.metrics.push": "false",
+		"client.id":           "conveyor",
+	}
+	producer = map[string]string{
+		"enable.idempotence":     "true",
+		"acks":                   "all",
+		"linger.ms":              "20",
+		"compression.type":       "lz4",
+		"batch.size":             "1000000",
+		"go.delivery.reports":    "true",
+		"go.logs.channel.enable": "false",
+	}
+	consumer = map[string]string{
+		"enable.auto.commit":            "true",
+		"enable.auto.offset.store":      "false",
+		"auto.commit.interval.ms":       "1000",
+		"fetch.queue.backoff.ms":        "100",
+		"queued.max.messages.kbytes":    "16384",
+		"partition.assignment.strategy": "range",
+	}
+	// Forced settings the engine's delivery guarantee depends on.
+	forcedProducer = map[string]string{"enable.idempotence": "true", "acks": "all"}
+	forcedConsumer = map[string]string{"enable.auto.offset.store": "false"}
+)
+
+// Build layers defaults, the pipeline's config, the stage's config and the
+// role's required settings, and returns a ConfigMap for the client.
+func Build(role Role, brokers string, global, stage map[string]string, extra map[string]string) kafka.ConfigMap {
+	m := map[string]string{}
+	maps.Copy(m, common)
+	switch role {
+	case Producer:
+		maps.Copy(m, producer)
+	case Consumer:
+		maps.Copy(m, consumer)
+	}
+	maps.Copy(m, global)
+	maps.Copy(m, stage)
+	maps.Copy(m, extra)
+	switch role {
+	case Producer:
+		maps.Copy(m, forcedProducer)
+	case Consumer:
+		maps.Copy(m, forcedConsumer)
+	}
+	if role != Producer {
+		for k := range producer {
+			delete(m, k)
+		}
+		delete(m, "compression.type")
+	}
+	if role != Consumer {
+		for k := range consumer {
+			delete(m, k)
+		}
+	}
+	m["bootstrap.servers"] = brokers
+	cm := kafka.ConfigMap{}
+	for k, v := range m {
+		cm[k] = goValue(k, v)
+	}
+	return cm
+}
+
+// goValue types the Go client's own "go.*" properties, which it reads as
+// bool or int rather than librdkafka's strings.
+func goValue(key, v string) kafka.ConfigValue {
+	if !strings.HasPrefix(key, "go.") {
+		return v
+	}
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return n
+	}
+	return v
+}
+
+// secretWords mark property names whose values never appear in output.
+var secretWords = []string{"password", "secret", "jaas", "token", "key.pem", "keystore", "credential", "sasl.oauthbearer.config"}
+
+// IsSecret reports whether the value of property key must be hidden.
+func IsSecret(key string) bool {
+	k := strings.ToLower(key)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redacted returns "key=value" lines, sorted, with secret values hidden.
+func Redacted(cm kafka.ConfigMap) string {
+	keys := make([]string, 0, len(cm))
+	for k := range cm {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		v := fmt.Sprint(cm[k])
+		if IsSecret(k) {
+			v = "[redacted]"
+		}
+		fmt.Fprintf(&b, "%s=%s", k, v)
+	}
+	return b.String()
+}
+
+// Scrub replaces every secret value of cm found in s, for error texts that
+// come back from librdkafka.
+func Scrub(cm kafka.ConfigMap, s string) string {
+	for k, v := range cm {
+		text := fmt.Sprint(v)
+		if IsSecret(k) && len(text) >= 3 {
+			s = strings.ReplaceAll(s, text, "[redacted]")
+		}
+	}
+	return s
+}

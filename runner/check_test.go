@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestCheckCorpus runs `runner check` on every broken file under
+// testdata/check and compares its error output with the golden file.
+func TestCheckCorpus(t *testing.T) {
+	files, err := filepath.Glob("testdata/check/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"check", "-c", f}, &stdout, &stderr)
+			if code != exitInvalid {
+				t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitInvalid, stderr.String())
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, stderr.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("read golden (run go test ./runner -run TestCheckCorpus -update): %v", err)
+			}
+			if got := stderr.String(); got != string(want) {
+				t.Errorf("output differs from %s\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestCheckExamples validates every shipped pipeline.
+func TestCheckExamples(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check", "-c", "../configs"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("runner check -c configs: exit %d\n%s", code, stderr.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"version"}, &stdout, &stderr); code != exitOK || !strings.HasPrefix(stdout.String(), "runner ") {
+		t.Fatalf("version: exit %d, output %q", code, stdout.String())
+	}
+}
+
+func TestUsageError(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check"}, &stdout, &stderr); code != exitUsage {
+		t.Fatalf("check without -c: exit %d, want %d", code, exitUsage)
+	}
+}

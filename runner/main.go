@@ -1,0 +1,266 @@
+// Command runner runs conveyor pipelines: YAML files that declare sources,
+// transforms and sinks wired through Kafka topics.
+//
+// Exit status: 0 success; 1 a pipeline failed at run time; 2 bad command
+// line; 3 invalid pipeline files (runner check, or run before starting);
+// 130 a second interrupt stopped the runner without draining.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/embedded"
+	"github.com/conveyor-dev/conveyor/engine"
+)
+
+// Exit statuses.
+const (
+	exitOK        = 0
+	exitFailed    = 1
+	exitUsage     = 2
+	exitInvalid   = 3
+	exitInterrupt = 130
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+type globals struct {
+	LogFormat string `help:"Log format: text or json." enum:"text,json" default:"text"`
+	LogLevel  string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info"`
+}
+
+type cli struct {
+	globals
+	command string     `kong:"-"`
+	Run     runCmd     `cmd:"" default:"withargs" help:"Run pipelines (the default command)."`
+	Check   checkCmd   `cmd:"" help:"Validate pipeline files offline and print every problem."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+	Broker  brokerCmd  `cmd:"" help:"Serve the embedded in-memory broker on its own, for local runs of several runners."`
+}
+
+type runCmd struct {
+	Config   []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:"" type:"path"`
+	Progress time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
+}
+
+type checkCmd struct {
+	Config []string `short:"c" help:"Pipeline file or folder; repeat for several." required:"" type:"path"`
+}
+
+type versionCmd struct{}
+
+type brokerCmd struct {
+	Listen string `help:"Address to listen on." default:"127.0.0.1:9092"`
+}
+
+// exitError carries an exit status up to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("runner"),
+		kong.Description("Run conveyor pipelines: sources, transforms and sinks wired through Kafka topics."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitPanic(code)) }),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	code, done := parseArgs(parser, args, stderr)
+	if done {
+		return code
+	}
+	log := newLogger(c.globals, stderr)
+	var cmdErr error
+	switch c.command {
+	case "check":
+		cmdErr = c.Check.run(stdout)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+	case "broker":
+		cmdErr = c.Broker.run(log)
+	default:
+		cmdErr = c.Run.run(log, stdout)
+	}
+	if cmdErr == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(cmdErr, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "runner:", cmdErr)
+	return exitFailed
+}
+
+// exitPanic lets kong's --help and parse errors end run with a status
+// instead of exiting the process, so run stays testable.
+type exitPanic int
+
+func parseArgs(parser *kong.Kong, args []string, stderr io.Writer) (code int, done bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, ok := r.(exitPanic)
+			if !ok {
+				panic(r)
+			}
+			code, done = int(p), true
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "runner: %v\n", err)
+		return exitUsage, true
+	}
+	c := parser.Model.Target.Addr().Interface().(*cli)
+	c.command = strings.Fields(kctx.Command())[0]
+	return 0, false
+}
+
+func newLogger(g globals, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(g.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if g.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func versionString() string {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					v = "devel-" + s.Value[:12]
+				}
+			}
+		}
+	}
+	return "runner " + v
+}
+
+// load reads and compiles pipelines; errors are config errors (exit 3).
+func load(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, error) {
+	reg := registry()
+	pipes, err := config.Load(paths, config.Options{Kinds: reg.Kinds()})
+	var errs config.Errors
+	errs.Add(config.Pos{}, "", err)
+	var plan *engine.Plan
+	if len(pipes) > 0 {
+		plan, err = engine.Build(pipes, reg, engine.Env{Lookup: os.LookupEnv, Log: log, Stdout: stdout})
+		errs.Add(config.Pos{}, "", err)
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		errs = dedupe(errs)
+		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("%w\n%d problem(s) found", errs, len(errs))}
+	}
+	return plan, nil
+}
+
+// dedupe drops errors reported twice at the same place (the engine re-checks
+// pipelines the loader already flagged).
+func dedupe(es config.Errors) config.Errors {
+	seen := map[string]bool{}
+	out := es[:0]
+	for _, e := range es {
+		if s := e.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (c *checkCmd) run(stdout io.Writer) error {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := load(c.Config, io.Discard, log); err != nil {
+		return err
+	}
+	files, _ := config.Files(c.Config)
+	fmt.Fprintf(stdout, "ok: %d file(s) valid\n", len(files))
+	return nil
+}
+
+func (c *runCmd) run(log *slog.Logger, stdout io.Writer) error {
+	plan, err := load(c.Config, stdout, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(log)
+	defer stop()
+	return plan.Run(ctx, engine.RunOptions{Log: log, ProgressInterval: c.Progress})
+}
+
+func (c *brokerCmd) run(log *slog.Logger) error {
+	b, err := embedded.Start(c.Listen)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	log.Warn("embedded broker serving; its data lives in memory only", "address", b.Addr())
+	ctx, stop := signalContext(log)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which starts a
+// graceful drain; a second one exits at once.
+func signalContext(log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("stopping: draining in-flight records (signal again to exit at once)", "signal", s.String())
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-sigs:
+			log.Warn("second signal: exiting without draining")
+			os.Exit(exitInterrupt)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
