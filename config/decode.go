@@ -30,6 +30,16 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 	return Pos{File: d.file, Line: n.Line, Col: n.Column}
 }
 
+// failed reports whether an error was already recorded at path.
+func (d *decoder) failed(path string) bool {
+	for _, e := range d.errs {
+		if e.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.errs.Addf(d.pos(n), path, format, args...)
 }
@@ -295,6 +305,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		kinds = d.connectorKinds[v.Type()]
 	}
 	var connectors [][2]*yaml.Node
+	unknown := false
 	for _, p := range kv {
 		key := p[0].Value
 		f, found := findField(info.fields, key)
@@ -304,6 +315,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 				continue
 			}
 			d.errorf(p[0], join(path, key), "unknown key%s", suggest(key, append(fieldNames(info.fields), kinds...)))
+			unknown = true
 			continue
 		}
 		seen[key] = true
@@ -319,6 +331,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 	}
 	switch len(connectors) {
 	case 0:
+		if unknown {
+			return // most likely the unknown key was meant as the connector
+		}
 		d.errorf(n, path, "missing the connector: add one of %s", strings.Join(kinds, ", "))
 	case 1:
 		c := Connector{Kind: connectors[0][0].Value, Node: resolveAlias(connectors[0][1]), Path: join(path, connectors[0][0].Value), Pos: d.pos(connectors[0][0])}

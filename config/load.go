@@ -180,7 +180,7 @@ func (p *Pipeline) validate(d *decoder) {
 	if p.ShutdownTimeout == 0 {
 		p.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
-	if p.Kafka.Brokers == "" {
+	if p.Kafka.Brokers == "" && !d.failed("kafka.brokers") {
 		errf(p.Kafka.Pos, "kafka.brokers", "missing: set a broker list such as host:9092, or embedded for an in-process broker")
 	}
 	for name, t := range p.Topics {
@@ -199,15 +199,15 @@ func (p *Pipeline) validate(d *decoder) {
 		}
 		p.Topics[name] = t
 	}
-	seen := map[string]string{}
+	seen := map[string]*Stage{}
 	stage := func(s *Stage) {
 		if !nameRE.MatchString(s.Name) {
 			errf(s.Pos, s.Path, "invalid stage name %q: use letters, digits, '.', '_' and '-'", s.Name)
 		}
 		if other, dup := seen[s.Name]; dup {
-			errf(s.Pos, s.Path, "duplicate stage name %q: also used by %s", s.Name, other)
+			errf(s.Pos, s.Path, "duplicate stage name %q: also used by %s at line %d", s.Name, other.Path, other.Pos.Line)
 		}
-		seen[s.Name] = s.Path
+		seen[s.Name] = s
 		if s.OnError.Action == "" {
 			s.OnError.Action = Fail
 		}

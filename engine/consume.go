@@ -72,6 +72,7 @@ func (l *consumeLoop) run(ctx context.Context) error {
 		return fmt.Errorf("%s %s: create consumer: %s", l.kind, l.name, kafkaconf.Scrub(l.cm, err.Error()))
 	}
 	l.c = c
+	go kafkaconf.Logs(c.Logs(), l.cm, l.log)
 	if err := c.SubscribeTopics(l.topics, l.rebalance); err != nil {
 		c.Close()
 		return fmt.Errorf("%s %s: subscribe to %s: %w", l.kind, l.name, strings.Join(l.topics, ","), err)

@@ -112,7 +112,12 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 		cenv := env
 		cenv.Vars = p.Vars
 		compile := func(st *config.Stage, extra ...config.Step) *transforms.Chain {
-			steps := append(append([]config.Step(nil), st.Steps...), extra...)
+			var steps []config.Step
+			for _, s := range append(append([]config.Step(nil), st.Steps...), extra...) {
+				if s.Kind != "" { // the loader already reported a step it could not read
+					steps = append(steps, s)
+				}
+			}
 			ch, err := transforms.Compile(steps, opts)
 			errs.Add(st.Pos, st.Path+".steps", err)
 			return ch

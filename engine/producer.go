@@ -36,6 +36,7 @@ func newProducer(cm kafka.ConfigMap, log *slog.Logger) (*producer, error) {
 		return nil, fmt.Errorf("create producer: %s", kafkaconf.Scrub(cm, err.Error()))
 	}
 	pr := &producer{p: p, cm: cm, log: log, failed: make(chan error, 1), done: make(chan struct{})}
+	go kafkaconf.Logs(p.Logs(), cm, log)
 	go pr.deliveries()
 	return pr, nil
 }

@@ -27,18 +27,23 @@
 // Metadata names win over value fields, which win over vars: the names above
 // are reserved, and a value field called _key is hidden from expressions that
 // mention _key. A non-object value (a string, a list, a tombstone) has no
-// fields; a tombstone's _value is null.
+// fields; a tombstone's _value is null. $env is not available; a field whose
+// name is not an identifier is _value["odd name"].
+//
+// _headers holds strings in a map[string]any rather than a
+// map[string]string so that a missing header is null, like a missing field,
+// and _headers.trace ?? "none" works.
 //
 // # Compile-time checks
 //
-// Syntax errors, calls to unknown functions, wrong argument counts of
-// built-ins, misuse of typed metadata (_topic + 1, _timestamp.Foo()) and
-// literal argument types are reported with the file position. Field types are
-// unknown until run time, so qty + "a" fails per record instead. A Bool
-// program whose type is known not to be bool (a literal, a comparison-free
-// arithmetic on literals, a string function) is a compile error; one of
-// unknown type (a bare field) is checked per record, where null counts as
-// false and other non-bools are errors.
+// Compile reports, with the file position: syntax errors; calls to unknown
+// functions (expr itself would accept them and fail on every record); wrong
+// argument counts and literal argument types of built-ins; misuse of the typed
+// metadata (_topic + 1, _timestamp.Foo()); and, for Kind Bool, a result whose
+// type is known not to be bool (1 + 2, upper(donut), uuid()). Field types are
+// only known per record, so qty + "a" or a filter that is a bare string field
+// fails at run time. At run time a Bool program's null result counts as false
+// and any other non-bool is an error.
 //
 // # Functions
 //

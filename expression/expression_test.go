@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -337,9 +338,9 @@ func TestFunctionsDocumented(t *testing.T) {
 		if !strings.HasPrefix(f.Signature, f.Name+"(") {
 			t.Errorf("%s: signature %q does not start with the name", f.Name, f.Signature)
 		}
-		row := "//\t" + f.Signature
-		if !strings.Contains(string(doc), row) || !strings.Contains(string(doc), f.Example) {
-			t.Errorf("%s: doc.go table lacks %q or its example", f.Name, f.Signature)
+		row := regexp.MustCompile(`(?m)^//\t` + regexp.QuoteMeta(f.Signature) + ` +` + f.Result + ` +` + regexp.QuoteMeta(f.Example) + `$`)
+		if !row.Match(doc) {
+			t.Errorf("%s: doc.go table lacks the row %s  %s  %s", f.Name, f.Signature, f.Result, f.Example)
 		}
 		// Every example compiles.
 		if _, err := Compile(at(f.Example), Options{}, Any); err != nil {

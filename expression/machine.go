@@ -185,7 +185,8 @@ func (m *Machine) Run(p *Program, env *Env) (out any, err error) {
 	}
 
 	defer func() {
-		// vm.Run recovers panics itself; this guards our own code around it.
+		// vm.Run recovers panics itself; this second net makes sure no
+		// panic ever leaves injected names in the record's value.
 		if rec := recover(); rec != nil {
 			out, err = nil, fmt.Errorf("expression panicked: %v", rec)
 		}

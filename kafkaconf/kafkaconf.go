@@ -3,7 +3,9 @@
 package kafkaconf
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sort"
 	"strconv"
@@ -27,17 +29,17 @@ const (
 // offsets only when the engine says a record is durable downstream.
 var (
 	common = map[string]string{
-		"enable.metrics.push": "false",
-		"client.id":           "conveyor",
+		"enable.metrics.push":    "false",
+		"go.logs.channel.enable": "true", // librdkafka's logs go to slog, see Logs
+		"client.id":              "conveyor",
 	}
 	producer = map[string]string{
-		"enable.idempotence":     "true",
-		"acks":                   "all",
-		"linger.ms":              "20",
-		"compression.type":       "lz4",
-		"batch.size":             "1000000",
-		"go.delivery.reports":    "true",
-		"go.logs.channel.enable": "false",
+		"enable.idempotence":  "true",
+		"acks":                "all",
+		"linger.ms":           "20",
+		"compression.type":    "lz4",
+		"batch.size":          "1000000",
+		"go.delivery.reports": "true",
 	}
 	consumer = map[string]string{
 		"enable.auto.commit":            "true",
@@ -83,12 +85,32 @@ func Build(role Role, brokers string, global, stage map[string]string, extra map
 			delete(m, k)
 		}
 	}
+	if role == Admin {
+		delete(m, "go.logs.channel.enable") // the admin client has no logs channel
+	}
 	m["bootstrap.servers"] = brokers
 	cm := kafka.ConfigMap{}
 	for k, v := range m {
 		cm[k] = goValue(k, v)
 	}
 	return cm
+}
+
+// Logs forwards librdkafka's log lines to log until the client closes the
+// channel. Its info lines (connections coming and going) go to debug.
+func Logs(ch chan kafka.LogEvent, cm kafka.ConfigMap, log *slog.Logger) {
+	for ev := range ch {
+		level := slog.LevelDebug
+		switch {
+		case ev.Level <= 3:
+			level = slog.LevelError
+		case ev.Level == 4:
+			level = slog.LevelWarn
+		case ev.Level == 5:
+			level = slog.LevelInfo
+		}
+		log.Log(context.Background(), level, "librdkafka: "+Scrub(cm, ev.Message), "client", ev.Name, "tag", ev.Tag)
+	}
 }
 
 // goValue types the Go client's own "go.*" properties, which it reads as

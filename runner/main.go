@@ -53,12 +53,12 @@ type cli struct {
 }
 
 type runCmd struct {
-	Config   []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:"" type:"path"`
+	Config   []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
 	Progress time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
 }
 
 type checkCmd struct {
-	Config []string `short:"c" help:"Pipeline file or folder; repeat for several." required:"" type:"path"`
+	Config []string `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
 }
 
 type versionCmd struct{}

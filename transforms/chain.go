@@ -8,19 +8,24 @@
 //
 // Steps run in order and each sees the previous ones' results:
 //
-//	filter: EXPR           false or null drops the record
-//	assert: {expr, message} false or null fails the record with message
-//	set: {field: EXPR}     sets fields in order; later ones see earlier ones
-//	map: EXPR              replaces the whole value
-//	drop: [field]          removes fields; missing ones are ignored
-//	keep: [field]          removes every other field
-//	rename: {old: new}     renames fields; missing ones are ignored
-//	key: EXPR              sets the key: text as is, numbers and bools
-//	                       formatted, lists and objects as JSON, null a null key
-//	headers: {name: EXPR}  sets headers, formatted as keys; null removes one
-//	to: EXPR               sends the record to another topic
-//	explode: {expr, as}    one record per element of the list EXPR yields,
-//	                       each a copy of the value with field as set to it
+//	filter: EXPR             false or null drops the record
+//	assert: {expr, message}  false or null fails the record with message
+//	set: {field: EXPR}       sets fields in order; later ones see earlier ones
+//	map: EXPR                replaces the whole value
+//	drop: [field]            removes fields; missing ones are ignored
+//	keep: [field]            removes every other field
+//	rename: {old: new}       renames fields; missing ones are ignored
+//	key: EXPR                sets the key: text as is, numbers and bools
+//	                         formatted, lists and objects as JSON, null a null key
+//	headers: {name: EXPR}    sets headers, formatted as keys; null removes one
+//	to: EXPR                 sends the record to another topic
+//	explode: {expr, as}      one record per element of the list EXPR yields,
+//	                         each a copy of the value with field as set to it
+//
+// set may not name a reserved metadata field (_key, _headers, ...): use the
+// key, headers, to or map step instead. A map step's object result is copied
+// when steps follow it, because it may be data the record does not own, such
+// as a var.
 //
 // Tombstones (a nil value) have no fields and _value is null: filter, assert,
 // key, headers and to work on them, and drop, keep and rename leave them
@@ -73,7 +78,7 @@ type step struct {
 	renames []config.Rename
 	message string // assert
 	as      string // explode
-	clone   bool   // map: a later step modifies the value, so copy an object result
+	clone   bool   // map: steps follow, so copy an object result
 }
 
 // field is one named expression of set or headers.
@@ -98,16 +103,11 @@ func Compile(steps []config.Step, opts expression.Options) (*Chain, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	// A map step may return data it does not own (a var, a list element);
-	// steps that edit the value in place must get a copy.
-	modified := false
-	for i := len(c.steps) - 1; i >= 0; i-- {
-		switch c.steps[i].kind {
-		case kindSet, kindDrop, kindKeep, kindRename:
-			modified = true
-		case kindMap:
-			c.steps[i].clone = modified
-		}
+	// A map step may return an object the record does not own (a var, the
+	// _headers object): later steps edit the value and expressions run
+	// against it, so they get a copy. The last step's result is only encoded.
+	for i := range c.steps {
+		c.steps[i].clone = c.steps[i].kind == kindMap && i < len(c.steps)-1
 	}
 	return c, nil
 }

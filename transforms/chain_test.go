@@ -136,6 +136,10 @@ func TestSteps(t *testing.T) {
 			want: []result{plain(obj("trace", "t1"))}},
 		{name: "map of a var then set leaves the var alone", steps: []config.Step{mapTo("prices"), set("maple", "0")}, value: "order",
 			want: []result{plain(obj("glazed", 1.25, "maple", 0))}},
+		{name: "map of a var then an expression leaves the var alone", steps: []config.Step{mapTo("prices"), filter("prices != nil && glazed > 1")},
+			value: "order", want: []result{plain(obj("glazed", 1.25, "maple", 2.0))}},
+		{name: "map of headers then an expression", steps: []config.Step{mapTo("_headers"), set("n", "len(_headers)")}, value: "order",
+			want: []result{plain(obj("trace", "t1", "n", 1))}},
 		{name: "map error", steps: []config.Step{mapTo("items[9]")}, value: "order",
 			wantErr: "steps[0] map: index out of range: 9 (array length is 3)"},
 
@@ -260,8 +264,8 @@ func TestSteps(t *testing.T) {
 			}
 		})
 	}
-	if testVars["prices"].(map[string]any)["maple"] != 2.0 {
-		t.Error("a step modified the vars")
+	if prices := testVars["prices"].(map[string]any); len(prices) != 2 || prices["maple"] != 2.0 {
+		t.Errorf("a step modified the vars: %v", prices)
 	}
 }
 

@@ -27,7 +27,7 @@ func Embedded(t testing.TB) string {
 // CreateTopic creates a topic with the given partitions.
 func CreateTopic(t testing.TB, brokers, topic string, partitions int) {
 	t.Helper()
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers})
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.metrics.push": false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,14 +135,22 @@ func Count(n int) func([]*kafka.Message) bool {
 // and the topic's end offsets.
 func Committed(t testing.TB, brokers, group, topic string) (committed, end map[int32]int64) {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": group, "enable.metrics.push": false})
+	committed, end, err := committedOffsets(brokers, group, topic)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return committed, end
+}
+
+func committedOffsets(brokers, group, topic string) (committed, end map[int32]int64, err error) {
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": group, "enable.metrics.push": false})
+	if err != nil {
+		return nil, nil, err
 	}
 	defer c.Close()
 	md, err := c.GetMetadata(&topic, false, 10000)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	var tps []kafka.TopicPartition
 	for _, p := range md.Topics[topic].Partitions {
@@ -150,16 +158,43 @@ func Committed(t testing.TB, brokers, group, topic string) (committed, end map[i
 	}
 	got, err := c.Committed(tps, 10000)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	committed, end = map[int32]int64{}, map[int32]int64{}
 	for _, tp := range got {
 		committed[tp.Partition] = int64(tp.Offset)
 		_, high, err := c.QueryWatermarkOffsets(topic, tp.Partition, 10000)
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 		end[tp.Partition] = high
 	}
-	return committed, end
+	return committed, end, nil
+}
+
+// WaitCommitted waits until topic holds at least total records and group has
+// committed the end offset of every non-empty partition; it reports whether
+// that happened in time.
+func WaitCommitted(t testing.TB, brokers, group, topic string, total int64, timeout time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		committed, end, err := committedOffsets(brokers, group, topic)
+		all := err == nil
+		var sum int64
+		for p, e := range end {
+			sum += e
+			if e > 0 && committed[p] != e {
+				all = false
+			}
+		}
+		all = all && sum >= total
+		if all {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
