@@ -109,6 +109,9 @@ func Logs(ch chan kafka.LogEvent, cm kafka.ConfigMap, log *slog.Logger) {
 		case ev.Level == 5:
 			level = slog.LevelInfo
 		}
+		if ev.Tag == "CONFWARN" && strings.Contains(ev.Message, "will be ignored by this") {
+			level = slog.LevelDebug // kafka.config is shared by producers and consumers
+		}
 		log.Log(context.Background(), level, "librdkafka: "+Scrub(cm, ev.Message), "client", ev.Name, "tag", ev.Tag)
 	}
 }

@@ -136,7 +136,7 @@ func preload(t *testing.T, brokers, topic string, n, keys int) {
 		k := i % keys
 		v := fmt.Sprintf(`{"id":%d,"key":"k%d","seq":%d}`, i, k, seq[k])
 		seq[k]++
-		msgs[i] = kafkatest.Message(topic, []byte("k"+strconv.Itoa(k)), []byte(v))
+		msgs[i] = kafkatest.Message(topic, []byte("k"+strconv.Itoa(k)), []byte(v), kafka.Header{Key: "origin", Value: []byte("preload")})
 	}
 	kafkatest.Produce(t, brokers, msgs)
 }
@@ -161,6 +161,10 @@ func count(t *testing.T, msgs []*kafka.Message, n int) tally {
 		}
 		if err := json.Unmarshal(m.Value, &v); err != nil || !v.Copied {
 			t.Fatalf("bad output record %q: %v", m.Value, err)
+		}
+		// Keys and headers are carried through the transform.
+		if string(m.Key) != v.Key || len(m.Headers) != 1 || m.Headers[0].Key != "origin" || string(m.Headers[0].Value) != "preload" {
+			t.Fatalf("output record %q lost its key or headers: key %q headers %v", m.Value, m.Key, m.Headers)
 		}
 		if seen[v.ID]++; seen[v.ID] > 1 {
 			tl.duplicated++
@@ -269,5 +273,36 @@ func TestCrashRestart(t *testing.T) {
 		if committed[part] != e {
 			t.Errorf("partition %d: committed %d, end %d after a clean stop", part, committed[part], e)
 		}
+	}
+}
+
+// TestSecondSignalExitsAtOnce: the first SIGTERM starts a drain, a second
+// one ends the process without waiting for it.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts runner processes")
+	}
+	brokers := kafkatest.Embedded(t)
+	kafkatest.CreateTopic(t, brokers, "sig-in", 1)
+	preload(t, brokers, "sig-in", 2000, 5)
+	cfg := writeConfig(t, "sig", "sig-in", "sig-out")
+	// At one record a second the drain of the queued records takes seconds.
+	p := startRunner(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=1/s")
+	kafkatest.ReadUntil(t, brokers, "sig-out", 60*time.Second, kafkatest.Count(1))
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "stopping:"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no drain started:\n%s", p.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("runner still running 30s after two SIGTERMs")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != exitInterrupt {
+		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitInterrupt, p.stderr.String())
 	}
 }

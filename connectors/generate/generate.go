@@ -39,10 +39,8 @@ type Source struct {
 // New checks the config and compiles the value expression.
 func New(c config.Connector, env engine.Env) (*Source, error) {
 	var cfg Config
-	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
-		return nil, err
-	}
 	var errs config.Errors
+	errs.Add(c.Pos, c.Path, config.Decode(c, env.Lookup, &cfg))
 	if cfg.Count < 0 {
 		errs.Addf(c.Pos, c.Path+".count", "must not be negative")
 	}
@@ -56,9 +54,13 @@ func New(c config.Connector, env engine.Env) (*Source, error) {
 	if cfg.Seed != 0 {
 		rng = rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)))
 	}
-	chain, err := transforms.Compile([]config.Step{{Kind: "map", Path: cfg.Value.Path, Pos: cfg.Value.Pos, Map: &cfg.Value}},
-		expression.Options{Vars: env.Vars, Rand: rng})
-	errs.Add(c.Pos, c.Path, err)
+	var chain *transforms.Chain
+	if cfg.Value.Src != "" {
+		var err error
+		chain, err = transforms.Compile([]config.Step{{Kind: "map", Path: cfg.Value.Path, Pos: cfg.Value.Pos, Map: &cfg.Value}},
+			expression.Options{Vars: env.Vars, Rand: rng})
+		errs.Add(c.Pos, c.Path, err)
+	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}

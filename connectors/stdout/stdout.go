@@ -77,6 +77,8 @@ func (s *Sink) writePretty(r *record.Record) error {
 		v = []byte(t)
 	case []byte:
 		v = t
+	case nil:
+		v = []byte("null") // a tombstone
 	default:
 		var err error
 		if v, err = record.JSON.Encode(r.Value); err != nil {

@@ -1,0 +1,70 @@
+package stdout
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/record"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func records() []*record.Record {
+	ts := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	return []*record.Record{
+		{Topic: "orders", Partition: 2, Offset: 7, Timestamp: ts, Key: []byte("orlando"),
+			Value:   map[string]any{"qty": int64(3), "donut": "glazed", "total": 3.75},
+			Headers: []record.Header{{Key: "source", Value: []byte("register")}}},
+		{Topic: "dlq", Partition: 0, Offset: 1, Timestamp: ts, Value: "REJECTED: not on the menu"},
+		{Topic: "orders", Partition: 0, Offset: 8, Timestamp: ts, Key: []byte("tampa"), Value: nil},
+	}
+}
+
+func TestGolden(t *testing.T) {
+	for _, format := range []string{"pretty", "json"} {
+		t.Run(format, func(t *testing.T) {
+			var n yaml.Node
+			if err := yaml.Unmarshal([]byte("{format: "+format+"}"), &n); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			s, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, engine.Env{Stdout: &out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(context.Background(), records()); err != nil {
+				t.Fatal(err)
+			}
+			golden := "testdata/" + format + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
+			}
+		})
+	}
+}
+
+func TestUnknownFormat(t *testing.T) {
+	var n yaml.Node
+	_ = yaml.Unmarshal([]byte("{format: xml}"), &n)
+	_, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout", Pos: config.Pos{File: "p.yaml", Line: 3, Col: 5}}, engine.Env{Stdout: &bytes.Buffer{}})
+	if err == nil || err.Error() != `p.yaml:3:5: sinks.s.stdout.format: unknown format "xml": want pretty or json` {
+		t.Fatalf("got %v", err)
+	}
+}
