@@ -183,12 +183,16 @@ func count(t *testing.T, msgs []*kafka.Message, n int) tally {
 	return tl
 }
 
+// uniqueIDs is done when n distinct values were read; it looks at each
+// message once, as ReadUntil calls it again and again.
 func uniqueIDs(n int) func([]*kafka.Message) bool {
+	seen := map[string]bool{}
+	checked := 0
 	return func(ms []*kafka.Message) bool {
-		seen := map[string]bool{}
-		for _, m := range ms {
+		for _, m := range ms[checked:] {
 			seen[string(m.Value)] = true
 		}
+		checked = len(ms)
 		return len(seen) >= n
 	}
 }
@@ -248,6 +252,7 @@ func TestCrashRestart(t *testing.T) {
 	cfg := writeConfig(t, "crash", "crash-in", "crash-out")
 	// Slow the runner down so each kill lands mid-stream.
 	env := []string{"KAFKA_BROKERS=" + brokers, "RATE=5000/s"}
+	start := time.Now()
 	for k := range kills {
 		p := startRunner(t, cfg, env...)
 		want := (k + 1) * n / (kills + 2)
@@ -256,9 +261,11 @@ func TestCrashRestart(t *testing.T) {
 			t.Fatalf("kill %d: only %d records out before the kill; stderr:\n%s", k+1, len(got), p.stderr.String())
 		}
 		p.kill(t)
+		t.Logf("%s: kill %d after %d records out", time.Since(start).Round(time.Millisecond), k+1, len(got))
 	}
 	p := startRunner(t, cfg, env...)
 	kafkatest.ReadUntil(t, brokers, "crash-out", 120*time.Second, uniqueIDs(n))
+	t.Logf("%s: all records out", time.Since(start).Round(time.Millisecond))
 	if err := p.term(t); err != nil {
 		t.Errorf("runner exit after SIGTERM: %v\n%s", err, p.stderr.String())
 	}
