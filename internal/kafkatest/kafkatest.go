@@ -198,3 +198,58 @@ func WaitCommitted(t testing.TB, brokers, group, topic string, total int64, time
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// ReadAll reads topic from the beginning up to the end offsets it has when
+// called, and returns every message.
+func ReadAll(t testing.TB, brokers, topic string, timeout time.Duration) []*kafka.Message {
+	t.Helper()
+	end, err := endOffsets(brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, e := range end {
+		total += e
+	}
+	pos := map[int32]int64{}
+	out := ReadUntil(t, brokers, topic, timeout, func(ms []*kafka.Message) bool {
+		for _, m := range ms[len(ms)-min(len(ms), 1):] {
+			pos[m.TopicPartition.Partition] = max(pos[m.TopicPartition.Partition], int64(m.TopicPartition.Offset)+1)
+		}
+		for p, e := range end {
+			if pos[p] < e {
+				return false
+			}
+		}
+		return true
+	})
+	var got int64
+	for p, e := range end {
+		got += min(pos[p], e)
+	}
+	if got < total {
+		t.Fatalf("read %d of %d records of %s within %s", got, total, topic, timeout)
+	}
+	return out
+}
+
+func endOffsets(brokers, topic string) (map[int32]int64, error) {
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": "kafkatest-end", "enable.metrics.push": false})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	md, err := c.GetMetadata(&topic, false, 10000)
+	if err != nil {
+		return nil, err
+	}
+	end := map[int32]int64{}
+	for _, p := range md.Topics[topic].Partitions {
+		_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
+		if err != nil {
+			return nil, err
+		}
+		end[p.ID] = high
+	}
+	return end, nil
+}

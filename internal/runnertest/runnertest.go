@@ -1,0 +1,270 @@
+// Package runnertest runs the runner binary as separate processes in tests,
+// feeds them keyed fixtures and counts what reached the output: lost,
+// duplicated and reordered records.
+package runnertest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	json "github.com/goccy/go-json"
+
+	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+)
+
+// Binary builds the runner once per test binary and returns its path.
+var Binary = sync.OnceValues(func() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "runner-bin")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "runner")
+	cmd := exec.Command("go", "build", "-o", path, "./runner")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./runner: %v\n%s", err, out)
+	}
+	return path, nil
+})
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Proc is a runner subprocess.
+type Proc struct {
+	Cmd    *exec.Cmd
+	Stdout *SyncBuffer
+	Stderr *SyncBuffer
+	done   chan error
+	err    error
+	exited bool
+}
+
+// SyncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start runs `runner -c config` with extra environment variables; the
+// process is killed when the test ends if it is still running.
+func Start(t testing.TB, config string, env ...string) *Proc {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", config, "--progress", "0")
+	cmd.Env = append(os.Environ(), env...)
+	p := &Proc{Cmd: cmd, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if !p.exited {
+			_ = cmd.Process.Kill()
+			p.Wait(time.Minute)
+		}
+	})
+	return p
+}
+
+// Wait waits up to timeout for the process to exit; err is its exit error
+// (nil for status 0).
+func (p *Proc) Wait(timeout time.Duration) (exited bool, err error) {
+	if p.exited {
+		return true, p.err
+	}
+	select {
+	case p.err = <-p.done:
+		p.exited = true
+		return true, p.err
+	case <-time.After(timeout):
+		return false, nil
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to go.
+func (p *Proc) Kill(t testing.TB) {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(time.Minute)
+}
+
+// Term sends SIGTERM and returns the exit error once the runner has drained.
+func (p *Proc) Term(t testing.TB) error {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := p.Wait(90 * time.Second)
+	if !ok {
+		t.Fatalf("runner did not stop within 90s of SIGTERM; stderr:\n%s", p.Stderr.String())
+	}
+	return err
+}
+
+// WaitLog waits until the runner's stderr contains text.
+func (p *Proc) WaitLog(t testing.TB, text string, timeout time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !strings.Contains(p.Stderr.String(), text); {
+		if time.Now().After(deadline) {
+			t.Fatalf("runner never logged %q:\n%s", text, p.Stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Passthrough writes a pipeline file with one transform copying in to out
+// and marking each record copied. Extra kafka properties (for example a
+// short session timeout) and the stage's rate cap (RATE) come from the
+// environment of the runner.
+func Passthrough(t testing.TB, name, in, out string, kafkaConfig map[string]string) string {
+	t.Helper()
+	var props []string
+	for k, v := range kafkaConfig {
+		props = append(props, fmt.Sprintf("%s: %q", k, v))
+	}
+	text := fmt.Sprintf(`pipeline: %s
+kafka:
+  brokers: ${KAFKA_BROKERS}
+  config: {%s}
+transforms:
+  copy:
+    from: %s
+    rate: ${RATE:-}
+    steps:
+      - set: {copied: true}
+    to: %s
+`, name, strings.Join(props, ", "), in, out)
+	path := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Preload writes n records over keys keys: each value carries a unique id,
+// its key and a sequence number per key; each record has the header
+// origin=preload.
+func Preload(t testing.TB, brokers, topic string, n, keys int) {
+	t.Helper()
+	const chunk = 50000
+	seq := make([]int, keys)
+	for start := 0; start < n; start += chunk {
+		var msgs []*kafka.Message
+		for i := start; i < min(n, start+chunk); i++ {
+			k := i % keys
+			v := fmt.Sprintf(`{"id":%d,"key":"k%d","seq":%d}`, i, k, seq[k])
+			seq[k]++
+			msgs = append(msgs, kafkatest.Message(topic, []byte("k"+strconv.Itoa(k)), []byte(v), kafka.Header{Key: "origin", Value: []byte("preload")}))
+		}
+		kafkatest.Produce(t, brokers, msgs)
+	}
+}
+
+// Tally is what reached the output of n preloaded records.
+type Tally struct {
+	Records, Received, Lost, Duplicated, Reordered int
+}
+
+func (tl Tally) String() string {
+	return fmt.Sprintf("records=%d received=%d lost=%d duplicated=%d reordered=%d", tl.Records, tl.Received, tl.Lost, tl.Duplicated, tl.Reordered)
+}
+
+// Count checks every output record (copied, key and header carried) and
+// counts, by unique id, the lost and duplicated records and, per key, first
+// occurrences that came out of sequence order.
+func Count(t testing.TB, msgs []*kafka.Message, n int) Tally {
+	t.Helper()
+	seen := make([]int, n)
+	lastSeq := map[string]int{}
+	tl := Tally{Records: n, Received: len(msgs)}
+	for _, m := range msgs {
+		var v struct {
+			ID     int
+			Key    string
+			Seq    int
+			Copied bool
+		}
+		if err := json.Unmarshal(m.Value, &v); err != nil || !v.Copied || v.ID < 0 || v.ID >= n {
+			t.Fatalf("bad output record %q: %v", m.Value, err)
+		}
+		if string(m.Key) != v.Key || len(m.Headers) != 1 || m.Headers[0].Key != "origin" || string(m.Headers[0].Value) != "preload" {
+			t.Fatalf("output record %q lost its key or headers: key %q headers %v", m.Value, m.Key, m.Headers)
+		}
+		if seen[v.ID]++; seen[v.ID] > 1 {
+			tl.Duplicated++
+			continue
+		}
+		if last, ok := lastSeq[v.Key]; ok && v.Seq < last {
+			tl.Reordered++
+		}
+		lastSeq[v.Key] = v.Seq
+	}
+	for _, c := range seen {
+		if c == 0 {
+			tl.Lost++
+		}
+	}
+	return tl
+}
+
+// UniqueValues is a ReadUntil condition met once n distinct values were
+// read; it looks at each message once.
+func UniqueValues(n int) func([]*kafka.Message) bool {
+	seen := map[string]bool{}
+	checked := 0
+	return func(ms []*kafka.Message) bool {
+		for _, m := range ms[checked:] {
+			seen[string(m.Value)] = true
+		}
+		checked = len(ms)
+		return len(seen) >= n
+	}
+}
+

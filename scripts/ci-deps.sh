@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, what the integration tests need and this machine
+# lacks: a Java 17+ runtime, Maven (fetches Kafka once), the PostgreSQL
+# server, kcat and python3. Quiet when nothing is missing; exits non-zero
+# if an install fails. Runs as root (CI does).
+set -euo pipefail
+
+die() { echo "ci-deps.sh: $*" >&2; exit 1; }
+((EUID == 0)) || die "run as root (apt-get install)"
+
+java_ok() {
+  command -v java >/dev/null 2>&1 || return 1
+  local v
+  v=$(java -XshowSettings:properties -version 2>&1 | awk -F' = ' '/java.specification.version/ {print $2}')
+  [[ ${v%%.*} =~ ^[0-9]+$ ]] && ((${v%%.*} >= 17))
+}
+
+pg_ok() {
+  local d
+  d=$(pg_config --bindir 2>/dev/null || true)
+  [[ -n $d && -x $d/initdb && -x $d/pg_ctl ]] && return 0
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+missing=()
+# Kafka 4.x brokers need Java 17+; Debian 12's default runtime is 17.
+java_ok || missing+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+pg_ok || missing+=(postgresql)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+((${#missing[@]})) || exit 0
+
+echo "ci-deps.sh: installing ${missing[*]}" >&2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  die "apt-get install ${missing[*]} failed"
+fi
+java_ok || die "java 17+ still missing after install"
+pg_ok || die "PostgreSQL server binaries still missing after install"

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Runs a throwaway PostgreSQL on loopback for tests: its own data folder,
+# trust auth, a free port, no system service touched.
+#
+#   postgres.sh up [--dir DIR] [--owner-pid PID]
+#   postgres.sh down [--dir DIR]       (DIR defaults to $PG_DIR)
+#   postgres.sh restart [--dir DIR]    (crash stop, -m immediate, then start
+#                                       again on the same port: fault tests)
+#
+# `up` prints PG_DIR=... and, last,
+# CONVEYOR_PG_DSN=postgres://postgres@127.0.0.1:PORT/conveyor?sslmode=disable
+# on stdout; everything else goes to stderr. initdb refuses root, so as root
+# the server runs as the `postgres` OS user (created if missing). With
+# --owner-pid, a watchdog runs `down` once that process is gone.
+# PG_BIN overrides where initdb/pg_ctl/psql are looked for.
+set -euo pipefail
+
+SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+DB=conveyor
+
+die() { echo "postgres.sh: $*" >&2; exit 1; }
+log() { echo "postgres.sh: $*" >&2; }
+
+usage() {
+  sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# The server binaries: pg_config's bindir when it has them (pg_config may come
+# from a libpq of another major version), else the newest Debian install.
+find_bin() {
+  local d
+  if [[ -n ${PG_BIN:-} ]]; then
+    [[ -x $PG_BIN/initdb ]] || die "PG_BIN=$PG_BIN has no initdb"
+    echo "$PG_BIN"
+    return
+  fi
+  if command -v pg_config >/dev/null 2>&1; then
+    d=$(pg_config --bindir 2>/dev/null || true)
+    if [[ -n $d && -x $d/initdb && -x $d/pg_ctl ]]; then echo "$d"; return; fi
+  fi
+  d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)
+  [[ -n $d && -x $d/initdb ]] || die "no PostgreSQL server binaries (initdb, pg_ctl) found; install postgresql (scripts/ci-deps.sh)"
+  echo "$d"
+}
+
+# Runs a command as the server's OS user: postgres when we are root.
+as_pg() {
+  if ((EUID == 0)); then
+    # From / so the postgres user never trips over an unreadable cwd.
+    (cd / && runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+ensure_user() {
+  ((EUID == 0)) || return 0
+  id -u postgres >/dev/null 2>&1 && return 0
+  log "creating the postgres OS user"
+  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin postgres || die "could not create the postgres OS user"
+}
+
+state_get() { awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }' "$1/state"; }
+
+resolve_dir() {
+  local d=${1:-${PG_DIR:-}}
+  [[ -n $d ]] || die "no folder: pass --dir DIR or set PG_DIR"
+  [[ -f $d/state ]] || die "$d/state not found: not a folder made by postgres.sh up"
+  (cd "$d" && pwd)
+}
+
+free_port() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  else
+    # Below the kernel's ephemeral range, so outgoing connections cannot take it.
+    local p
+    while :; do
+      p=$((20000 + RANDOM % 12000))
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+  fi
+}
+
+pg_ctl_() {
+  local dir=$1
+  shift
+  as_pg "$(state_get "$dir" bin)/pg_ctl" -D "$dir/data" "$@"
+}
+
+start() {
+  local dir=$1
+  # -w: return once the server accepts connections.
+  pg_ctl_ "$dir" -l "$dir/postgres.log" -w -t 60 start >/dev/null
+}
+
+log_tail() {
+  echo "----- tail of $1/postgres.log" >&2
+  tail -n 20 "$1/postgres.log" >&2 2>/dev/null || true
+}
+
+cmd_up() {
+  local dir="" owner="" made_dir=0 bin port attempt start_s=$SECONDS
+  while (($#)); do
+    case $1 in
+      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+      --owner-pid) owner=${2:?--owner-pid needs a value}; shift 2 ;;
+      *) die "up: unknown argument $1" ;;
+    esac
+  done
+  bin=$(find_bin)
+  ensure_user
+  if [[ -z $dir ]]; then
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/conveyor-pg.XXXXXX")
+    made_dir=1
+  else
+    [[ ! -e $dir/state ]] || die "up: $dir already has a server (postgres.sh down --dir $dir first)"
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+  fi
+  # The socket path must fit in sun_path (107 bytes).
+  ((${#dir} + 25 < 107)) || die "up: folder path too long for a unix socket: $dir"
+  ((EUID == 0)) && chown postgres: "$dir"
+  chmod 700 "$dir"
+  as_pg test -w "$dir" || die "up: the postgres user cannot write $dir (is a parent folder private?)"
+  trap '((made_dir)) && rm -rf "$dir"' EXIT
+  as_pg mkdir "$dir/sock"
+  # --no-sync: the folder is thrown away anyway; the server itself runs
+  # with fsync on, so crash-restart tests see real durability.
+  if ! as_pg "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C \
+    --no-sync --no-instructions >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2
+    die "up: initdb failed"
+  fi
+  as_pg tee "$dir/data/pg_hba.conf" >/dev/null <<'EOF'
+# Written by scripts/postgres.sh: a throwaway test server, trust on loopback.
+local all all trust
+host  all all 127.0.0.1/32 trust
+host  all all ::1/128 trust
+EOF
+  for attempt in 1 2 3; do
+    port=$(free_port)
+    # postgresql.auto.conf overrides postgresql.conf and is ours alone.
+    as_pg tee "$dir/data/postgresql.auto.conf" >/dev/null <<EOF
+# Written by scripts/postgres.sh.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir/sock'
+fsync = on
+shared_buffers = 64MB
+max_connections = 200
+logging_collector = off
+EOF
+    printf 'dir=%s\nbin=%s\nport=%s\n' "$dir" "$bin" "$port" >"$dir/state"
+    if start "$dir"; then break; fi
+    if ((attempt < 3)) && grep -q 'could not bind\|Address already in use' "$dir/postgres.log" 2>/dev/null; then
+      log "port $port taken, retrying with another"
+      : >"$dir/postgres.log"
+      continue
+    fi
+    log_tail "$dir"
+    die "up: the server did not start (folder $dir$( ((made_dir)) && echo ', removed'))"
+  done
+  if ! "$bin/psql" -X -q -h "$dir/sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    -c "CREATE DATABASE $DB" >/dev/null; then
+    pg_ctl_ "$dir" -m immediate stop >/dev/null 2>&1 || true
+    die "up: CREATE DATABASE $DB failed"
+  fi
+  trap - EXIT
+  if [[ -n $owner ]]; then
+    nohup "$BASH" "$SELF" _watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
+    echo "watch.pid=$!" >>"$dir/state"
+  fi
+  log "PostgreSQL $("$bin/postgres" -V | awk '{print $3}') up in $((SECONDS - start_s))s on port $port"
+  echo "PG_DIR=$dir"
+  echo "CONVEYOR_PG_DSN=postgres://postgres@127.0.0.1:$port/$DB?sslmode=disable"
+}
+
+# The postmaster's pid, if it is running from this folder.
+postmaster_pid() {
+  local dir=$1 pid
+  pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/data" && echo "$pid"
+  return 0
+}
+
+cmd_down() {
+  local dir="" wpid pid
+  while (($#)); do
+    case $1 in
+      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+      *) die "down: unknown argument $1" ;;
+    esac
+  done
+  dir=$(resolve_dir "$dir")
+  wpid=$(state_get "$dir" watch.pid)
+  if [[ -n $wpid && $wpid != "$$" ]] && tr '\0' ' ' <"/proc/$wpid/cmdline" 2>/dev/null | grep -qF "_watch $dir"; then
+    kill "$wpid" 2>/dev/null || true
+  fi
+  if [[ -n $(postmaster_pid "$dir") ]] && ! pg_ctl_ "$dir" -m fast -w -t 20 stop >/dev/null 2>&1; then
+    pid=$(postmaster_pid "$dir")
+    if [[ -n $pid ]]; then
+      log "fast shutdown did not finish, killing postmaster $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 1
+    fi
+  fi
+  rm -rf "$dir"
+}
+
+cmd_restart() {
+  local dir="" start_s=$SECONDS
+  while (($#)); do
+    case $1 in
+      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+      *) die "restart: unknown argument $1" ;;
+    esac
+  done
+  dir=$(resolve_dir "$dir")
+  if [[ -n $(postmaster_pid "$dir") ]]; then
+    # Immediate: no checkpoint, as after a crash; start runs recovery.
+    pg_ctl_ "$dir" -m immediate -w -t 20 stop >/dev/null || die "restart: stop failed"
+  fi
+  if ! start "$dir"; then
+    log_tail "$dir"
+    die "restart: the server did not come back on port $(state_get "$dir" port)"
+  fi
+  log "restarted in $((SECONDS - start_s))s"
+}
+
+# Internal: runs `down` when the owner process (a test binary) is gone.
+cmd_watch() {
+  local dir=$1 owner=$2
+  while kill -0 "$owner" 2>/dev/null && [[ -f $dir/state ]]; do sleep 1; done
+  [[ -f $dir/state ]] && cmd_down --dir "$dir"
+}
+
+case ${1:-} in
+  up) shift; cmd_up "$@" ;;
+  down) shift; cmd_down "$@" ;;
+  restart) shift; cmd_restart "$@" ;;
+  _watch) shift; cmd_watch "$@" ;;
+  *) usage ;;
+esac
