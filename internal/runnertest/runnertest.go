@@ -267,4 +267,3 @@ func UniqueValues(n int) func([]*kafka.Message) bool {
 		return len(seen) >= n
 	}
 }
-
