@@ -7,7 +7,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X main.version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: build run check test test-unit lint fmt clean
+.PHONY: build run check test test-unit lint fmt clean kafka-up kafka-down kafka-cluster-up pg-up pg-down
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./runner
@@ -18,9 +18,10 @@ run: build
 check: build
 	./$(BIN) check -c configs/
 
-# Fast inner loop: unit and embedded-broker tests, no race detector.
+# Fast inner loop: unit and embedded-broker tests, no race detector, no
+# real Kafka or PostgreSQL.
 test-unit:
-	$(GO) test ./...
+	$(GO) test $$($(GO) list ./... | grep -v /integration)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -29,6 +30,26 @@ lint:
 
 test: lint check
 	$(GO) test -race -count=1 ./...
+
+# A local Apache Kafka (KRaft, one node) for `KAFKA_BROKERS=<address> make run`;
+# the address and folder are printed and kept in .kafka-env.
+kafka-up:
+	scripts/kafka.sh up --nodes 1 | tee .kafka-env
+
+kafka-cluster-up:
+	scripts/kafka.sh up --nodes 3 | tee .kafka-env
+
+kafka-down:
+	@test -f .kafka-env || { echo "no .kafka-env: nothing started by make kafka-up"; exit 1; }
+	KAFKA_DIR=$$(sed -n 's/^KAFKA_DIR=//p' .kafka-env) scripts/kafka.sh down && rm -f .kafka-env
+
+# A throwaway PostgreSQL; the DSN and folder are kept in .pg-env.
+pg-up:
+	scripts/postgres.sh up | tee .pg-env
+
+pg-down:
+	@test -f .pg-env || { echo "no .pg-env: nothing started by make pg-up"; exit 1; }
+	PG_DIR=$$(sed -n 's/^PG_DIR=//p' .pg-env) scripts/postgres.sh down && rm -f .pg-env
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -213,7 +213,7 @@ func (l *consumeLoop) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	case kafka.AssignedPartitions:
 		l.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
 		l.tr.release(e.Partitions)
-		return c.Assign(e.Partitions)
+		return c.Assign(l.resumePositions(c, e.Partitions))
 	case kafka.RevokedPartitions:
 		lost := c.AssignmentLost()
 		l.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", lost)
@@ -238,6 +238,32 @@ func (l *consumeLoop) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		return c.Unassign()
 	}
 	return nil
+}
+
+// resumePositions starts a partition this process had before at the later
+// of the group's commit and what the process itself knows is durable. After
+// a lost assignment (a coordinator failover, say) the last commits may have
+// failed; every record before the remembered offset had its effect made
+// durable, so starting there loses nothing and repeats less.
+func (l *consumeLoop) resumePositions(c *kafka.Consumer, parts []kafka.TopicPartition) []kafka.TopicPartition {
+	mem := l.tr.resume(parts)
+	if len(mem) == 0 {
+		return parts
+	}
+	committed, err := c.Committed(parts, 10000)
+	if err != nil {
+		l.log.Debug("read committed offsets on assignment", "error", err)
+		return parts
+	}
+	out := append([]kafka.TopicPartition(nil), parts...)
+	for i, tp := range committed {
+		off, ok := mem[partitionKey{*tp.Topic, tp.Partition}]
+		if ok && off > int64(tp.Offset) {
+			out[i].Offset = kafka.Offset(off)
+			l.log.Info("resuming past the committed offset: records up to here were already durable", "partition", formatPartitions(out[i:i+1]), "committed", int64(tp.Offset), "offset", off)
+		}
+	}
+	return out
 }
 
 func formatPartitions(ps []kafka.TopicPartition) string {

@@ -14,6 +14,12 @@ import (
 type tracker struct {
 	mu    sync.Mutex
 	parts map[partitionKey]*partition
+	// durable remembers, per released partition, the offset up to which
+	// every record's effect was durable, so a partition that comes back after
+	// a lost assignment need not be processed again from an older commit.
+	// The detached partition objects are kept: outputs in flight at release
+	// still land on them and move their watermark on.
+	durable map[partitionKey]*partition
 }
 
 type partitionKey struct {
@@ -41,7 +47,7 @@ type entry struct {
 }
 
 func newTracker() *tracker {
-	return &tracker{parts: map[partitionKey]*partition{}}
+	return &tracker{parts: map[partitionKey]*partition{}, durable: map[partitionKey]*partition{}}
 }
 
 // add registers a record read from topic/part at offset, with one
@@ -136,18 +142,36 @@ func (t *tracker) pending(parts []kafka.TopicPartition) int {
 func (t *tracker) release(parts []kafka.TopicPartition) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	drop := func(k partitionKey, p *partition) {
+		p.detached = true
+		t.durable[k] = p
+		delete(t.parts, k)
+	}
 	if parts == nil {
 		for k, p := range t.parts {
-			p.detached = true
-			delete(t.parts, k)
+			drop(k, p)
 		}
 		return
 	}
 	for _, tp := range parts {
 		k := partitionKey{*tp.Topic, tp.Partition}
 		if p := t.parts[k]; p != nil {
-			p.detached = true
-			delete(t.parts, k)
+			drop(k, p)
 		}
 	}
+}
+
+// resume returns, for the given partitions, the offsets this process had
+// made durable before it last let them go.
+func (t *tracker) resume(parts []kafka.TopicPartition) map[partitionKey]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[partitionKey]int64{}
+	for _, tp := range parts {
+		k := partitionKey{*tp.Topic, tp.Partition}
+		if p, ok := t.durable[k]; ok && p.next >= 0 {
+			out[k] = p.next
+		}
+	}
+	return out
 }

@@ -44,7 +44,7 @@ var (
 	consumer = map[string]string{
 		"enable.auto.commit":            "true",
 		"enable.auto.offset.store":      "false",
-		"auto.commit.interval.ms":       "1000",
+		"auto.commit.interval.ms":       "500",
 		"fetch.queue.backoff.ms":        "100",
 		"queued.max.messages.kbytes":    "16384",
 		"partition.assignment.strategy": "range",

@@ -130,11 +130,13 @@ ensure_cds() {
   [[ ${KAFKA_CDS:-1} == 1 ]] || return 0
   home=$(home_of "$version")
   archive=$(cds_archive "$version")
-  [[ -f $archive ]] && return 0
+  # One try per Java build: a JVM that cannot dump would cost every `up` a
+  # throwaway broker start.
+  [[ -f $archive || -f $archive.failed ]] && return 0
   mkdir -p "$home/cds"
   exec 8>"$home/.lock"
   flock 8
-  if [[ ! -f $archive ]]; then
+  if [[ ! -f $archive && ! -f $archive.failed ]]; then
     log "making a class-data archive for faster broker starts (once per Java build)"
     tmp=$home/cds/tmp.$$.jsa
     # In a subshell, as a plain 1-node `up` whose broker dumps its classes at
@@ -143,13 +145,15 @@ ensure_cds() {
       cmd_up --version "$version" 8>&-); then
       dir=$(sed -n 's/^KAFKA_DIR=//p' <<<"$out")
       (STOP_GRACE=60 cmd_down --dir "$dir") || true
+      if cds_valid "$tmp" "$home/libs" >/dev/null; then
+        mv "$tmp" "$archive"
+      else
+        touch "$archive.failed"
+        log "this JVM made no usable class-data archive; brokers start without one"
+      fi
     fi
-    if cds_valid "$tmp" "$home/libs" >/dev/null; then
-      mv "$tmp" "$archive"
-    else
-      rm -f "$tmp"
-      log "could not make a class-data archive; brokers start without one"
-    fi
+    # A broker that did not start is for the real `up` below to report.
+    rm -f "$tmp"
   fi
   exec 8>&-
 }
@@ -392,6 +396,9 @@ transaction.state.log.min.isr=$isr
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
+# Crash tests use short consumer session timeouts so a killed runner's
+# partitions move to its replacement within seconds (the default minimum is 6 s).
+group.min.session.timeout.ms=1000
 # Fewer internal partitions: the first consumer group and the first
 # transaction create these topics, and 50 partitions x RF 3 is slow on 2 cores.
 offsets.topic.num.partitions=10
@@ -405,6 +412,9 @@ log.cleaner.dedupe.buffer.size=16777216
 # Fence a killed broker after 6 s instead of 9 s so fault tests fail over sooner.
 broker.heartbeat.interval.ms=1000
 broker.session.timeout.ms=6000
+# Drop a dead follower from the ISR after 10 s instead of 30 s, so acks=all
+# writes (and consumer offset commits) stall for less during broker faults.
+replica.lag.time.max.ms=10000
 EOF
 }
 
@@ -442,6 +452,7 @@ cmd_up() {
   id=$(cluster_id)
   # On failure, stop what was started; remove the dir only if we made it.
   trap 'stop_nodes "$dir" $(seq "$nodes") 2>/dev/null || true; ((made_dir)) && rm -rf "$dir"' EXIT
+  trap 'exit 130' INT TERM
   for attempt in 1 2 3; do
     rm -rf "$dir"/node-* "$dir/state"
     read -r -a p <<<"$(free_ports $((2 * nodes)))"
@@ -485,7 +496,7 @@ cmd_up() {
     log_tails "$dir"
     die "up: the $nodes-node cluster did not start (dir $dir$( ((made_dir)) && echo ', removed'))"
   done
-  trap - EXIT
+  trap - EXIT INT TERM
   if [[ -n $owner ]]; then
     nohup "$BASH" "$SELF" _watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
     state_set "$dir" watch.pid "$!"
@@ -510,6 +521,8 @@ cmd_down() {
   if [[ -n $wpid && $wpid != "$$" ]] && tr '\0' ' ' <"/proc/$wpid/cmdline" 2>/dev/null | grep -qF "_watch $dir"; then
     kill "$wpid" 2>/dev/null || true
   fi
+  stop_nodes "$dir" $(seq "$(state_get "$dir" nodes)")
+  # Again, for a node that a concurrent start-node launched meanwhile.
   stop_nodes "$dir" $(seq "$(state_get "$dir" nodes)")
   rm -rf "$dir"
 }

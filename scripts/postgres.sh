@@ -125,7 +125,8 @@ cmd_up() {
   ((EUID == 0)) && chown postgres: "$dir"
   chmod 700 "$dir"
   as_pg test -w "$dir" || die "up: the postgres user cannot write $dir (is a parent folder private?)"
-  trap '((made_dir)) && rm -rf "$dir"' EXIT
+  trap 'pg_ctl_ "$dir" -m immediate stop >/dev/null 2>&1 || true; ((made_dir)) && rm -rf "$dir"' EXIT
+  trap 'exit 130' INT TERM
   as_pg mkdir "$dir/sock"
   # --no-sync: the folder is thrown away anyway; the server itself runs
   # with fsync on, so crash-restart tests see real durability.
@@ -165,10 +166,9 @@ EOF
   done
   if ! "$bin/psql" -X -q -h "$dir/sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
     -c "CREATE DATABASE $DB" >/dev/null; then
-    pg_ctl_ "$dir" -m immediate stop >/dev/null 2>&1 || true
     die "up: CREATE DATABASE $DB failed"
   fi
-  trap - EXIT
+  trap - EXIT INT TERM
   if [[ -n $owner ]]; then
     nohup "$BASH" "$SELF" _watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
     echo "watch.pid=$!" >>"$dir/state"

@@ -210,6 +210,9 @@ func Preload(t testing.TB, brokers, topic string, n, keys int) {
 // Tally is what reached the output of n preloaded records.
 type Tally struct {
 	Records, Received, Lost, Duplicated, Reordered int
+	// DuplicatedBy counts duplicates per output partition, to tell a
+	// consumer replay (all partitions) from producer retries (one).
+	DuplicatedBy map[int32]int
 }
 
 func (tl Tally) String() string {
@@ -223,7 +226,7 @@ func Count(t testing.TB, msgs []*kafka.Message, n int) Tally {
 	t.Helper()
 	seen := make([]int, n)
 	lastSeq := map[string]int{}
-	tl := Tally{Records: n, Received: len(msgs)}
+	tl := Tally{Records: n, Received: len(msgs), DuplicatedBy: map[int32]int{}}
 	for _, m := range msgs {
 		var v struct {
 			ID     int
@@ -239,6 +242,7 @@ func Count(t testing.TB, msgs []*kafka.Message, n int) Tally {
 		}
 		if seen[v.ID]++; seen[v.ID] > 1 {
 			tl.Duplicated++
+			tl.DuplicatedBy[m.TopicPartition.Partition]++
 			continue
 		}
 		if last, ok := lastSeq[v.Key]; ok && v.Seq < last {
