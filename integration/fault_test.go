@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 	"github.com/conveyor-dev/conveyor/internal/service"
