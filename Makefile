@@ -28,8 +28,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
+# Unit, engine and process tests under the race detector; then the
+# integration tests against real Kafka and PostgreSQL, verbose so their
+# counts and the fault table show in CI.
 test: lint check
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /integration)
+	$(GO) test -count=1 -v ./integration
 
 # A local Apache Kafka (KRaft, one node) for `KAFKA_BROKERS=<address> make run`;
 # the address and folder are printed and kept in .kafka-env.

@@ -27,7 +27,7 @@ func Embedded(t testing.TB) string {
 // CreateTopic creates a topic with the given partitions.
 func CreateTopic(t testing.TB, brokers, topic string, partitions int) {
 	t.Helper()
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.metrics.push": false})
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.metrics.push": false, "log_level": 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func CreateTopic(t testing.TB, brokers, topic string, partitions int) {
 // Produce writes messages and waits until all are delivered.
 func Produce(t testing.TB, brokers string, msgs []*kafka.Message) {
 	t.Helper()
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.idempotence": true, "linger.ms": 5, "enable.metrics.push": false})
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.idempotence": true, "linger.ms": 5, "enable.metrics.push": false, "log_level": 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func ReadUntil(t testing.TB, brokers, topic string, timeout time.Duration, done 
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers": brokers, "group.id": fmt.Sprintf("kafkatest-%d", time.Now().UnixNano()),
-		"auto.offset.reset": "earliest", "enable.auto.commit": false, "enable.metrics.push": false,
+		"auto.offset.reset": "earliest", "enable.auto.commit": false, "enable.metrics.push": false, "log_level": 2,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func Committed(t testing.TB, brokers, group, topic string) (committed, end map[i
 }
 
 func committedOffsets(brokers, group, topic string) (committed, end map[int32]int64, err error) {
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": group, "enable.metrics.push": false})
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": group, "enable.metrics.push": false, "log_level": 2})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,7 +234,7 @@ func ReadAll(t testing.TB, brokers, topic string, timeout time.Duration) []*kafk
 }
 
 func endOffsets(brokers, topic string) (map[int32]int64, error) {
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": "kafkatest-end", "enable.metrics.push": false})
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": "kafkatest-end", "enable.metrics.push": false, "log_level": 2})
 	if err != nil {
 		return nil, err
 	}
