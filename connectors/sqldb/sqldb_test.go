@@ -15,7 +15,7 @@ func TestRedactDSN(t *testing.T) {
 		"host=db user=alice password=s3cret dbname=shop":       "host=db user=alice password=[redacted] dbname=shop",
 		"host=db password='two words' dbname=shop":             "host=db password=[redacted] dbname=shop",
 		"postgres://db/shop?user=alice&password=s3cret&x=1":    "postgres://db/shop?user=alice&password=[redacted]&x=1",
-		"file:donuts.db":                                       "file:donuts.db",
+		"file:donuts.db": "file:donuts.db",
 	} {
 		if got := RedactDSN(in); got != want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
