@@ -239,6 +239,9 @@ func (p *Pipeline) validate(d *decoder) {
 			errf(s.Pos, s.Path+".to", "invalid topic name %q", t)
 		}
 	}
+	if p.CursorTopic != "" && !validTopic(p.CursorTopic) {
+		errf(p.namePos, "cursor_topic", "invalid topic name %q", p.CursorTopic)
+	}
 	if p.Delivery == ExactlyOnce {
 		errf(p.namePos, "delivery", "exactly_once is not available in this version: use at_least_once")
 	}

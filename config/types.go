@@ -10,6 +10,7 @@ type Pipeline struct {
 	Name            string           `yaml:"pipeline" conf:"required"`
 	Description     string           `yaml:"description"`
 	Delivery        Delivery         `yaml:"delivery"`
+	CursorTopic     string           `yaml:"cursor_topic"`
 	ShutdownTimeout Duration         `yaml:"shutdown_timeout"`
 	Vars            map[string]any   `yaml:"vars"`
 	Kafka           Kafka            `yaml:"kafka"`

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"time"
 
@@ -208,7 +209,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 			}
 			brokers = broker.Addr()
 		}
-		if err := ensureTopics(ctx, p, brokers, log); err != nil {
+		if err := ensureTopics(ctx, pp, brokers, log); err != nil {
 			return err
 		}
 		plog := log.With("pipeline", p.Name)
@@ -250,8 +251,32 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 	return err
 }
 
-func ensureTopics(ctx context.Context, p *config.Pipeline, brokers string, log *slog.Logger) error {
-	if len(p.Topics) == 0 {
+// cursorTopic is the pipeline's cursor topic, or "" when no source of it
+// keeps a cursor.
+func (pp *pipelinePlan) cursorTopic() string {
+	for _, s := range pp.sources {
+		if _, ok := s.src.(Resumer); ok {
+			if pp.cfg.CursorTopic != "" {
+				return pp.cfg.CursorTopic
+			}
+			return DefaultCursorTopic
+		}
+	}
+	return ""
+}
+
+func ensureTopics(ctx context.Context, pp *pipelinePlan, brokers string, log *slog.Logger) error {
+	p := pp.cfg
+	topics := maps.Clone(p.Topics)
+	if t := pp.cursorTopic(); t != "" {
+		if topics == nil {
+			topics = map[string]config.Topic{}
+		}
+		if _, declared := topics[t]; !declared {
+			topics[t] = config.Topic{Partitions: 1, ReplicationFactor: -1, Config: map[string]string{"cleanup.policy": "compact"}}
+		}
+	}
+	if len(topics) == 0 {
 		return nil
 	}
 	cm := kafkaconf.Build(kafkaconf.Admin, brokers, p.Kafka.Config, nil, nil)
@@ -261,7 +286,7 @@ func ensureTopics(ctx context.Context, p *config.Pipeline, brokers string, log *
 	}
 	defer admin.Close()
 	var specs []topic.Spec
-	for name, t := range p.Topics {
+	for name, t := range topics {
 		specs = append(specs, topic.Spec{Name: name, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor, Config: t.Config})
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
@@ -312,7 +337,14 @@ func (pp *pipelinePlan) stages(brokers string, log *slog.Logger) ([]runnable, er
 	}
 	for _, sp := range pp.sources {
 		base := pp.newStage(&sp.cfg.Stage, "source", sp.chain, log)
-		out = append(out, &sourceRun{sourceStage: sourceStage{stage: base, src: sp.src, to: sp.cfg.To}, newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) }})
+		out = append(out, &sourceRun{
+			sourceStage: sourceStage{stage: base, src: sp.src, to: sp.cfg.To},
+			newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) },
+			cursorTopic: pp.cursorTopic(),
+			cursorCM: kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, map[string]string{
+				"group.id": p.Name + "." + sp.cfg.Name + ".cursor", "enable.auto.commit": "false",
+			}),
+		})
 	}
 	for _, tp := range pp.transform {
 		base := pp.newStage(&tp.cfg.Stage, "transform", tp.chain, log)
@@ -332,6 +364,8 @@ func (pp *pipelinePlan) stages(brokers string, log *slog.Logger) ([]runnable, er
 type sourceRun struct {
 	sourceStage
 	newProducer func() (*producer, error)
+	cursorTopic string
+	cursorCM    kafka.ConfigMap // for reading the cursor topic
 }
 
 func (r *sourceRun) run(ctx context.Context) error {
@@ -340,16 +374,47 @@ func (r *sourceRun) run(ctx context.Context) error {
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
 	r.prod = prod
+	fail := func(err error) error {
+		_ = prod.close(context.Background())
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	if res, ok := r.src.(Resumer); ok {
+		key := r.pipeline + "/" + r.name
+		cursor, err := loadCursor(ctx, r.cursorCM, r.cursorTopic, key)
+		if err != nil {
+			return fail(err)
+		}
+		if err := res.Resume(cursor); err != nil {
+			return fail(fmt.Errorf("resume from stored cursor %s: %w", cursor, err))
+		}
+		if cursor != nil {
+			r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
+		}
+		r.cursors = newCursorKeeper(r.cursorTopic, key, prod)
+	}
 	if o, ok := r.src.(Opener); ok {
 		if err := o.Open(ctx); err != nil {
-			prod.close(context.Background())
-			return fmt.Errorf("source %s: open: %w", r.name, err)
+			return fail(fmt.Errorf("open: %w", err))
 		}
+	}
+	var saveErr error
+	stopSaver, saverDone := make(chan struct{}), make(chan struct{})
+	if r.cursors != nil {
+		go func() {
+			defer close(saverDone)
+			saveErr = r.cursors.run(context.Background(), stopSaver, 200*time.Millisecond)
+		}()
+	} else {
+		close(saverDone)
 	}
 	runErr := r.sourceStage.run(ctx)
 	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
 	defer cancel()
-	closeErr := prod.close(drainCtx)
+	// Let in-flight batches finish so the last cursor is saved, then flush.
+	flushErr := prod.flush(drainCtx)
+	close(stopSaver)
+	<-saverDone
+	closeErr := errors.Join(flushErr, saveErr, prod.close(drainCtx))
 	if c, ok := r.src.(Closer); ok {
 		closeErr = errors.Join(closeErr, c.Close())
 	}

@@ -10,43 +10,50 @@ import (
 )
 
 // Source reads an external system. Read calls emit with batches of records
-// until the input ends (it returns nil) or ctx is done. ack, when not nil, is
-// called once every record of the batch is durable in Kafka, so a source
-// with a cursor can advance it then and not before.
+// until the input ends (it returns nil) or ctx is done. A source with a
+// cursor (see Resumer) passes the cursor that follows the batch; the engine
+// stores it once the batch, and every batch before it, is durable in Kafka.
 type Source interface {
 	Read(ctx context.Context, emit Emit) error
 }
 
 // Emit hands a batch to the stage; it blocks while the stage is busy, which
-// is how a source feels backpressure.
-type Emit func(ctx context.Context, batch []*record.Record, ack func()) error
+// is how a source feels backpressure. cursor may be nil.
+type Emit func(ctx context.Context, batch []*record.Record, cursor []byte) error
 
 // sourceStage runs a Source as a producer loop.
 type sourceStage struct {
 	*stage
-	src  Source
-	to   string
-	prod *producer
+	src     Source
+	to      string
+	prod    *producer
+	cursors *cursorKeeper // nil for sources without a cursor
 }
 
-// batchAck calls ack once every produced message of a batch is delivered.
+// batchAck counts a batch's outstanding deliveries and tells the cursor
+// keeper when none are left.
 type batchAck struct {
 	remaining atomic.Int64
-	ack       func()
+	cursor    []byte
+	keeper    *cursorKeeper
+	finished  bool // guarded by keeper.mu
 }
 
 func (b *batchAck) delivered() {
-	if b.remaining.Add(-1) == 0 && b.ack != nil {
-		b.ack()
+	if b.remaining.Add(-1) == 0 && b.keeper != nil {
+		b.keeper.done(b)
 	}
 }
 
 func (s *sourceStage) run(ctx context.Context) error {
 	w := s.chain.NewWorker()
 	var outs []*record.Record
-	emit := func(ctx context.Context, batch []*record.Record, ack func()) error {
-		ba := &batchAck{ack: ack}
+	emit := func(ctx context.Context, batch []*record.Record, cursor []byte) error {
+		ba := &batchAck{cursor: cursor, keeper: s.cursors}
 		ba.remaining.Store(1) // released below, after every produce call
+		if s.cursors != nil {
+			s.cursors.track(ba)
+		}
 		for _, r := range batch {
 			s.counters.In.Add(1)
 			orig := copyRecord(r)

@@ -34,7 +34,7 @@ func TestSourceReadsLines(t *testing.T) {
 	}
 	var got []string
 	var batches int
-	err = src.Read(context.Background(), func(_ context.Context, b []*record.Record, _ func()) error {
+	err = src.Read(context.Background(), func(_ context.Context, b []*record.Record, _ []byte) error {
 		batches++
 		for _, r := range b {
 			got = append(got, string(r.Raw)+"@"+string(rune('0'+r.Offset)))
@@ -58,7 +58,7 @@ func TestSourceMissingFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = src.Read(context.Background(), func(context.Context, []*record.Record, func()) error { return nil })
+	err = src.Read(context.Background(), func(context.Context, []*record.Record, []byte) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/in.jsonl") {
 		t.Fatalf("error %v should name the file", err)
 	}

@@ -28,7 +28,7 @@ func source(t *testing.T, body string, vars map[string]any) (*Source, error) {
 func collect(t *testing.T, s *Source) []string {
 	t.Helper()
 	var out []string
-	err := s.Read(context.Background(), func(_ context.Context, b []*record.Record, _ func()) error {
+	err := s.Read(context.Background(), func(_ context.Context, b []*record.Record, _ []byte) error {
 		for _, r := range b {
 			v, err := json.Marshal(r.Value)
 			if err != nil {
@@ -82,7 +82,7 @@ func TestRuntimeErrorStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Read(context.Background(), func(context.Context, []*record.Record, func()) error { return nil })
+	err = s.Read(context.Background(), func(context.Context, []*record.Record, []byte) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "generate record") {
 		t.Fatalf("want a generate error, got %v", err)
 	}
@@ -113,7 +113,7 @@ func TestRateStopsOnCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	err = s.Read(ctx, func(_ context.Context, b []*record.Record, _ func()) error {
+	err = s.Read(ctx, func(_ context.Context, b []*record.Record, _ []byte) error {
 		if n += len(b); n >= 3 {
 			cancel()
 		}

@@ -1,0 +1,233 @@
+package sqlsink
+
+import (
+	"regexp"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/expression"
+)
+
+// Config is the `sql:` block of a sink, as written in the pipeline file.
+type Config struct {
+	// Driver is postgres, mysql or sqlite (see sqldb.Lookup for aliases).
+	Driver string `yaml:"driver" conf:"required"`
+	// DSN is the driver's connection string; its password never appears in
+	// messages.
+	DSN string `yaml:"dsn" conf:"required"`
+	// Table is "table" or "schema.table".
+	Table string `yaml:"table" conf:"required"`
+	// Mode is insert, upsert (the default) or update.
+	Mode string `yaml:"mode"`
+	// Key lists the primary-key columns.
+	Key []string `yaml:"key"`
+	// KeyFrom is value (the default) or record_key.
+	KeyFrom string `yaml:"key_from"`
+	// Columns maps column names to expressions over the record; empty means
+	// every top-level field of the value.
+	Columns map[string]config.Expr `yaml:"columns"`
+	// DeleteOnTombstone deletes the row of a record whose value is null.
+	DeleteOnTombstone bool `yaml:"delete_on_tombstone"`
+	// BatchSize is the most rows per statement and per engine batch.
+	BatchSize int `yaml:"batch_size"`
+	// FlushInterval is how long the engine may wait to fill a batch.
+	FlushInterval config.Duration `yaml:"flush_interval"`
+	// AutoCreate creates a missing table from the first batch's fields.
+	AutoCreate bool `yaml:"auto_create"`
+}
+
+// Mode is how a record becomes a row.
+type Mode string
+
+// The modes.
+const (
+	Insert Mode = "insert" // plain INSERT: append-only tables
+	Upsert Mode = "upsert" // insert, or update the row with the same key
+	Update Mode = "update" // update the row with the same key; no row, no change
+)
+
+// Where key column values come from.
+const (
+	KeyFromValue     = "value"
+	KeyFromRecordKey = "record_key"
+)
+
+// Defaults.
+const (
+	DefaultBatchSize     = 1000
+	DefaultFlushInterval = 100 * time.Millisecond
+)
+
+// column is one configured column and the expression that computes it.
+type column struct {
+	name string
+	prog *expression.Program
+	// field is set when the expression is a bare field name, which is read
+	// from the value directly: the common case, and per row and column the
+	// expression machine costs more than the map lookup.
+	field string
+}
+
+// settings is a validated config.
+type settings struct {
+	dialect       sqldb.Dialect
+	dsn           string
+	table         string // validated, not quoted
+	mode          Mode
+	key           []string
+	keyFromRecord bool
+	columns       []column // nil: the value's top-level fields
+	deleteOnNull  bool
+	batchSize     int
+	flushInterval time.Duration
+	autoCreate    bool
+	vars          map[string]any
+}
+
+// parse decodes and checks the block without touching the network.
+func parse(c config.Connector, env engine.Env) (*settings, error) {
+	var cfg Config
+	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
+		return nil, err
+	}
+	loc := locator{c}
+	var errs config.Errors
+	s := &settings{dsn: cfg.DSN, table: cfg.Table, autoCreate: cfg.AutoCreate, deleteOnNull: cfg.DeleteOnTombstone, vars: env.Vars}
+
+	d, err := sqldb.Lookup(cfg.Driver)
+	errs.Add(loc.at("driver"), loc.path("driver"), err)
+	s.dialect = d
+	if cfg.DSN == "" {
+		errs.Addf(loc.at("dsn"), loc.path("dsn"), "empty: set the %s connection string", cfg.Driver)
+	}
+	errs.Add(loc.at("table"), loc.path("table"), sqldb.CheckTable(cfg.Table))
+
+	switch Mode(cfg.Mode) {
+	case "":
+		s.mode = Upsert
+	case Insert, Upsert, Update:
+		s.mode = Mode(cfg.Mode)
+	default:
+		errs.Addf(loc.at("mode"), loc.path("mode"), "unknown mode %q: want insert, upsert or update", cfg.Mode)
+	}
+	switch cfg.KeyFrom {
+	case "", KeyFromValue:
+	case KeyFromRecordKey:
+		s.keyFromRecord = true
+	default:
+		errs.Addf(loc.at("key_from"), loc.path("key_from"), "unknown value %q: want value or record_key", cfg.KeyFrom)
+	}
+
+	for i, k := range cfg.Key {
+		p := loc.item("key", i)
+		if err := sqldb.CheckIdent("key column", k); err != nil {
+			errs.Add(p, loc.path("key"), err)
+		} else if slices.Contains(cfg.Key[:i], k) {
+			errs.Addf(p, loc.path("key"), "key column %q is listed twice", k)
+		}
+	}
+	s.key = cfg.Key
+	if len(cfg.Key) == 0 {
+		switch {
+		case s.mode == Upsert || s.mode == Update:
+			errs.Addf(loc.at("mode"), loc.path("key"), "mode %s needs key: the primary-key columns that identify a row", s.mode)
+		case cfg.DeleteOnTombstone:
+			errs.Addf(loc.at("delete_on_tombstone"), loc.path("key"), "delete_on_tombstone needs key: the primary-key columns of the row to delete")
+		}
+	}
+	if cfg.DeleteOnTombstone && !s.keyFromRecord {
+		errs.Addf(loc.at("delete_on_tombstone"), loc.path("delete_on_tombstone"), "a tombstone has no value to take the key from: set key_from: record_key")
+	}
+
+	s.columns = columns(cfg.Columns, env.Vars, loc, &errs)
+	if cfg.Columns != nil && !s.keyFromRecord {
+		for i, k := range cfg.Key {
+			if !slices.ContainsFunc(s.columns, func(c column) bool { return c.name == k }) {
+				errs.Addf(loc.item("key", i), loc.path("key"), "key column %q is not among the columns; add it, or take the key from the record key (key_from: record_key)", k)
+			}
+		}
+	}
+
+	switch {
+	case cfg.BatchSize < 0:
+		errs.Addf(loc.at("batch_size"), loc.path("batch_size"), "must be at least 1")
+	case cfg.BatchSize == 0:
+		s.batchSize = DefaultBatchSize
+	default:
+		s.batchSize = cfg.BatchSize
+	}
+	switch {
+	case cfg.FlushInterval < 0:
+		errs.Addf(loc.at("flush_interval"), loc.path("flush_interval"), "must not be negative")
+	case loc.value("flush_interval") == nil:
+		s.flushInterval = DefaultFlushInterval
+	default:
+		s.flushInterval = time.Duration(cfg.FlushInterval)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// bareField matches an expression that is just a field name.
+var bareField = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$`)
+
+// columns compiles the column expressions in the order they are written.
+func columns(exprs map[string]config.Expr, vars map[string]any, loc locator, errs *config.Errors) []column {
+	if exprs == nil {
+		return nil
+	}
+	for _, k := range loc.duplicateKeys("columns") {
+		errs.Addf(loc.pos(k), loc.path("columns."+k.Value), "column %q is listed twice", k.Value)
+	}
+	out := make([]column, 0, len(exprs))
+	for name, e := range exprs {
+		col := column{name: name}
+		if err := sqldb.CheckIdent("column name", name); err != nil {
+			errs.Add(e.Pos, e.Path, err)
+			continue
+		}
+		if e.Src == "" {
+			continue // config.Decode reported it
+		}
+		p, err := expression.Compile(e, expression.Options{Vars: vars}, expression.Any)
+		if err != nil {
+			errs.Add(e.Pos, e.Path, err)
+			continue
+		}
+		col.prog = p
+		if m := bareField.FindStringSubmatch(e.Src); m != nil && !expression.IsReserved(m[1]) && !isLiteral(m[1]) {
+			col.field = m[1]
+		}
+		out = append(out, col)
+	}
+	// A mapping decodes into a Go map: the file's order comes back from
+	// the expressions' positions.
+	sort.Slice(out, func(i, j int) bool {
+		a, b := exprs[out[i].name].Pos, exprs[out[j].name].Pos
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Col != b.Col {
+			return a.Col < b.Col
+		}
+		return out[i].name < out[j].name
+	})
+	if len(exprs) == 0 {
+		errs.Addf(loc.at("columns"), loc.path("columns"), "want at least one column, or leave columns out to write every field of the value")
+	}
+	return out
+}
+
+func isLiteral(s string) bool {
+	switch s {
+	case "true", "false", "nil", "null":
+		return true
+	}
+	return false
+}

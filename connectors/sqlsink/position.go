@@ -1,0 +1,78 @@
+package sqlsink
+
+import (
+	"gopkg.in/yaml.v3"
+
+	"github.com/conveyor-dev/conveyor/config"
+)
+
+// locator finds where keys of the connector's block stand in the file, so
+// that values which decode fine but are invalid (an unsafe table name, a key
+// column missing from columns) are reported where they are written.
+type locator struct {
+	c config.Connector
+}
+
+// value returns the value node of key in the block, or nil.
+func (l locator) value(key string) *yaml.Node {
+	n := l.c.Node
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			v := n.Content[i+1]
+			for v.Kind == yaml.AliasNode && v.Alias != nil {
+				v = v.Alias
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+func (l locator) pos(n *yaml.Node) config.Pos {
+	if n == nil {
+		return l.c.Pos
+	}
+	return config.Pos{File: l.c.Pos.File, Line: n.Line, Col: n.Column}
+}
+
+// at is the position of key's value, or of the block when key is absent.
+func (l locator) at(key string) config.Pos { return l.pos(l.value(key)) }
+
+// item is the position of the i-th element of the list under key, or of
+// key's value when it is not a list that long.
+func (l locator) item(key string, i int) config.Pos {
+	v := l.value(key)
+	if v != nil && v.Kind == yaml.SequenceNode && i < len(v.Content) {
+		return l.pos(v.Content[i])
+	}
+	return l.pos(v)
+}
+
+// path is the YAML path of key in the block.
+func (l locator) path(key string) string { return l.c.Path + "." + key }
+
+// duplicateKeys returns the key nodes of the mapping under key that repeat
+// an earlier key: YAML parsing keeps both and decoding silently keeps the
+// last.
+func (l locator) duplicateKeys(key string) []*yaml.Node {
+	v := l.value(key)
+	if v == nil || v.Kind != yaml.MappingNode {
+		return nil
+	}
+	seen := map[string]bool{}
+	var dups []*yaml.Node
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k := v.Content[i]
+		if seen[k.Value] {
+			dups = append(dups, k)
+		}
+		seen[k.Value] = true
+	}
+	return dups
+}

@@ -1,0 +1,290 @@
+package sqlsource
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/record"
+)
+
+// Source polls a table or query.
+type Source struct {
+	cfg     Config
+	dialect sqldb.Dialect
+	log     *slog.Logger
+	db      *sqlx.DB
+	cur     cursor
+	now     func() time.Time
+}
+
+// New checks the config offline; the database is opened when the stage starts.
+func New(c config.Connector, env engine.Env) (*Source, error) {
+	var cfg Config
+	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
+		return nil, err
+	}
+	d, err := cfg.validate(c)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Source{cfg: cfg, dialect: d, log: log, now: time.Now}, nil
+}
+
+// Resume restores the cursor the engine stored.
+func (s *Source) Resume(stored []byte) error {
+	if stored == nil || s.cfg.Mode == Bulk {
+		return nil
+	}
+	var c cursor
+	if err := json.Unmarshal(stored, &c); err != nil {
+		return fmt.Errorf("decode cursor: %w", err)
+	}
+	// JSON numbers come back as float64; an incrementing column is integral.
+	if f, ok := c.Inc.(float64); ok {
+		c.Inc = int64(f)
+	}
+	if ts, ok := c.TS.(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			c.TS = t
+		}
+	}
+	s.cur = c
+	return nil
+}
+
+// Open opens the database handle (connections are made on first use).
+func (s *Source) Open(context.Context) error {
+	db, err := sqldb.Open(s.dialect, s.cfg.DSN)
+	if err != nil {
+		return err
+	}
+	s.db = db
+	return nil
+}
+
+// Close releases the database handle.
+func (s *Source) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// Read polls until ctx ends. A failing poll is retried with backoff (the
+// database may be restarting); a query the database rejects as invalid
+// stops the stage.
+func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 10*time.Second
+	for ctx.Err() == nil {
+		full, err := s.poll(ctx, emit)
+		switch {
+		case err == nil:
+			b.Reset()
+			if !full {
+				sleep(ctx, time.Duration(s.cfg.PollInterval))
+			}
+		case ctx.Err() != nil:
+			return nil
+		case permanent(err):
+			return fmt.Errorf("poll %s: %s", s.what(), sqldb.Scrub(s.cfg.DSN, err.Error()))
+		default:
+			wait := b.NextBackOff()
+			s.log.Warn("sql source poll failed; retrying", "source", s.what(), "error", sqldb.Scrub(s.cfg.DSN, err.Error()), "retry_in", wait)
+			sleep(ctx, wait)
+		}
+	}
+	return nil
+}
+
+func (s *Source) what() string {
+	if s.cfg.Table != "" {
+		return s.cfg.Table
+	}
+	return "query"
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// permanent reports errors a retry cannot fix: the statement itself is
+// wrong (SQL syntax, unknown table or column).
+func permanent(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"sqlstate 42", "syntax error", "no such table", "no such column", "doesn't exist", "unknown column", "does not exist"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// poll runs one query and emits its rows in batches; full reports that a
+// LIMIT was reached, so more rows are waiting.
+func (s *Source) poll(ctx context.Context, emit engine.Emit) (full bool, err error) {
+	q, args := s.query(&s.cur, s.now())
+	rows, err := s.db.QueryxContext(ctx, q, args...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return false, err
+	}
+	names := make([]string, len(types))
+	kinds := make([]kind, len(types))
+	incAt, tsAt := -1, -1
+	for i, t := range types {
+		names[i], kinds[i] = t.Name(), kindOf(t.DatabaseTypeName())
+		switch t.Name() {
+		case s.cfg.IncrementingColumn:
+			incAt = i
+		case s.cfg.TimestampColumn:
+			tsAt = i
+		}
+	}
+	if (s.cfg.IncrementingColumn != "" && incAt < 0) || (s.cfg.TimestampColumn != "" && tsAt < 0) {
+		return false, fmt.Errorf("the result has no column %q or %q: columns are %s (sqlstate 42)", s.cfg.IncrementingColumn, s.cfg.TimestampColumn, strings.Join(names, ", "))
+	}
+	var (
+		batch   []*record.Record
+		n       int
+		next    = s.cur // cursor after the rows read so far
+		safe    = s.cur // cursor after the last complete timestamp group
+		lastTS  any
+		scanned = make([]any, len(types))
+		ptrs    = make([]any, len(types))
+	)
+	for i := range scanned {
+		ptrs[i] = &scanned[i]
+	}
+	flush := func(c cursor) error {
+		if len(batch) == 0 {
+			return nil
+		}
+		var raw []byte
+		if s.cfg.Mode != Bulk {
+			raw, _ = json.Marshal(c)
+		}
+		err := emit(ctx, batch, raw)
+		batch = nil
+		return err
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return false, err
+		}
+		rec, err := s.toRecord(names, kinds, scanned)
+		if err != nil {
+			return false, err
+		}
+		n++
+		if s.cfg.Mode == Timestamp {
+			// A batch may end inside a group of rows sharing a timestamp;
+			// the cursor moves past a timestamp only once its group is done.
+			if lastTS != nil && !sameValue(scanned[tsAt], lastTS) {
+				safe = next
+			}
+			lastTS = scanned[tsAt]
+		}
+		if incAt >= 0 {
+			next.Inc = scanned[incAt]
+		}
+		if tsAt >= 0 {
+			next.TS = scanned[tsAt]
+		}
+		batch = append(batch, rec)
+		if len(batch) >= s.cfg.BatchSize {
+			c := next
+			if s.cfg.Mode == Timestamp {
+				c = safe
+			}
+			if err := flush(c); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	if err := flush(next); err != nil {
+		return false, err
+	}
+	s.cur = next
+	limited := s.cfg.Mode == Incrementing || s.cfg.Mode == TimestampIncrementing
+	return limited && n >= s.cfg.BatchSize, nil
+}
+
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func (s *Source) toRecord(names []string, kinds []kind, scanned []any) (*record.Record, error) {
+	v := make(map[string]any, len(names))
+	for i, name := range names {
+		x, err := convert(scanned[i], kinds[i])
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", name, err)
+		}
+		v[name] = x
+	}
+	r := &record.Record{Value: v, Timestamp: s.now()}
+	switch len(s.cfg.KeyColumns) {
+	case 0:
+	case 1:
+		k, err := keyText(v[s.cfg.KeyColumns[0]])
+		if err != nil {
+			return nil, err
+		}
+		r.Key = k
+	default:
+		obj := make(map[string]any, len(s.cfg.KeyColumns))
+		for _, c := range s.cfg.KeyColumns {
+			obj[c] = v[c]
+		}
+		k, err := record.JSON.Encode(obj)
+		if err != nil {
+			return nil, err
+		}
+		r.Key = k
+	}
+	return r, nil
+}
+
+func keyText(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []byte(x), nil
+	case int64, float64, bool:
+		return []byte(fmt.Sprint(x)), nil
+	default:
+		return record.JSON.Encode(x)
+	}
+}

@@ -1,0 +1,173 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/kafkaconf"
+)
+
+// Resumer is a Source with a cursor (a SQL source's last id or timestamp,
+// say). The engine keeps the cursor of the last batch whose records are all
+// durable in Kafka in a compacted topic, keyed by pipeline and source, and
+// hands it back before Read on the next start, so a restart resumes after
+// the last acknowledged row: nothing skipped, at most the unacknowledged
+// tail read again.
+type Resumer interface {
+	// Resume is called once before Read with the stored cursor, or nil on
+	// a first run.
+	Resume(cursor []byte) error
+}
+
+// DefaultCursorTopic is where cursors live unless a pipeline names another.
+const DefaultCursorTopic = "conveyor-cursors"
+
+// loadCursor reads the cursor topic to its end and returns the last value
+// stored under key (nil when there is none).
+func loadCursor(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]byte, error) {
+	c, err := kafka.NewConsumer(&cm)
+	if err != nil {
+		return nil, fmt.Errorf("cursor consumer: %s", kafkaconf.Scrub(cm, err.Error()))
+	}
+	defer c.Close()
+	md, err := c.GetMetadata(&topic, false, 10000)
+	if err != nil {
+		return nil, fmt.Errorf("read cursor topic %s metadata: %w", topic, err)
+	}
+	t, ok := md.Topics[topic]
+	if !ok || t.Error.Code() == kafka.ErrUnknownTopicOrPart {
+		return nil, nil
+	}
+	var assign []kafka.TopicPartition
+	end := map[int32]int64{}
+	for _, p := range t.Partitions {
+		low, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
+		if err != nil {
+			return nil, fmt.Errorf("read cursor topic %s[%d] offsets: %w", topic, p.ID, err)
+		}
+		if high > low {
+			end[p.ID] = high
+			assign = append(assign, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.Offset(low)})
+		}
+	}
+	if len(assign) == 0 {
+		return nil, nil
+	}
+	if err := c.Assign(assign); err != nil {
+		return nil, fmt.Errorf("read cursor topic %s: %w", topic, err)
+	}
+	var value []byte
+	found := false
+	for len(end) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		switch e := c.Poll(200).(type) {
+		case *kafka.Message:
+			p := e.TopicPartition.Partition
+			if string(e.Key) == key {
+				value, found = e.Value, true
+			}
+			if int64(e.TopicPartition.Offset)+1 >= end[p] {
+				delete(end, p)
+			}
+		case kafka.Error:
+			if e.IsFatal() {
+				return nil, fmt.Errorf("read cursor topic %s: %w", topic, e)
+			}
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	return value, nil
+}
+
+// cursorKeeper orders batch acknowledgements and saves the cursor of the
+// newest batch before which every batch is durable. Delivery reports come
+// back out of order across partitions, so a later batch can finish first.
+type cursorKeeper struct {
+	topic, key string
+	prod       *producer
+
+	mu      sync.Mutex
+	pending []*batchAck // in emit order
+	latest  []byte      // newest cursor safe to save
+	saved   []byte
+	wake    chan struct{}
+}
+
+func newCursorKeeper(topic, key string, prod *producer) *cursorKeeper {
+	return &cursorKeeper{topic: topic, key: key, prod: prod, wake: make(chan struct{}, 1)}
+}
+
+// track registers a batch in emit order.
+func (k *cursorKeeper) track(b *batchAck) {
+	k.mu.Lock()
+	k.pending = append(k.pending, b)
+	k.mu.Unlock()
+}
+
+// done is called when every record of b is durable.
+func (k *cursorKeeper) done(b *batchAck) {
+	k.mu.Lock()
+	b.finished = true
+	advanced := false
+	for len(k.pending) > 0 && k.pending[0].finished {
+		if c := k.pending[0].cursor; c != nil {
+			k.latest, advanced = c, true
+		}
+		k.pending[0] = nil
+		k.pending = k.pending[1:]
+	}
+	k.mu.Unlock()
+	if advanced {
+		select {
+		case k.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run saves cursors as they advance, at most every interval, until stop is
+// closed; then it saves the last one.
+func (k *cursorKeeper) run(ctx context.Context, stop <-chan struct{}, interval time.Duration) error {
+	for {
+		select {
+		case <-stop:
+			return k.save(ctx)
+		case <-k.wake:
+		}
+		if err := k.save(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return k.save(ctx)
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (k *cursorKeeper) save(ctx context.Context) error {
+	k.mu.Lock()
+	c := k.latest
+	same := string(c) == string(k.saved)
+	k.mu.Unlock()
+	if c == nil || same {
+		return nil
+	}
+	topic := k.topic
+	m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Key: []byte(k.key), Value: c}
+	if err := k.prod.produce(ctx, m, nil); err != nil {
+		return fmt.Errorf("save cursor to %s: %w", k.topic, err)
+	}
+	k.mu.Lock()
+	k.saved = c
+	k.mu.Unlock()
+	return nil
+}
