@@ -47,7 +47,10 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	reg := registry()
 	reg.Sources["sql"] = func(c config.Connector, env engine.Env) (engine.Source, error) { return sqlsource.New(c, env) }
 	run := func(wantTotal int) {
-		lookup := func(k string) (string, bool) { v, ok := map[string]string{"BROKERS": brokers, "DSN": dsn}[k]; return v, ok }
+		lookup := func(k string) (string, bool) {
+			v, ok := map[string]string{"BROKERS": brokers, "DSN": dsn}[k]
+			return v, ok
+		}
 		p, err := config.Parse("test.yaml", []byte(sqlPipeline), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
 		if err != nil {
 			t.Fatal(err)

@@ -473,6 +473,14 @@ func (r *sinkRun) run(ctx context.Context) error {
 	tr := newTracker()
 	proc := &sinkProc{stage: r.stage, tr: tr, sink: r.sink, prod: prod, w: r.chain.NewWorker()}
 	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
+	if b, ok := r.sink.(Batcher); ok && r.cfg.Rate == 0 {
+		if n := b.BatchSize(); n > 0 {
+			l.maxBatch = n
+		}
+		if d := b.FlushInterval(); d > 0 {
+			l.linger = d
+		}
+	}
 	runErr := l.run(ctx)
 	var closeErr error
 	if prod != nil {

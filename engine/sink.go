@@ -23,6 +23,13 @@ type Sink interface {
 	Close() error
 }
 
+// Batcher is implemented by sinks that want other batches than the default
+// (500 records, 5ms): a database sink writes faster in larger transactions.
+type Batcher interface {
+	BatchSize() int
+	FlushInterval() time.Duration
+}
+
 // RecordError is a permanent error for one record of a batch.
 type RecordError struct {
 	Index int
