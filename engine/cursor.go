@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/kafkaconf"
@@ -25,6 +27,22 @@ type Resumer interface {
 
 // DefaultCursorTopic is where cursors live unless a pipeline names another.
 const DefaultCursorTopic = "conveyor-cursors"
+
+// loadCursorRetrying retries loadCursor while the broker is still settling
+// a topic it just created (no leader yet) or is briefly unavailable.
+func loadCursorRetrying(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]byte, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 2*time.Second
+	return backoff.Retry(ctx, func() ([]byte, error) {
+		v, err := loadCursor(ctx, cm, topic, key)
+		var ke kafka.Error
+		if err != nil && !(errors.As(err, &ke) && (ke.IsRetriable() || ke.IsTimeout() || ke.Code() == kafka.ErrNotLeaderForPartition ||
+			ke.Code() == kafka.ErrLeaderNotAvailable || ke.Code() == kafka.ErrUnknownTopicOrPart)) {
+			return nil, backoff.Permanent(err)
+		}
+		return v, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(time.Minute))
+}
 
 // loadCursor reads the cursor topic to its end and returns the last value
 // stored under key (nil when there is none).

@@ -380,7 +380,7 @@ func (r *sourceRun) run(ctx context.Context) error {
 	}
 	if res, ok := r.src.(Resumer); ok {
 		key := r.pipeline + "/" + r.name
-		cursor, err := loadCursor(ctx, r.cursorCM, r.cursorTopic, key)
+		cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
 		if err != nil {
 			return fail(err)
 		}

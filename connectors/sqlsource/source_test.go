@@ -281,3 +281,50 @@ func checkTypes(t *testing.T, dsn, driver, table string, want map[string]any) {
 		}
 	}
 }
+
+// TestModesPostgres runs the timestamp modes against a real PostgreSQL,
+// including rows that share a timestamp and rows updated later.
+func TestModesPostgres(t *testing.T) {
+	dsn := service.Postgres(t)
+	db, err := sqldb.Open(sqldb.Postgres, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	table := fmt.Sprintf("modes_%d", time.Now().UnixNano()%1e9)
+	exec(t, db, `CREATE TABLE `+table+` (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL, v text)`)
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	for i, sec := range []int{0, 1, 1, 1, 2, 3} {
+		if _, err := db.Exec(`INSERT INTO `+table+` VALUES ($1, $2, 'v1')`, i, base.Add(time.Duration(sec)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mode := range []string{"timestamp", "timestamp+incrementing"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := fmt.Sprintf(`{driver: postgres, dsn: '%s', table: %s, mode: %s, timestamp_column: updated_at, batch_size: 2`, dsn, table, mode)
+			if mode == "timestamp+incrementing" {
+				cfg += ", incrementing_column: id"
+			}
+			s, err := newSource(t, cfg+"}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Open(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := ids(pollAll(t, s)); got != "0,1 | 2,3 | 4,5" {
+				t.Fatalf("first polls: %s", got)
+			}
+			// An update moves a row's timestamp forward: it comes again.
+			exec(t, db, `UPDATE `+table+` SET v = 'v2', updated_at = now() - interval '1 minute' WHERE id = 2`)
+			got := pollAll(t, s)
+			if ids(got) != "2" || got[0].values[0]["v"] != "v2" {
+				t.Fatalf("after an update: %s %v", ids(got), got)
+			}
+			if _, err := db.Exec(`UPDATE `+table+` SET updated_at = $1 WHERE id = 2`, base.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -253,3 +253,18 @@ func endOffsets(brokers, topic string) (map[int32]int64, error) {
 	}
 	return end, nil
 }
+
+// HasRecords reports whether topic's end offsets add up to at least n; a
+// topic whose partitions have no leader yet has none.
+func HasRecords(t testing.TB, brokers, topic string, n int64) bool {
+	t.Helper()
+	end, err := endOffsets(brokers, topic)
+	if err != nil {
+		return false
+	}
+	var sum int64
+	for _, e := range end {
+		sum += e
+	}
+	return sum >= n
+}
