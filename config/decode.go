@@ -19,6 +19,19 @@ type decoder struct {
 	// connectorKinds lists the connector keys a struct with a ",connector"
 	// field accepts, by struct type.
 	connectorKinds map[reflect.Type][]string
+	// positions, when not nil, records where each decoded path stands.
+	positions Positions
+}
+
+// Positions maps YAML paths (as in errors) to where their values stand.
+type Positions map[string]Pos
+
+// Of returns the position of path, or fallback when it was not decoded.
+func (p Positions) Of(path string, fallback Pos) Pos {
+	if pos, ok := p[path]; ok {
+		return pos
+	}
+	return fallback
 }
 
 // nodeDecoder is implemented by types that decode themselves from a node.
@@ -116,6 +129,9 @@ var posType = reflect.TypeFor[Pos]()
 // decode fills v (addressable) from n.
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	n = resolveAlias(n)
+	if d.positions != nil {
+		d.positions[path] = d.pos(n)
+	}
 	if v.CanAddr() {
 		if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
 			nd.decodeNode(d, n, path)
@@ -409,9 +425,16 @@ func levenshtein(a, b string) int {
 // connector's node, returning every error found. Connectors call it so their
 // options are checked like the rest of the file.
 func Decode(c Connector, lookup LookupFunc, v any) error {
-	d := &decoder{file: c.Pos.File, lookup: lookup}
+	_, err := DecodeLocated(c, lookup, v)
+	return err
+}
+
+// DecodeLocated is Decode that also returns where each value stands, so a
+// connector's own checks can point at the offending key.
+func DecodeLocated(c Connector, lookup LookupFunc, v any) (Positions, error) {
+	d := &decoder{file: c.Pos.File, lookup: lookup, positions: Positions{}}
 	if c.Node != nil {
 		d.decode(c.Node, c.Path, reflect.ValueOf(v).Elem())
 	}
-	return d.errs.Err()
+	return d.positions, d.errs.Err()
 }

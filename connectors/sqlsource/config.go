@@ -42,10 +42,11 @@ type Config struct {
 
 // validate checks the config and applies defaults; every problem found is
 // returned, each at the connector's position.
-func (c *Config) validate(conn config.Connector) (sqldb.Dialect, error) {
+func (c *Config) validate(conn config.Connector, at config.Positions) (sqldb.Dialect, error) {
 	var errs config.Errors
 	bad := func(key, format string, args ...any) {
-		errs.Addf(conn.Pos, conn.Path+"."+key, format, args...)
+		path := conn.Path + "." + key
+		errs.Addf(at.Of(path, conn.Pos), path, format, args...)
 	}
 	d, err := sqldb.Lookup(c.Driver)
 	if err != nil && c.Driver != "" {

@@ -30,10 +30,11 @@ type Source struct {
 // New checks the config offline; the database is opened when the stage starts.
 func New(c config.Connector, env engine.Env) (*Source, error) {
 	var cfg Config
-	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
+	at, err := config.DecodeLocated(c, env.Lookup, &cfg)
+	if err != nil {
 		return nil, err
 	}
-	d, err := cfg.validate(c)
+	d, err := cfg.validate(c, at)
 	if err != nil {
 		return nil, err
 	}
