@@ -90,21 +90,25 @@ type settings struct {
 
 // parse decodes and checks the block without touching the network.
 func parse(c config.Connector, env engine.Env) (*settings, error) {
+	// Checks go on after decoding errors, so that every problem is
+	// reported at once; a key that is absent was reported as missing.
 	var cfg Config
-	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
-		return nil, err
-	}
-	loc := locator{c}
 	var errs config.Errors
+	errs.Add(c.Pos, c.Path, config.Decode(c, env.Lookup, &cfg))
+	loc := locator{c}
 	s := &settings{dsn: cfg.DSN, table: cfg.Table, autoCreate: cfg.AutoCreate, deleteOnNull: cfg.DeleteOnTombstone, vars: env.Vars}
 
-	d, err := sqldb.Lookup(cfg.Driver)
-	errs.Add(loc.at("driver"), loc.path("driver"), err)
-	s.dialect = d
-	if cfg.DSN == "" {
+	if loc.value("driver") != nil {
+		d, err := sqldb.Lookup(cfg.Driver)
+		errs.Add(loc.at("driver"), loc.path("driver"), err)
+		s.dialect = d
+	}
+	if loc.value("dsn") != nil && cfg.DSN == "" {
 		errs.Addf(loc.at("dsn"), loc.path("dsn"), "empty: set the %s connection string", cfg.Driver)
 	}
-	errs.Add(loc.at("table"), loc.path("table"), sqldb.CheckTable(cfg.Table))
+	if loc.value("table") != nil {
+		errs.Add(loc.at("table"), loc.path("table"), sqldb.CheckTable(cfg.Table))
+	}
 
 	switch Mode(cfg.Mode) {
 	case "":

@@ -26,7 +26,7 @@ func bind(d sqldb.Dialect, v any) (any, error) {
 	case string, []byte:
 		return t, nil
 	case map[string]any, []any:
-		b, err := json.MarshalNoEscape(t)
+		b, err := json.MarshalWithOption(t, json.DisableHTMLEscape())
 		if err != nil {
 			return nil, fmt.Errorf("encode %s as JSON: %w", expression.TypeName(v), err)
 		}

@@ -129,10 +129,16 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // permanent reports errors a retry cannot fix: the statement itself is
-// wrong (SQL syntax, unknown table or column).
+// wrong (SQL syntax, an unknown column). A missing table is not among them:
+// it may be created later (by the application, or by a sink's auto_create),
+// so the poll is retried with a warning.
 func permanent(err error) bool {
 	msg := strings.ToLower(err.Error())
-	for _, s := range []string{"sqlstate 42", "syntax error", "no such table", "no such column", "doesn't exist", "unknown column", "does not exist"} {
+	if strings.Contains(msg, "no such table") || strings.Contains(msg, "sqlstate 42p01") ||
+		(strings.Contains(msg, "relation") && strings.Contains(msg, "does not exist")) || strings.Contains(msg, "error 1146") {
+		return false
+	}
+	for _, s := range []string{"sqlstate 42", "syntax error", "no such column", "unknown column", "does not exist"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
