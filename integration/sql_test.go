@@ -72,11 +72,11 @@ sources:
 		total += perKill
 	}
 	p := runnertest.Start(t, cfg, env...)
-	msgs := kafkatest.ReadUntil(t, brokers, name, 120*time.Second, distinctIDs(total))
+	kafkatest.ReadUntil(t, brokers, name, 120*time.Second, distinctIDs(total))
 	if err := p.Term(t); err != nil {
 		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
 	}
-	msgs = kafkatest.ReadAll(t, brokers, name, 60*time.Second)
+	msgs := kafkatest.ReadAll(t, brokers, name, 60*time.Second)
 	tl := runnertest.Tally{Records: total, Received: len(msgs)}
 	seen := map[int64]int{}
 	for _, m := range msgs {

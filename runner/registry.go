@@ -4,6 +4,7 @@ import (
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/connectors/stdout"
 	"github.com/conveyor-dev/conveyor/engine"
@@ -21,6 +22,7 @@ func registry() engine.Registry {
 		Sinks: map[string]engine.SinkFactory{
 			"stdout": func(c config.Connector, env engine.Env) (engine.Sink, error) { return stdout.New(c, env) },
 			"file":   func(c config.Connector, env engine.Env) (engine.Sink, error) { return file.NewSink(c, env) },
+			"sql":    func(c config.Connector, env engine.Env) (engine.Sink, error) { return sqlsink.New(c, env) },
 		},
 	}
 }

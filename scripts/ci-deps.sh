@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, what the integration tests need and this machine
 # lacks: a Java 17+ runtime, Maven (fetches Kafka once), the PostgreSQL
-# server, kcat and python3. Quiet when nothing is missing; exits non-zero
+# server, MariaDB, kcat and python3. Quiet when nothing is missing; exits non-zero
 # if an install fails. Runs as root (CI does).
 set -euo pipefail
 
@@ -28,6 +28,8 @@ java_ok || missing+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 pg_ok || missing+=(postgresql)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+# MariaDB for the SQL connectors' MySQL dialect tests (scripts/mariadb.sh).
+[[ -x /usr/sbin/mariadbd || -x /usr/sbin/mysqld ]] || command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 ((${#missing[@]})) || exit 0
 

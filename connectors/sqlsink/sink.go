@@ -1,0 +1,178 @@
+package sqlsink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/record"
+)
+
+// Sink writes records to a SQL table, one transaction per batch.
+// The engine calls Write from one goroutine at a time.
+type Sink struct {
+	cfg    *settings
+	st     statements
+	rows   *rowBuilder
+	log    *slog.Logger
+	db     *sqlx.DB
+	schema *schema // auto_create: what the records look like; nil once created
+	stmts  map[stmtKey]string
+}
+
+// New checks the config without touching the network (runner check calls
+// it); every problem comes back as config.Errors with its position.
+func New(c config.Connector, env engine.Env) (*Sink, error) {
+	cfg, err := parse(c, env)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Sink{
+		cfg:  cfg,
+		st:   newStatements(cfg.dialect, cfg.table, cfg.batchSize),
+		rows: newRowBuilder(cfg),
+		log:  log.With("connector", "sql", "table", cfg.table),
+	}
+	if cfg.autoCreate {
+		s.schema = &schema{}
+		s.rows.observe = s.schema.observe
+	}
+	return s, nil
+}
+
+// BatchSize is the most records the engine should hand to one Write: one
+// transaction. It is also the most rows per statement.
+func (s *Sink) BatchSize() int { return s.cfg.batchSize }
+
+// FlushInterval is how long the engine may wait for a batch to fill
+// before writing what it has.
+func (s *Sink) FlushInterval() time.Duration { return s.cfg.flushInterval }
+
+// Open prepares the connection pool. It does not fail when the database is
+// down, so a stage starts before its database does: it logs a warning and
+// the writes retry until the database answers.
+func (s *Sink) Open(ctx context.Context) error {
+	db, err := sqldb.Open(s.cfg.dialect, s.cfg.dsn)
+	if err != nil {
+		return err
+	}
+	if s.cfg.dialect != sqldb.SQLite {
+		// One Write at a time needs one connection. Idle ones are closed
+		// early: servers and firewalls drop them silently.
+		db.SetMaxOpenConns(2)
+		db.SetMaxIdleConns(2)
+		db.SetConnMaxIdleTime(time.Minute)
+	}
+	s.db = db
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		s.log.Warn("database not reachable yet; writes will retry until it is",
+			"database", sqldb.RedactDSN(s.cfg.dsn), "error", sqldb.Scrub(s.cfg.dsn, err.Error()))
+	}
+	return nil
+}
+
+var errNotOpen = errors.New("sql sink: Write before Open")
+
+// Write makes the batch durable in one transaction. A record that cannot
+// become a row, or that the database rejects for good, comes back as an
+// *engine.RecordError naming it; every other error is transient and the
+// engine retries the batch.
+func (s *Sink) Write(ctx context.Context, batch []*record.Record) error {
+	if s.db == nil {
+		return errNotOpen
+	}
+	ops, err := s.rows.plan(batch)
+	if err != nil || len(ops) == 0 {
+		return err
+	}
+	if err := s.ensureTable(ctx, ops); err != nil {
+		return err
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error { return s.apply(ctx, tx, ops) })
+	if err == nil {
+		return nil
+	}
+	switch f := classify(err); {
+	case s.recordFault(f):
+		return s.locate(ctx, ops)
+	case f == noTable:
+		if s.cfg.autoCreate {
+			if !hasWrites(ops) {
+				return nil // only deletes: nothing to delete from no table
+			}
+			s.schema = &schema{} // dropped while running: create it again
+			s.rows.observe = s.schema.observe
+			return s.dbError(fmt.Sprintf("write to %s: the table is missing; it is created on the next try", s.cfg.table), err)
+		}
+		return s.dbError(fmt.Sprintf("write to %s: the table does not exist: create it, or set auto_create: true", s.cfg.table), err)
+	case f == noColumn:
+		return s.dbError(fmt.Sprintf("write to %s: a configured column does not exist in the table: add it or change columns", s.cfg.table), err)
+	}
+	return s.dbError(fmt.Sprintf("write %d rows to %s", len(ops), s.cfg.table), err)
+}
+
+// recordFault tells whether an error is some record's fault. An unknown
+// column is when the columns are the value's fields.
+func (s *Sink) recordFault(f fault) bool {
+	return f == rowFault || f == noColumn && s.cfg.columns == nil
+}
+
+func hasWrites(ops []op) bool {
+	for _, o := range ops {
+		if o.kind == opWrite {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureTable runs auto_create once, when a batch first has rows to write.
+func (s *Sink) ensureTable(ctx context.Context, ops []op) error {
+	if s.schema == nil || !hasWrites(ops) {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.st.create(s.schema, s.cfg.key)); err != nil {
+		return s.dbError("auto_create: create table "+s.cfg.table, err)
+	}
+	s.schema, s.rows.observe = nil, nil
+	return nil
+}
+
+// Close closes the connection pool.
+func (s *Sink) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// dbError is a driver error with the DSN's password taken out of its text,
+// should the driver repeat it; errors.As still finds the driver's error.
+type dbError struct {
+	msg string
+	err error
+}
+
+func (e *dbError) Error() string { return e.msg }
+func (e *dbError) Unwrap() error { return e.err }
+
+func (s *Sink) dbError(what string, err error) error {
+	return &dbError{msg: what + ": " + sqldb.Scrub(s.cfg.dsn, err.Error()), err: err}
+}

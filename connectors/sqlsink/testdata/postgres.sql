@@ -1,0 +1,24 @@
+-- insert, 2 rows
+INSERT INTO "shop"."store_totals" ("store", "day", "total_cents", "note") VALUES ($1, $2, $3, $4), ($5, $6, $7, $8);
+
+-- upsert, 2 rows
+INSERT INTO "shop"."store_totals" ("store", "day", "total_cents", "note") VALUES ($1, $2, $3, $4), ($5, $6, $7, $8) ON CONFLICT ("store", "day") DO UPDATE SET "total_cents" = EXCLUDED."total_cents", "note" = EXCLUDED."note";
+
+-- upsert of key columns only
+INSERT INTO "shop"."store_totals" ("store", "day") VALUES ($1, $2) ON CONFLICT ("store", "day") DO NOTHING;
+
+-- update
+UPDATE "shop"."store_totals" SET "total_cents" = $1, "note" = $2 WHERE "store" = $3 AND "day" = $4;
+
+-- delete, one key column, 3 rows
+DELETE FROM "shop"."store_totals" WHERE "store" IN ($1, $2, $3);
+
+-- delete, two key columns, 2 rows
+DELETE FROM "shop"."store_totals" WHERE ("store", "day") IN (($1, $2), ($3, $4));
+
+-- auto_create
+CREATE TABLE IF NOT EXISTS "shop"."store_totals" ("store" TEXT NOT NULL, "day" BIGINT NOT NULL, "total_cents" DOUBLE PRECISION, "note" TEXT, "tags" JSONB, "open" BOOLEAN, PRIMARY KEY ("store", "day"));
+
+-- savepoint
+SAVEPOINT conveyor_find; ROLLBACK TO SAVEPOINT conveyor_find; RELEASE SAVEPOINT conveyor_find;
+

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Runs a throwaway MariaDB (or MySQL) server on loopback for tests: its own
+# data folder, root without a password, a free port, no system service
+# touched.
+#
+#   mariadb.sh up [--dir DIR] [--owner-pid PID]
+#   mariadb.sh down [--dir DIR]       (DIR defaults to $MYSQL_DIR)
+#
+# `up` prints MYSQL_DIR=... and, last,
+# CONVEYOR_MYSQL_DSN='root@tcp(127.0.0.1:PORT)/conveyor' (quoted for eval)
+# on stdout; everything else goes to stderr. As root the server runs as the
+# `mysql` OS user (created if missing). With --owner-pid, a watchdog runs
+# `down` once that process is gone. Needs mariadb-server (apt-get install
+# mariadb-server); MYSQL_BIN overrides where the binaries are looked for.
+set -euo pipefail
+
+SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+DB=conveyor
+
+die() { echo "mariadb.sh: $*" >&2; exit 1; }
+log() { echo "mariadb.sh: $*" >&2; }
+
+usage() {
+  sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# The first of the names found in MYSQL_BIN, the PATH or /usr/sbin.
+find_bin() {
+  local name d
+  for name in "$@"; do
+    for d in ${MYSQL_BIN:-} /usr/sbin /usr/bin /usr/local/bin; do
+      [[ -x $d/$name ]] && { echo "$d/$name"; return; }
+    done
+    command -v "$name" 2>/dev/null && return
+  done
+  die "none of $* found; install mariadb-server"
+}
+
+ensure_user() {
+  ((EUID == 0)) || return 0
+  id -u mysql >/dev/null 2>&1 && return 0
+  log "creating the mysql OS user"
+  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin mysql || die "could not create the mysql OS user"
+}
+
+user_args() { ((EUID == 0)) && echo "--user=mysql" || true; }
+
+state_get() { awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }' "$1/state"; }
+
+resolve_dir() {
+  local d=${1:-${MYSQL_DIR:-}}
+  [[ -n $d ]] || die "no folder: pass --dir DIR or set MYSQL_DIR"
+  [[ -f $d/state ]] || die "$d/state not found: not a folder made by mariadb.sh up"
+  (cd "$d" && pwd)
+}
+
+free_port() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  else
+    local p
+    while :; do
+      p=$((20000 + RANDOM % 12000))
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+  fi
+}
+
+# The server's pid, if it is running from this folder.
+server_pid() {
+  local dir=$1 pid
+  pid=$(cat "$dir/server.pid" 2>/dev/null || true)
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/data" && echo "$pid"
+  return 0
+}
+
+stop_server() {
+  local dir=$1 pid i
+  pid=$(server_pid "$dir")
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  log "server $pid did not stop in 20s, killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+log_tail() {
+  echo "----- tail of $1/server.log" >&2
+  tail -n 20 "$1/server.log" >&2 2>/dev/null || true
+}
+
+cmd_up() {
+  local dir="" owner="" made_dir=0 server install admin client port attempt i start_s=$SECONDS
+  while (($#)); do
+    case $1 in
+      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+      --owner-pid) owner=${2:?--owner-pid needs a value}; shift 2 ;;
+      *) die "up: unknown argument $1" ;;
+    esac
+  done
+  server=$(find_bin mariadbd mysqld)
+  install=$(find_bin mariadb-install-db mysql_install_db)
+  admin=$(find_bin mariadb-admin mysqladmin)
+  client=$(find_bin mariadb mysql)
+  ensure_user
+  if [[ -z $dir ]]; then
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/conveyor-mariadb.XXXXXX")
+    made_dir=1
+  else
+    [[ ! -e $dir/state ]] || die "up: $dir already has a server (mariadb.sh down --dir $dir first)"
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+  fi
+  ((${#dir} + 10 < 107)) || die "up: folder path too long for a unix socket: $dir"
+  ((EUID == 0)) && chown mysql: "$dir"
+  chmod 700 "$dir"
+  trap 'stop_server "$dir"; ((made_dir)) && rm -rf "$dir"' EXIT
+  trap 'exit 130' INT TERM
+  # root@localhost and root@127.0.0.1 without a password: a test server.
+  if ! "$install" --no-defaults $(user_args) --datadir="$dir/data" \
+    --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1; then
+    cat "$dir/install.log" >&2
+    die "up: $install failed"
+  fi
+  for attempt in 1 2 3; do
+    port=$(free_port)
+    printf 'dir=%s\nport=%s\n' "$dir" "$port" >"$dir/state"
+    : >"$dir/server.log"
+    ((EUID == 0)) && chown mysql: "$dir/server.log"
+    # setsid: the server outlives this script and ignores its terminal.
+    setsid "$server" --no-defaults $(user_args) --datadir="$dir/data" --socket="$dir/sock" \
+      --port="$port" --bind-address=127.0.0.1 --pid-file="$dir/server.pid" \
+      --log-error="$dir/server.log" --skip-name-resolve --innodb-buffer-pool-size=64M \
+      --max-connections=200 </dev/null >/dev/null 2>&1 &
+    for ((i = 0; i < 600; i++)); do
+      "$admin" --no-defaults --socket="$dir/sock" -uroot ping >/dev/null 2>&1 && break
+      grep -q 'Aborting' "$dir/server.log" 2>/dev/null && break
+      sleep 0.1
+    done
+    if "$admin" --no-defaults --socket="$dir/sock" -uroot ping >/dev/null 2>&1; then break; fi
+    stop_server "$dir"
+    if ((attempt < 3)) && grep -q 'Address already in use\|Can.t start server' "$dir/server.log" 2>/dev/null; then
+      log "port $port taken, retrying with another"
+      continue
+    fi
+    log_tail "$dir"
+    die "up: the server did not start (folder $dir$( ((made_dir)) && echo ', removed'))"
+  done
+  "$client" --no-defaults --socket="$dir/sock" -uroot -e "CREATE DATABASE $DB" ||
+    die "up: CREATE DATABASE $DB failed"
+  trap - EXIT INT TERM
+  if [[ -n $owner ]]; then
+    nohup "$BASH" "$SELF" _watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
+    echo "watch.pid=$!" >>"$dir/state"
+  fi
+  log "$("$server" --version | awk '{print $3}') up in $((SECONDS - start_s))s on port $port"
+  echo "MYSQL_DIR=$dir"
+  # Quoted: the parentheses would trip eval.
+  echo "CONVEYOR_MYSQL_DSN='root@tcp(127.0.0.1:$port)/$DB'"
+}
+
+cmd_down() {
+  local dir="" wpid
+  while (($#)); do
+    case $1 in
+      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+      *) die "down: unknown argument $1" ;;
+    esac
+  done
+  dir=$(resolve_dir "$dir")
+  wpid=$(state_get "$dir" watch.pid)
+  if [[ -n $wpid && $wpid != "$$" ]] && tr '\0' ' ' <"/proc/$wpid/cmdline" 2>/dev/null | grep -qF "_watch $dir"; then
+    kill "$wpid" 2>/dev/null || true
+  fi
+  stop_server "$dir"
+  rm -rf "$dir"
+}
+
+# Internal: runs `down` when the owner process (a test binary) is gone.
+cmd_watch() {
+  local dir=$1 owner=$2
+  while kill -0 "$owner" 2>/dev/null && [[ -f $dir/state ]]; do sleep 1; done
+  [[ -f $dir/state ]] && cmd_down --dir "$dir"
+}
+
+case ${1:-} in
+  up) shift; cmd_up "$@" ;;
+  down) shift; cmd_down "$@" ;;
+  _watch) shift; cmd_watch "$@" ;;
+  *) usage ;;
+esac
