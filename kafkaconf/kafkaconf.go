@@ -34,12 +34,13 @@ var (
 		"client.id":              "conveyor",
 	}
 	producer = map[string]string{
-		"enable.idempotence":  "true",
-		"acks":                "all",
-		"linger.ms":           "20",
-		"compression.type":    "lz4",
-		"batch.size":          "1000000",
-		"go.delivery.reports": "true",
+		"enable.idempotence":        "true",
+		"acks":                      "all",
+		"linger.ms":                 "20",
+		"compression.type":          "lz4",
+		"batch.size":                "1000000",
+		"go.delivery.reports":       "true",
+		"go.delivery.report.fields": "none", // the engine reads only the outcome and Opaque
 	}
 	consumer = map[string]string{
 		"enable.auto.commit":            "true",
