@@ -1,94 +1,22 @@
 package sqlsink
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/internal/service"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
-// mariaDB returns the DSN of a MariaDB/MySQL database for t and its
-// subtests: CONVEYOR_MYSQL_DSN, or a server scripts/mariadb.sh starts and
-// t's cleanup stops. Without one it skips, or fails when CI is "true".
-func mariaDB(t *testing.T) string {
-	t.Helper()
-	if dsn := os.Getenv("CONVEYOR_MYSQL_DSN"); dsn != "" {
-		return dsn
-	}
-	unavailable := func(err error) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("MariaDB could not start: %v", err)
-		}
-		t.Skipf("MariaDB could not start (set CI=true to fail instead): %v", err)
-	}
-	script, err := moduleFile("scripts/mariadb.sh")
-	if err != nil {
-		unavailable(err)
-	}
-	scriptRun := func(args ...string) (map[string]string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("mariadb.sh %s: %v\n%s", args[0], err, stderr.String())
-		}
-		kv := map[string]string{}
-		sc := bufio.NewScanner(&stdout)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-				kv[k] = strings.Trim(v, "'")
-			}
-		}
-		return kv, nil
-	}
-	out, err := scriptRun("up", "--owner-pid", strconv.Itoa(os.Getpid()))
-	if err != nil {
-		unavailable(err)
-	}
-	t.Cleanup(func() {
-		if _, err := scriptRun("down", "--dir", out["MYSQL_DIR"]); err != nil {
-			t.Error(err)
-		}
-	})
-	return out["CONVEYOR_MYSQL_DSN"]
-}
-
-// moduleFile finds a file by its path from the module root.
-func moduleFile(rel string) (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, rel)
-			_, err := os.Stat(p)
-			return p, err
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
-}
 
 // TestMySQL runs the MySQL round trips on one server, started once.
 func TestMySQL(t *testing.T) {
-	dsn := mariaDB(t)
+	dsn := service.MySQL(t)
 	sink := func(t *testing.T, table, ddl, body string) *Sink {
 		t.Helper()
 		s := openSink(t, "driver: mysql\ndsn: '"+dsn+"'\ntable: "+table+"\n"+strings.TrimLeft(body, "\n"))

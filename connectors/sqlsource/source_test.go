@@ -328,3 +328,24 @@ func TestModesPostgres(t *testing.T) {
 		})
 	}
 }
+
+// TestTypesMySQL checks the type mapping against a real MariaDB.
+func TestTypesMySQL(t *testing.T) {
+	dsn := service.MySQL(t)
+	db, err := sqldb.Open(sqldb.MySQL, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	table := fmt.Sprintf("types_%d", time.Now().UnixNano()%1e9)
+	exec(t, db, `CREATE TABLE `+table+` (id BIGINT PRIMARY KEY, i INT, dec_ DECIMAL(20,4), f DOUBLE, r FLOAT, b BOOLEAN, t TEXT, vc VARCHAR(10),
+		ts TIMESTAMP(6) NULL, dt DATETIME, d DATE, bin VARBINARY(4), j JSON, n TEXT)`,
+		`INSERT INTO `+table+` VALUES (1, 42, 12345678901234.5678, 2.5, 1.5, TRUE, 'héllo', 'v', '2026-12-01 10:00:00.123456', '2026-12-01 10:00:00',
+		'2026-12-01', x'00ff', '{"a": [1, 2.5, "x"]}', NULL)`)
+	checkTypes(t, dsn, "mysql", table, map[string]any{
+		"id": int64(1), "i": int64(42), "dec_": "12345678901234.5678", "f": 2.5, "r": 1.5, "b": int64(1), "t": "héllo", "vc": "v",
+		"ts": "2026-12-01T10:00:00.123456Z", "dt": "2026-12-01T10:00:00Z", "d": "2026-12-01", "bin": "AP8=",
+		// MariaDB's JSON is an alias of LONGTEXT: it reports TEXT, so the value stays text.
+		"j": `{"a": [1, 2.5, "x"]}`, "n": nil,
+	})
+}

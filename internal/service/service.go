@@ -32,6 +32,7 @@
 //	KAFKA_CLUSTER_DIR  use the three-node cluster that `scripts/kafka.sh up --nodes 3
 //	                   --dir DIR` started there, instead of starting one (not stopped)
 //	CONVEYOR_PG_DSN    use this PostgreSQL DSN instead of starting a server
+//	CONVEYOR_MYSQL_DSN use this MySQL/MariaDB DSN instead of starting a MariaDB
 //	PG_DIR             with CONVEYOR_PG_DSN: the folder of a `scripts/postgres.sh up`
 //	                   server, so that RestartPostgres can restart it
 //	CI                 "true": a service that cannot start fails the test
@@ -104,6 +105,7 @@ var (
 	kafkaOne   lazy[*proc]
 	kafkaThree lazy[*Cluster]
 	pg         lazy[*proc]
+	maria      lazy[*proc]
 )
 
 // proc is a service started by one of the scripts.
@@ -144,6 +146,7 @@ func Shutdown() error {
 		kafkaOne.stop(stopProc),
 		kafkaThree.stop(func(c *Cluster) error { return c.p.down() }),
 		pg.stop(stopProc),
+		maria.stop(stopProc),
 	)
 }
 
@@ -314,6 +317,34 @@ func startPostgres() (*proc, error) {
 		return nil, fmt.Errorf("%s up printed no PG_DIR/CONVEYOR_PG_DSN", script)
 	}
 	return p, nil
+}
+
+// MySQL returns the DSN of a MariaDB database `conveyor` shared by the test
+// binary: CONVEYOR_MYSQL_DSN if set, else a server scripts/mariadb.sh starts.
+func MySQL(t testing.TB) string {
+	t.Helper()
+	if dsn := os.Getenv("CONVEYOR_MYSQL_DSN"); dsn != "" {
+		return dsn
+	}
+	p, err := maria.get(func() (*proc, error) {
+		script, err := scriptPath("mariadb.sh")
+		if err != nil {
+			return nil, err
+		}
+		out, err := runScript(upTimeout, script, "up", "--owner-pid", strconv.Itoa(os.Getpid()))
+		if err != nil {
+			return nil, err
+		}
+		p := &proc{script: script, dir: out["MYSQL_DIR"], addr: strings.Trim(out["CONVEYOR_MYSQL_DSN"], "'"), owned: true}
+		if p.dir == "" || p.addr == "" {
+			return nil, fmt.Errorf("%s up printed no MYSQL_DIR/CONVEYOR_MYSQL_DSN", script)
+		}
+		return p, nil
+	})
+	if err != nil {
+		unavailable(t, "MariaDB", err)
+	}
+	return p.addr
 }
 
 // RestartPostgres crash-stops the server (pg_ctl stop -m immediate) and
