@@ -13,7 +13,6 @@ import (
 	"github.com/conveyor-dev/conveyor/record"
 )
 
-
 // TestMySQL runs the MySQL round trips on one server, started once.
 func TestMySQL(t *testing.T) {
 	dsn := service.MySQL(t)
