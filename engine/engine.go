@@ -440,7 +440,7 @@ func (r *transformRun) run(ctx context.Context) error {
 		return fmt.Errorf("transform %s: %w", r.name, err)
 	}
 	tr := newTracker()
-	proc := &transformProc{stage: r.stage, tr: tr, prod: prod, to: r.cfg.To, w: r.chain.NewWorker()}
+	proc := &transformProc{stage: r.stage, tr: tr, prod: prod, to: r.cfg.To, w: r.chain.NewWorker(), copyOnly: r.chain.Len() == 0}
 	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
 	runErr := l.run(ctx)
 	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)

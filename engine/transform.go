@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
@@ -17,6 +19,9 @@ type transformProc struct {
 	to   string
 	w    *transforms.Worker
 	outs []*record.Record
+	// copyOnly is set for a stage without steps: records are forwarded
+	// byte for byte, never decoded.
+	copyOnly bool
 }
 
 func (p *transformProc) process(ctx context.Context, batch []item) error {
@@ -34,6 +39,9 @@ func (p *transformProc) process(ctx context.Context, batch []item) error {
 }
 
 func (p *transformProc) one(ctx context.Context, it item) error {
+	if p.copyOnly {
+		return p.copy(ctx, it)
+	}
 	rec, err := p.toRecord(it.m)
 	if err != nil {
 		return p.bad(ctx, it, "decode", err)
@@ -66,6 +74,29 @@ func (p *transformProc) one(ctx context.Context, it item) error {
 		}
 		p.counters.Out.Add(1)
 	}
+	return nil
+}
+
+// copy forwards a record unchanged (key, value bytes, headers, timestamp):
+// a transform without steps has nothing to decode the value for.
+func (p *transformProc) copy(ctx context.Context, it item) error {
+	topic := p.to
+	m := &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            it.m.Key,
+		Value:          it.m.Value,
+		Headers:        it.m.Headers,
+		Timestamp:      it.m.Timestamp,
+	}
+	p.tr.hold(it.e, 1)
+	if err := p.prod.produce(ctx, m, it.e); err != nil {
+		p.tr.done(it.e)
+		if !errors.Is(err, errPermanent) {
+			return err
+		}
+		return p.bad(ctx, it, "produce", err)
+	}
+	p.counters.Out.Add(1)
 	return nil
 }
 
