@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"fmt"
+	"math"
 
 	json "github.com/goccy/go-json"
 )
@@ -67,7 +68,57 @@ func (f Format) Encode(v any) ([]byte, error) {
 
 // DecodeJSON decodes one JSON document. Integral numbers become int64 so ids
 // and counts survive a round trip exactly; other numbers become float64.
+//
+// The fast path decodes numbers as float64 and turns the integral ones
+// into int64; a document holding an integer too large for a float64 to
+// represent exactly (beyond 2^53) is decoded again keeping every digit.
 func DecodeJSON(b []byte) (any, error) {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("decode json: %w", err)
+	}
+	if v, ok := integers(v); ok {
+		return v, nil
+	}
+	return decodeExact(b)
+}
+
+// maxExact is the largest integer every float64 up to it represents exactly.
+const maxExact = 1 << 53
+
+// integers converts integral float64s to int64 in place; false means a
+// number was too large to trust.
+func integers(v any) (any, bool) {
+	switch t := v.(type) {
+	case float64:
+		if t == math.Trunc(t) {
+			if math.Abs(t) >= maxExact {
+				return v, false
+			}
+			return int64(t), true
+		}
+		return t, true
+	case map[string]any:
+		for k, e := range t {
+			x, ok := integers(e)
+			if !ok {
+				return v, false
+			}
+			t[k] = x
+		}
+	case []any:
+		for i, e := range t {
+			x, ok := integers(e)
+			if !ok {
+				return v, false
+			}
+			t[i] = x
+		}
+	}
+	return v, true
+}
+
+func decodeExact(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
@@ -87,6 +138,9 @@ func normalize(v any) any {
 			return i
 		}
 		f, _ := t.Float64()
+		if f == math.Trunc(f) && math.Abs(f) < maxExact {
+			return int64(f) // 1e3 or 2.0: integral, as on the fast path
+		}
 		return f
 	case map[string]any:
 		for k, e := range t {

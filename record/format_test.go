@@ -11,7 +11,7 @@ func TestDecodeJSONKeepsIntegers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"id": int64(9007199254740993), "qty": int64(3), "price": 1.25, "exp": 1000.0,
+		"id": int64(9007199254740993), "qty": int64(3), "price": 1.25, "exp": int64(1000),
 		"list": []any{int64(1), 2.5}, "nested": map[string]any{"n": int64(-4)}, "s": "x", "b": true, "z": nil,
 	}
 	if !reflect.DeepEqual(v, want) {
@@ -20,6 +20,20 @@ func TestDecodeJSONKeepsIntegers(t *testing.T) {
 	b, err := JSON.Encode(v)
 	if err != nil || string(b) != `{"b":true,"exp":1000,"id":9007199254740993,"list":[1,2.5],"nested":{"n":-4},"price":1.25,"qty":3,"s":"x","z":null}` {
 		t.Fatalf("encode: %s %v", b, err)
+	}
+}
+
+// TestDecodeJSONFastPath: without big integers the fast path decides, with
+// the same result as the exact one.
+func TestDecodeJSONFastPath(t *testing.T) {
+	v, err := DecodeJSON([]byte(`{"qty": 3, "exp": 1e3, "two": 2.0, "price": 1.25, "neg": -9007199254740991, "list": [1, {"n": 2}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"qty": int64(3), "exp": int64(1000), "two": int64(2), "price": 1.25, "neg": int64(-9007199254740991),
+		"list": []any{int64(1), map[string]any{"n": int64(2)}}}
+	if !reflect.DeepEqual(v, want) {
+		t.Fatalf("got %#v", v)
 	}
 }
 
