@@ -60,3 +60,16 @@ fmt:
 
 clean:
 	rm -rf bin
+
+# Throughput harness (issue 5): the runner against a raw confluent-kafka-go
+# loop on a real Kafka (KAFKA_BROKERS, or one scripts/kafka.sh starts and
+# stops), interleaved rounds, report in docs/benchmarks.md. Several minutes
+# on 2 cores. bench-smoke is CI's version: 20k records, correctness only.
+.PHONY: bench bench-smoke
+bench: build
+	$(GO) build -o bin/bench ./bench
+	bin/bench -runner $(BIN) -out docs/benchmarks.md
+
+bench-smoke: build
+	$(GO) build -o bin/bench ./bench
+	bin/bench -smoke -runner $(BIN)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// harness runs the variants against one broker.
+type harness struct {
+	opts  options
+	cl    *cluster
+	exe   string // this binary, run as `bench raw`
+	runID string // makes topic and group names unique per invocation
+	tmp   string // pipeline files and process logs
+	log   io.Writer
+}
+
+// runHarness measures every size and variant, then prints the tables and
+// (unless smoke) writes the report.
+func runHarness(ctx context.Context, opts options, stdout, stderr io.Writer) (err error) {
+	started := time.Now()
+	if _, err := os.Stat(opts.runner); err != nil {
+		return fmt.Errorf("runner binary: %w (make build first)", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the bench binary for raw runs: %w", err)
+	}
+	b, err := openBroker(ctx, opts, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, b.stop(stderr)) }()
+	cl, err := newCluster(b.addr)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	tmp, err := os.MkdirTemp("", "conveyor-bench-")
+	if err != nil {
+		return fmt.Errorf("create work folder: %w", err)
+	}
+	h := &harness{opts: opts, cl: cl, exe: exe, runID: strconv.FormatInt(time.Now().UnixMilli(), 36), tmp: tmp, log: stderr}
+	r := report{env: describeEnvironment(ctx, opts.runner, b), opts: opts, started: started}
+	for _, size := range opts.sizes {
+		s, err := h.measureSize(ctx, size)
+		if err != nil {
+			return fmt.Errorf("%w (process logs kept in %s)", err, tmp)
+		}
+		r.sizes = append(r.sizes, s)
+	}
+	if opts.latency > 0 {
+		fmt.Fprintf(stderr, "latency: typical stage at %d records/s for %s\n", opts.latencyRate, opts.latency)
+		l, err := h.measureLatency(ctx)
+		if err != nil {
+			return fmt.Errorf("%w (process logs kept in %s)", err, tmp)
+		}
+		r.latency = &l
+	}
+	r.took = time.Since(started)
+	os.RemoveAll(tmp) // only logs of runs that passed
+	if opts.smoke {
+		fmt.Fprintf(stdout, "smoke ok: every variant delivered every record, once, with the right content (%s)\n", opts.command)
+		return nil
+	}
+	writeResults(stdout, r)
+	writeTargets(stdout, r)
+	if err := writeDoc(opts.out, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", opts.out)
+	return nil
+}
+
+func openBroker(ctx context.Context, opts options, log io.Writer) (*broker, error) {
+	if opts.brokers != "" {
+		return externalBroker(opts.brokers), nil
+	}
+	fmt.Fprintf(log, "no -brokers or KAFKA_BROKERS: starting Kafka with %s up\n", opts.kafkaScript)
+	return startBroker(ctx, opts.kafkaScript, log)
+}
+
+// measureSize preloads the input of one size and runs the rounds.
+func (h *harness) measureSize(ctx context.Context, size int) (sizeReport, error) {
+	n := h.opts.records(size)
+	topic := fmt.Sprintf("bench-%s-in-%d", h.runID, size)
+	defer h.cleanup("", topic)
+	if err := h.cl.createTopic(ctx, topic); err != nil {
+		return sizeReport{}, err
+	}
+	fmt.Fprintf(h.log, "size %d: preloading %s records into %s\n", size, comma(int64(n)), topic)
+	t0 := time.Now()
+	in, err := preload(ctx, h.cl.brokers, topic, size, n, h.opts.smoke)
+	if err != nil {
+		return sizeReport{}, err
+	}
+	if in.end, err = h.cl.endOffsets(ctx, topic); err != nil {
+		return sizeReport{}, err
+	}
+	if got := sum(in.end); got != in.n {
+		return sizeReport{}, fmt.Errorf("preloaded %s holds %d records, want %d", topic, got, in.n)
+	}
+	fmt.Fprintf(h.log, "size %d: preloaded in %s (%.0f B average)\n", size, time.Since(t0).Round(100*time.Millisecond), in.avgSize())
+	if err := h.warmUp(ctx, topic); err != nil {
+		return sizeReport{}, err
+	}
+	var results []runResult
+	for round := 1; round <= h.opts.rounds; round++ {
+		for _, v := range h.opts.variants {
+			t0 := time.Now()
+			res, err := h.runVariant(ctx, v, in, round)
+			if err != nil {
+				return sizeReport{}, err
+			}
+			fmt.Fprintf(h.log, "size %d round %d/%d %-11s %s records in %6.2fs: %9s records/s, cpu %6.2fs, peak rss %s (run took %.1fs)\n",
+				size, round, h.opts.rounds, v, comma(res.records), res.elapsed.Seconds(),
+				comma(int64(float64(res.records)/res.elapsed.Seconds())), res.cpu.Seconds(), mb(res.maxRSS), time.Since(t0).Seconds())
+			results = append(results, res)
+		}
+	}
+	return summarize(in, h.opts.rounds, h.opts.variants, results), nil
+}

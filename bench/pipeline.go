@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// pipelineFile is the part of the runner's pipeline format the harness
+// writes; yaml.v3 does the quoting.
+type pipelineFile struct {
+	Pipeline   string                  `yaml:"pipeline"`
+	Vars       map[string]any          `yaml:"vars,omitempty"`
+	Kafka      kafkaSection            `yaml:"kafka"`
+	Sources    map[string]sourceDef    `yaml:"sources,omitempty"`
+	Transforms map[string]transformDef `yaml:"transforms,omitempty"`
+}
+
+type kafkaSection struct {
+	Brokers string `yaml:"brokers"`
+}
+
+type transformDef struct {
+	From  string           `yaml:"from"`
+	Group string           `yaml:"group"`
+	Steps []map[string]any `yaml:"steps,omitempty"`
+	To    string           `yaml:"to"`
+}
+
+type sourceDef struct {
+	Generate generateDef `yaml:"generate"`
+	Key      string      `yaml:"key"`
+	To       string      `yaml:"to"`
+}
+
+type generateDef struct {
+	Count int64  `yaml:"count"`
+	Seed  int64  `yaml:"seed"`
+	Value string `yaml:"value"`
+}
+
+// transformPipeline is one transform stage from in to out: no steps for
+// passthrough, a filter and three computed fields for typical.
+func transformPipeline(name, brokers, in, out, group string, typical bool) pipelineFile {
+	t := transformDef{From: in, Group: group, To: out}
+	if typical {
+		t.Steps = []map[string]any{
+			{"filter": "qty > 0"},
+			{"set": map[string]string{"total": "qty * price", "bulk": "qty >= 12", "store_upper": "upper(store)"}},
+		}
+	}
+	return pipelineFile{Pipeline: name, Kafka: kafkaSection{Brokers: brokers}, Transforms: map[string]transformDef{"stage": t}}
+}
+
+// generatePipeline is a generate source alone writing n orders shaped like
+// the preloaded ones of the size class to out.
+func generatePipeline(name, brokers, out string, n int64, size int) pipelineFile {
+	vars := map[string]any{"stores": stores(), "donuts": donuts(), "prices": prices()}
+	value := `{"order_id": uuid(), "store": pick(stores), "donut": pick(donuts), "qty": int_between(1, 24), "price": pick(prices), "ts": "2026-12-01T10:00:00Z"`
+	if size >= sizeLarge {
+		var emails []string
+		for _, n := range customerNames() {
+			emails = append(emails, strings.ToLower(strings.ReplaceAll(n, " ", "."))+"@example.com")
+		}
+		vars["names"], vars["emails"], vars["tiers"] = customerNames(), emails, loyaltyTiers()
+		vars["notes"] = notes(notesFor(size))
+		item := `{"sku": "DN-" + string(int_between(100, 999)), "donut": pick(donuts), "qty": int_between(1, 12), "price": pick(prices)}`
+		value += `, "customer": {"id": int_between(0, 999999), "name": pick(names), "email": pick(emails), "loyalty": pick(tiers)}` +
+			`, "line_items": [` + strings.Repeat(item+", ", 3) + item + `], "notes": notes`
+	}
+	value += "}"
+	return pipelineFile{
+		Pipeline: name,
+		Vars:     vars,
+		Kafka:    kafkaSection{Brokers: brokers},
+		Sources: map[string]sourceDef{"stage": {
+			Generate: generateDef{Count: n, Seed: 42, Value: value},
+			Key:      "store",
+			To:       out,
+		}},
+	}
+}
+
+// writePipeline writes p as dir/<name>.yaml and returns the path.
+func writePipeline(dir string, p pipelineFile) (string, error) {
+	b, err := yaml.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encode pipeline %s: %w", p.Pipeline, err)
+	}
+	path := filepath.Join(dir, p.Pipeline+".yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return "", fmt.Errorf("write pipeline %s: %w", p.Pipeline, err)
+	}
+	return path, nil
+}

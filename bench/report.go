@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sizeReport is the summary of every run at one record size.
+type sizeReport struct {
+	size    int
+	n       int64
+	avgSize float64
+	rounds  int
+	rows    []variantRow
+}
+
+type variantRow struct {
+	variant   string
+	recPerSec float64 // median
+	mbPerSec  float64 // median, 10^6 value bytes
+	cpuPerM   float64 // median CPU seconds per million records
+	peakRSS   int64   // highest of the rounds, bytes
+	ratio     float64 // median records/s over raw's; NaN without raw
+	runs      []float64
+}
+
+// summarize takes the medians per variant, in the variants' order.
+func summarize(in *input, rounds int, variants []string, results []runResult) sizeReport {
+	r := sizeReport{size: in.size, n: in.n, avgSize: in.avgSize(), rounds: rounds}
+	for _, v := range variants {
+		row := variantRow{variant: v, ratio: math.NaN()}
+		var mb, cpu []float64
+		for _, res := range results {
+			if res.variant != v {
+				continue
+			}
+			secs := res.elapsed.Seconds()
+			row.runs = append(row.runs, float64(res.records)/secs)
+			mb = append(mb, float64(res.bytes)/1e6/secs)
+			cpu = append(cpu, res.cpu.Seconds()/float64(res.records)*1e6)
+			row.peakRSS = max(row.peakRSS, res.maxRSS)
+		}
+		row.recPerSec, row.mbPerSec, row.cpuPerM = median(row.runs), median(mb), median(cpu)
+		r.rows = append(r.rows, row)
+	}
+	if i := slices.IndexFunc(r.rows, func(x variantRow) bool { return x.variant == varRaw }); i >= 0 {
+		for j := range r.rows {
+			r.rows[j].ratio = r.rows[j].recPerSec / r.rows[i].recPerSec
+		}
+	}
+	return r
+}
+
+func (r sizeReport) title() string {
+	if r.size >= sizeLarge {
+		return fmt.Sprintf("1000-byte records (%.0f B average), N = %s per run, %d round(s), medians", r.avgSize, comma(r.n), r.rounds)
+	}
+	return fmt.Sprintf("100-byte class records (%.0f B average), N = %s per run, %d round(s), medians", r.avgSize, comma(r.n), r.rounds)
+}
+
+func (r sizeReport) row(v string) (variantRow, bool) {
+	i := slices.IndexFunc(r.rows, func(x variantRow) bool { return x.variant == v })
+	if i < 0 {
+		return variantRow{}, false
+	}
+	return r.rows[i], true
+}
+
+// writeTable writes r as a Markdown table.
+func writeTable(w io.Writer, r sizeReport) {
+	fmt.Fprintln(w, "| variant | records/s | MB/s | CPU s / M records | peak RSS | vs raw | records/s by round |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
+	for _, row := range r.rows {
+		runs := make([]string, len(row.runs))
+		for i, x := range row.runs {
+			runs[i] = comma(int64(math.Round(x)))
+		}
+		ratio := "n/a"
+		if !math.IsNaN(row.ratio) {
+			ratio = fmt.Sprintf("%.2f", row.ratio)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.1f | %.2f | %s | %s | %s |\n", row.variant, comma(int64(math.Round(row.recPerSec))),
+			row.mbPerSec, row.cpuPerM, mb(row.peakRSS), ratio, strings.Join(runs, ", "))
+	}
+}
+
+func (l latencyResult) line() string {
+	return fmt.Sprintf("typical stage at %s records/s for %s (after a %s warm-up, 100-byte class records): "+
+		"**p50 %.1f ms, p99 %.1f ms**, max %.1f ms; %s of %s records arrived",
+		comma(int64(l.rate)), l.measured, latencyWarmup, l.p50, l.p99, l.max, comma(l.received), comma(l.sent))
+}
+
+// report is everything the document shows.
+type report struct {
+	sizes   []sizeReport
+	latency *latencyResult
+	env     environment
+	opts    options
+	started time.Time
+	took    time.Duration
+}
+
+// writeResults writes the tables and the latency line (stdout and the doc).
+func writeResults(w io.Writer, r report) {
+	for _, s := range r.sizes {
+		fmt.Fprintf(w, "### %s\n\n", s.title())
+		writeTable(w, s)
+		fmt.Fprintln(w)
+	}
+	if r.latency != nil {
+		fmt.Fprintf(w, "Latency: %s.\n\n", r.latency.line())
+	}
+}
+
+// writeTargets compares the results with issue 5's targets.
+func writeTargets(w io.Writer, r report) {
+	check := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	fmt.Fprintln(w, "Targets of issue 5 (same machine, same run):")
+	fmt.Fprintln(w)
+	for _, s := range r.sizes {
+		if s.size != sizeSmall {
+			continue
+		}
+		if p, ok := s.row(varPassthrough); ok && !math.IsNaN(p.ratio) {
+			fmt.Fprintf(w, "- passthrough at least 0.90 of raw at 100 bytes: %.2f, %s\n", p.ratio, check(p.ratio >= 0.9))
+		}
+		if t, ok := s.row(varTypical); ok && !math.IsNaN(t.ratio) {
+			fmt.Fprintf(w, "- typical at least 0.70 of raw at 100 bytes: %.2f, %s\n", t.ratio, check(t.ratio >= 0.7))
+		}
+	}
+	var peak int64
+	var which string
+	for _, s := range r.sizes {
+		for _, row := range s.rows {
+			if row.variant != varRaw && row.peakRSS > peak {
+				peak, which = row.peakRSS, fmt.Sprintf("%s at %d bytes", row.variant, s.size)
+			}
+		}
+	}
+	if peak > 0 {
+		fmt.Fprintf(w, "- peak RSS of any runner stage under 300 MB: %s (%s), %s\n", mb(peak), which, check(peak < 300e6))
+	}
+	if r.latency != nil {
+		fmt.Fprintf(w, "- p99 latency under 50 ms at 10k records/s: %.1f ms, %s\n", r.latency.p99, check(r.latency.p99 < 50))
+	}
+	fmt.Fprintln(w)
+}
+
+// writeDoc writes docs/benchmarks.md atomically.
+func writeDoc(path string, r report) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".benchmarks-*.md")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	renderDoc(tmp, r)
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func renderDoc(w io.Writer, r report) {
+	e := r.env
+	fmt.Fprintf(w, `# Benchmarks
+
+Written by `+"`make bench`"+` (the harness is `+"`bench/`"+`): conveyor's runner measured against a
+minimal confluent-kafka-go consume-produce loop on the same machine, broker and
+run, so the ratios hold even where the absolute numbers do not travel. Every
+number below comes from the run described at the end; run `+"`make bench`"+` again
+to refresh them.
+
+## Results
+
+`)
+	writeResults(w, r)
+	writeTargets(w, r)
+	fmt.Fprintf(w, `## Variants
+
+Each run is a separate process with a fresh output topic (6 partitions) and a
+fresh consumer group; rounds interleave the variants (raw, passthrough,
+typical, generate, raw, ...) so drift in the machine or the broker hits them
+all alike. The input topic (6 partitions, keyed by store) is preloaded once
+per size, before and outside any timing.
+
+- **raw**: `+"`bench raw`"+`, a minimal confluent-kafka-go loop: Poll, produce the
+  same message object to the output topic (no decoding, no copy), commit the
+  consumed offsets once every output is delivered, exit. Same durability as
+  the runner (acks=all, idempotent producer); linger.ms 20, batch.size 1 MB,
+  lz4, `+"`go.delivery.report.fields=none`"+`; the consumer has the runner's
+  fetch.queue.backoff.ms 100 and queued.max.messages.kbytes 16384 (larger
+  fetches were no faster here and cost 150 MB of RSS). The ceiling of the
+  client library on this machine.
+- **passthrough**: `+"`runner -c`"+` with one transform stage and no steps (JSON
+  decoded and encoded again, offsets tracked, committed as records become
+  durable).
+- **typical**: the same with `+"`filter: qty > 0`"+` (keeps all but one order in
+  %d) and a `+"`set`"+` of `+"`total: qty * price`"+`, `+"`bulk: qty >= 12`"+`,
+  `+"`store_upper: upper(store)`"+`. Its records/s counts input records.
+- **generate**: a `+"`generate`"+` source alone writing N orders of the same shape
+  and size (an expression of uuid(), pick() and int_between()) to a topic.
+
+## How it is measured
+
+- **Time**: from the process start (fork and exec, included: so are the
+  client start and the consumer group join) to the first check, every 50 ms,
+  that finds the output topic's end offsets adding up to every record
+  (acks=all, so they are durable). Consuming variants must then have
+  committed the end of every input partition before the run counts; that wait
+  is not timed (the runner commits on a 500 ms timer, raw once at the end).
+  Then the runner gets SIGTERM and drains; raw and generate exit by themselves.
+- **records/s**: N divided by that time; the median of the rounds is shown,
+  and every round's value.
+- **MB/s**: the value bytes of the input records (generate: of the generated
+  records, from a sample) per second, in 10^6 bytes.
+- **CPU s / M records**: user plus system CPU time of the process over its
+  whole life (getrusage of the exited child), per million records.
+- **peak RSS**: the child's ru_maxrss, the highest of the rounds (MB are 10^6 bytes).
+- **vs raw**: median records/s over raw's median records/s.
+- **Latency**: the typical stage runs; once its group holds the partitions,
+  the harness writes 100-byte class orders at a fixed rate (linger.ms 1), each
+  with its produce time (Unix ns) in a `+"`bench.sent`"+` header, and reads the
+  output topic from assigned partitions. Latency is the harness's receive
+  time minus that produce time (one clock, so no skew): the harness's
+  produce, the broker append, the runner's fetch, steps and produce
+  (linger.ms 20 by default), the second append and the harness's fetch.
+  Records sent during the first %s are left out. Percentiles are nearest-rank.
+- The broker runs on the same machine and competes for its cores, as do
+  the harness's 50 ms polls; absolute numbers are this machine's, the ratios
+  are the point.
+
+## Machine and versions
+
+- CPU: %d x %s; memory %s; %s
+- Go %s; librdkafka %s
+- Broker: %s
+- Runner: %s
+- Command: `+"`%s`"+`
+- Date: %s; the whole run took %s
+`, voidEvery, latencyWarmup, e.cpus, e.cpuModel, e.memory, e.kernel, strings.TrimPrefix(e.goVersion, "go"), e.librdkafka,
+		e.kafka, e.runner, r.opts.command, r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
+}
+
+// comma formats n with thousands separators.
+func comma(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }

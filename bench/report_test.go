@@ -1,0 +1,41 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestSummarize(t *testing.T) {
+	in := &input{size: sizeSmall, n: 1_000_000, bytes: 130_000_000}
+	run := func(v string, secs float64, cpu time.Duration, rss int64) runResult {
+		return runResult{variant: v, records: in.n, bytes: in.bytes, elapsed: time.Duration(secs * float64(time.Second)), usage: usage{cpu: cpu, maxRSS: rss}}
+	}
+	r := summarize(in, 3, []string{varRaw, varTypical}, []runResult{
+		run(varRaw, 4, 8*time.Second, 50e6), run(varTypical, 10, 20*time.Second, 100e6),
+		run(varRaw, 5, 9*time.Second, 60e6), run(varTypical, 8, 18*time.Second, 150e6),
+		run(varRaw, 2, 7*time.Second, 40e6), run(varTypical, 20, 30*time.Second, 90e6),
+	})
+	raw, _ := r.row(varRaw)
+	typ, _ := r.row(varTypical)
+	if raw.recPerSec != 250_000 || typ.recPerSec != 100_000 {
+		t.Fatalf("medians: raw %v typical %v", raw.recPerSec, typ.recPerSec)
+	}
+	if math.Abs(typ.ratio-0.4) > 1e-12 || raw.ratio != 1 {
+		t.Fatalf("ratios: raw %v typical %v", raw.ratio, typ.ratio)
+	}
+	if raw.cpuPerM != 8 || typ.peakRSS != 150e6 || math.Abs(raw.mbPerSec-32.5) > 1e-9 {
+		t.Fatalf("raw cpu/M %v, typical peak %v, raw MB/s %v", raw.cpuPerM, typ.peakRSS, raw.mbPerSec)
+	}
+	if len(typ.runs) != 3 || typ.runs[0] != 100_000 {
+		t.Fatalf("runs kept in round order: %v", typ.runs)
+	}
+}
+
+func TestComma(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 2_000_000: "2,000,000", -12345: "-12,345"} {
+		if got := comma(n); got != want {
+			t.Errorf("comma(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

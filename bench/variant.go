@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Variants, in the order they run within a round.
+const (
+	varRaw         = "raw"
+	varPassthrough = "passthrough"
+	varTypical     = "typical"
+	varGenerate    = "generate"
+)
+
+func allVariants() []string { return []string{varRaw, varPassthrough, varTypical, varGenerate} }
+
+// runResult is one measured process run.
+type runResult struct {
+	variant string
+	round   int
+	records int64 // input records (generated records for generate)
+	bytes   int64 // their value bytes
+	elapsed time.Duration
+	usage
+}
+
+const (
+	pollEvery    = 50 * time.Millisecond // completion polling: the timing resolution
+	stallTimeout = 60 * time.Second      // no output progress this long fails the run
+	exitTimeout  = 60 * time.Second      // drain and exit after completion
+)
+
+// runVariant runs one variant as its own process against in, with a fresh
+// output topic and consumer group, and measures it.
+func (h *harness) runVariant(ctx context.Context, v string, in *input, round int) (runResult, error) {
+	name := fmt.Sprintf("bench-%s-%s-%d-r%d", h.runID, v, in.size, round)
+	out, group := name+"-out", name
+	defer h.cleanup(group, out)
+	if err := h.cl.createTopic(ctx, out); err != nil {
+		return runResult{}, err
+	}
+	argv, err := h.command(v, name, in, out, group)
+	if err != nil {
+		return runResult{}, err
+	}
+	want := in.n
+	if v == varTypical {
+		want = in.kept
+	}
+	c, err := startChild(name, filepath.Join(h.tmp, name+".log"), argv...)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer c.kill() // a no-op once it exited
+	doneAt, err := h.awaitOutput(ctx, c, out, want)
+	if err != nil {
+		return runResult{}, err
+	}
+	res := runResult{variant: v, round: round, records: in.n, bytes: in.bytes, elapsed: doneAt.Sub(c.started)}
+	if v != varGenerate {
+		if err := h.awaitCommitted(ctx, group, in); err != nil {
+			return runResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if v == varRaw || v == varGenerate {
+		err = c.wait(exitTimeout) // both exit by themselves once done
+	} else {
+		err = c.terminate(exitTimeout)
+	}
+	if err != nil {
+		return runResult{}, err
+	}
+	if res.usage, err = c.usage(); err != nil {
+		return runResult{}, err
+	}
+	if err := h.checkCount(ctx, out, want); err != nil {
+		return runResult{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if v == varGenerate {
+		avg, err := h.sampleSize(ctx, out)
+		if err != nil {
+			return runResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+		res.bytes = int64(avg * float64(in.n))
+	}
+	if h.opts.smoke {
+		if err := h.verify(ctx, v, in, out, want); err != nil {
+			return runResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return res, nil
+}
+
+// command is the process of variant v.
+func (h *harness) command(v, name string, in *input, out, group string) ([]string, error) {
+	var p pipelineFile
+	switch v {
+	case varRaw:
+		return []string{h.exe, "raw", "-brokers", h.cl.brokers, "-in", in.topic, "-out", out,
+			"-group", group, "-n", strconv.FormatInt(in.n, 10)}, nil
+	case varPassthrough, varTypical:
+		p = transformPipeline(name, h.cl.brokers, in.topic, out, group, v == varTypical)
+	case varGenerate:
+		p = generatePipeline(name, h.cl.brokers, out, in.n, in.size)
+	default:
+		return nil, fmt.Errorf("unknown variant %q", v)
+	}
+	path, err := writePipeline(h.tmp, p)
+	if err != nil {
+		return nil, err
+	}
+	return []string{h.opts.runner, "-c", path, "--progress", "0", "--log-level", "warn"}, nil
+}
+
+// awaitOutput polls out's end offsets until they add up to want and
+// returns when that was seen. It fails when the process exits with an
+// error, or exits or stalls before the output is complete.
+func (h *harness) awaitOutput(ctx context.Context, c *child, out string, want int64) (time.Time, error) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	var last int64
+	lastProgress := time.Now()
+	for {
+		exited := c.hasExited()
+		end, err := h.cl.endOffsets(ctx, out)
+		if err == nil {
+			if got := sum(end); got >= want {
+				return time.Now(), nil
+			} else if got > last {
+				last, lastProgress = got, time.Now()
+			}
+		}
+		if exited {
+			if err := c.wait(0); err != nil {
+				return time.Time{}, err
+			}
+			return time.Time{}, fmt.Errorf("%s exited with %d of %d records in %s", c.name, last, want, out)
+		}
+		if time.Since(lastProgress) > stallTimeout {
+			return time.Time{}, fmt.Errorf("%s stalled at %d of %d records in %s (last error: %v); its output ends with:\n%s", c.name, last, want, out, err, c.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// awaitCommitted waits until group has committed the end of every input
+// partition: the at-least-once work is finished, not just the output.
+func (h *harness) awaitCommitted(ctx context.Context, group string, in *input) error {
+	deadline := time.Now().Add(stallTimeout)
+	for {
+		committed, err := h.cl.committed(ctx, group, in.topic)
+		if err == nil && caughtUp(committed, in.end) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("group %s did not commit the end of %s within %s: committed %v, end %v (last error: %v)", group, in.topic, stallTimeout, committed, in.end, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// checkCount fails when out holds other than want records once the
+// process is gone: missing records, or duplicates a fault-free run should
+// not have.
+func (h *harness) checkCount(ctx context.Context, out string, want int64) error {
+	end, err := h.cl.endOffsets(ctx, out)
+	if err != nil {
+		return err
+	}
+	if got := sum(end); got != want {
+		return fmt.Errorf("%s holds %d records, want %d (%+d)", out, got, want, got-want)
+	}
+	return nil
+}
+
+// cleanup drops a run's group (if any) and topics; failures only cost disk, so
+// they are reported and the benchmark goes on.
+func (h *harness) cleanup(group string, topics ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.cl.deleteTopics(ctx, topics...); err != nil {
+		fmt.Fprintln(h.log, "warning:", err)
+	}
+	if group == "" {
+		return
+	}
+	if err := h.cl.deleteGroup(ctx, group); err != nil {
+		fmt.Fprintln(h.log, "warning:", err)
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	json "github.com/goccy/go-json"
+)
+
+// outOrder is what the smoke checks read back from an output record.
+type outOrder struct {
+	OrderID    string   `json:"order_id"`
+	Store      string   `json:"store"`
+	Qty        int      `json:"qty"`
+	Price      float64  `json:"price"`
+	Total      *float64 `json:"total"`
+	Bulk       *bool    `json:"bulk"`
+	StoreUpper *string  `json:"store_upper"`
+}
+
+// verify reads all of out (smoke runs) and checks every record: each input
+// order that should pass arrived exactly once, keyed by store, with the
+// typical stage's fields computed right; generated records are unique.
+func (h *harness) verify(ctx context.Context, v string, in *input, out string, want int64) error {
+	seen := make(map[string]int, want)
+	err := h.readTopic(ctx, out, 0, func(m *kafka.Message) error {
+		var o outOrder
+		if err := json.Unmarshal(m.Value, &o); err != nil {
+			return fmt.Errorf("output record %q: %w", m.Value, err)
+		}
+		if string(m.Key) != o.Store || o.OrderID == "" {
+			return fmt.Errorf("output record %q has key %q", m.Value, m.Key)
+		}
+		seen[o.OrderID]++
+		if v == varGenerate {
+			return nil
+		}
+		src, ok := in.orders[o.OrderID]
+		if !ok || src.Store != o.Store || src.Qty != o.Qty || src.Price != o.Price {
+			return fmt.Errorf("output record %q matches no input order", m.Value)
+		}
+		return checkFields(v, o, m.Value)
+	})
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", out, err)
+	}
+	var missing, dup int
+	if v == varGenerate {
+		for _, n := range seen {
+			dup += n - 1
+		}
+		missing = int(want) - len(seen)
+	} else {
+		for id, o := range in.orders {
+			switch n := seen[id]; {
+			case v == varTypical && o.Qty <= 0:
+				if n > 0 {
+					return fmt.Errorf("verify %s: order %s with qty 0 passed the filter", out, id)
+				}
+			case n == 0:
+				missing++
+			case n > 1:
+				dup += n - 1
+			}
+		}
+	}
+	if missing != 0 || dup != 0 {
+		return fmt.Errorf("verify %s: %d orders missing, %d duplicated", out, missing, dup)
+	}
+	return nil
+}
+
+// checkFields checks the computed fields: present and right for typical,
+// absent otherwise.
+func checkFields(v string, o outOrder, raw []byte) error {
+	if v != varTypical {
+		if o.Total != nil || o.Bulk != nil || o.StoreUpper != nil {
+			return fmt.Errorf("%s output has computed fields: %s", v, raw)
+		}
+		return nil
+	}
+	if o.Total == nil || o.Bulk == nil || o.StoreUpper == nil {
+		return fmt.Errorf("typical output lacks computed fields: %s", raw)
+	}
+	if math.Abs(*o.Total-float64(o.Qty)*o.Price) > 1e-9 || *o.Bulk != (o.Qty >= 12) || *o.StoreUpper != strings.ToUpper(o.Store) {
+		return fmt.Errorf("typical output computed wrong fields: %s", raw)
+	}
+	return nil
+}
