@@ -36,7 +36,7 @@ var (
 	producer = map[string]string{
 		"enable.idempotence":        "true",
 		"acks":                      "all",
-		"linger.ms":                 "20",
+		"linger.ms":                 "5", // p99 under 50 ms at 10k records/s; 20 gave ~7% more throughput and a 60 ms p99
 		"compression.type":          "lz4",
 		"batch.size":                "1000000",
 		"go.delivery.reports":       "true",

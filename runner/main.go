@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -53,8 +54,9 @@ type cli struct {
 }
 
 type runCmd struct {
-	Config   []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
-	Progress time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
+	Config     []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
+	Progress   time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
+	CPUProfile string        `name:"cpuprofile" help:"Write a Go CPU profile of the whole run to this file (for tuning)." type:"path"`
 }
 
 type checkCmd struct {
@@ -217,6 +219,17 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer) error {
 	plan, err := load(c.Config, stdout, log)
 	if err != nil {
 		return err
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signalContext(log)
 	defer stop()
