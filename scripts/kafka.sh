@@ -24,6 +24,8 @@ CACHE=${CONVEYOR_CACHE:-$HOME/.cache/conveyor}
 READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-90}
 STOP_GRACE=${KAFKA_STOP_GRACE:-10}
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$SELF")/lib.sh"
 JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
 # JVM warnings (e.g. about the class-data archive) to stderr, never into a
 # tool's stdout that this script parses.
@@ -161,19 +163,13 @@ ensure_cds() {
 # ---------------------------------------------------------------- state
 
 # DIR/state holds key=value lines (ours only, no quoting needed).
-state_get() { awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }' "$1/state"; }
 state_set() {
   local f=$1/state
   { grep -v "^$2=" "$f" 2>/dev/null || true; echo "$2=$3"; } >"$f.tmp"
   mv "$f.tmp" "$f"
 }
 
-resolve_dir() {
-  local d=${1:-${KAFKA_DIR:-}}
-  [[ -n $d ]] || die "no cluster dir: pass --dir DIR or set KAFKA_DIR"
-  [[ -f $d/state ]] || die "$d/state not found: not a dir made by kafka.sh up"
-  (cd "$d" && pwd)
-}
+resolve_dir() { state_dir "${1:-${KAFKA_DIR:-}}" KAFKA_DIR kafka.sh; }
 
 # ---------------------------------------------------------------- processes
 
@@ -603,12 +599,6 @@ cmd_status() {
   echo "live brokers: $(live_broker_ids "$DIR" || true)"
 }
 
-# Internal: runs `down` when the owner process (a test binary) is gone.
-cmd_watch() {
-  local dir=$1 owner=$2
-  while kill -0 "$owner" 2>/dev/null && [[ -f $dir/state ]]; do sleep 1; done
-  [[ -f $dir/state ]] && cmd_down --dir "$dir"
-}
 
 case ${1:-} in
   fetch) shift; cmd_fetch "$@" ;;

@@ -15,6 +15,8 @@
 set -euo pipefail
 
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$SELF")/lib.sh"
 DB=conveyor
 
 die() { echo "mariadb.sh: $*" >&2; exit 1; }
@@ -47,26 +49,9 @@ ensure_user() {
 
 user_args() { ((EUID == 0)) && echo "--user=mysql" || true; }
 
-state_get() { awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }' "$1/state"; }
 
-resolve_dir() {
-  local d=${1:-${MYSQL_DIR:-}}
-  [[ -n $d ]] || die "no folder: pass --dir DIR or set MYSQL_DIR"
-  [[ -f $d/state ]] || die "$d/state not found: not a folder made by mariadb.sh up"
-  (cd "$d" && pwd)
-}
+resolve_dir() { state_dir "${1:-${MYSQL_DIR:-}}" MYSQL_DIR mariadb.sh; }
 
-free_port() {
-  if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-  else
-    local p
-    while :; do
-      p=$((20000 + RANDOM % 12000))
-      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-  fi
-}
 
 # The server's pid, if it is running from this folder.
 server_pid() {
@@ -182,12 +167,6 @@ cmd_down() {
   rm -rf "$dir"
 }
 
-# Internal: runs `down` when the owner process (a test binary) is gone.
-cmd_watch() {
-  local dir=$1 owner=$2
-  while kill -0 "$owner" 2>/dev/null && [[ -f $dir/state ]]; do sleep 1; done
-  [[ -f $dir/state ]] && cmd_down --dir "$dir"
-}
 
 case ${1:-} in
   up) shift; cmd_up "$@" ;;

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$SELF")/lib.sh"
 DB=conveyor
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
@@ -62,27 +64,9 @@ ensure_user() {
     --shell /usr/sbin/nologin postgres || die "could not create the postgres OS user"
 }
 
-state_get() { awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }' "$1/state"; }
 
-resolve_dir() {
-  local d=${1:-${PG_DIR:-}}
-  [[ -n $d ]] || die "no folder: pass --dir DIR or set PG_DIR"
-  [[ -f $d/state ]] || die "$d/state not found: not a folder made by postgres.sh up"
-  (cd "$d" && pwd)
-}
+resolve_dir() { state_dir "${1:-${PG_DIR:-}}" PG_DIR postgres.sh; }
 
-free_port() {
-  if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-  else
-    # Below the kernel's ephemeral range, so outgoing connections cannot take it.
-    local p
-    while :; do
-      p=$((20000 + RANDOM % 12000))
-      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-  fi
-}
 
 pg_ctl_() {
   local dir=$1
@@ -231,12 +215,6 @@ cmd_restart() {
   log "restarted in $((SECONDS - start_s))s"
 }
 
-# Internal: runs `down` when the owner process (a test binary) is gone.
-cmd_watch() {
-  local dir=$1 owner=$2
-  while kill -0 "$owner" 2>/dev/null && [[ -f $dir/state ]]; do sleep 1; done
-  [[ -f $dir/state ]] && cmd_down --dir "$dir"
-}
 
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
