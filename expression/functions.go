@@ -228,7 +228,7 @@ func roundTo(args ...any) (any, error) {
 	if places < -18 || places > 18 {
 		return nil, fmt.Errorf("round_to: places must be between -18 and 18, got %d", places)
 	}
-	if i, ok := exactInt(x); ok {
+	if i, ok := ExactInt(x); ok {
 		if places >= 0 {
 			return x, nil // already exact
 		}
@@ -440,7 +440,7 @@ func fromUnixMS(args ...any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if i, ok := exactInt(v); ok {
+	if i, ok := ExactInt(v); ok {
 		return time.UnixMilli(i).UTC(), nil
 	}
 	f, ok := asFloat(v)
@@ -463,7 +463,7 @@ func toInt(args ...any) (any, error) {
 	case []byte:
 		return parseInt(string(t))
 	}
-	if i, ok := exactInt(v); ok {
+	if i, ok := ExactInt(v); ok {
 		return int(i), nil
 	}
 	f, ok := asFloat(v)
@@ -527,7 +527,7 @@ func intArg(fn, name string, v any) (int64, error) {
 	if v == nil {
 		return 0, fmt.Errorf("%s: %s is null", fn, name)
 	}
-	if i, ok := exactInt(v); ok {
+	if i, ok := ExactInt(v); ok {
 		return i, nil
 	}
 	if f, ok := asFloat(v); ok && f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {

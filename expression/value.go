@@ -67,7 +67,7 @@ func Text(v any) (string, error) {
 	case time.Duration:
 		return t.String(), nil
 	}
-	if i, ok := exactInt(v); ok {
+	if i, ok := ExactInt(v); ok {
 		return strconv.FormatInt(i, 10), nil
 	}
 	if u, ok := v.(uint64); ok {
@@ -122,8 +122,9 @@ func asFloat(v any) (float64, bool) {
 	return 0, false
 }
 
-// exactInt returns v as int64 when v is of an integer type that fits.
-func exactInt(v any) (int64, bool) {
+// ExactInt returns v as int64 when v is of an integer type whose value
+// fits: the one test of "is this an integer" for built-ins and connectors.
+func ExactInt(v any) (int64, bool) {
 	switch t := v.(type) {
 	case int:
 		return int64(t), true

@@ -42,6 +42,31 @@ func benchTable(b *testing.B, dsn string) string {
 	return table
 }
 
+// timedRun builds the pipeline in yaml and times it from start until done
+// reports true; the stop afterwards is not timed.
+func timedRun(b *testing.B, reg engine.Registry, yaml string, done func() bool) {
+	b.Helper()
+	p, err := config.Parse("bench.yaml", []byte(yaml), config.Options{Kinds: reg.Kinds()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	b.StartTimer()
+	go func() { ended <- plan.Run(ctx, engine.RunOptions{Log: slog.New(slog.DiscardHandler)}) }()
+	for !done() {
+	}
+	b.StopTimer()
+	cancel()
+	if err := <-ended; err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkSQLSourceToKafka: rows per second from a PostgreSQL table into a
 // Kafka topic through a runner source stage (incrementing mode), each op a
 // full read of the table into a fresh topic.
@@ -63,26 +88,13 @@ sources:
     sql: {driver: postgres, dsn: '%s', table: %s, mode: incrementing, incrementing_column: id, batch_size: 5000, poll_interval: 50ms, key_columns: [store]}
     to: %s
 `, name, brokers, dsn, table, name)
-		p, err := config.Parse("bench.yaml", []byte(src), config.Options{Kinds: reg.Kinds()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		b.StartTimer()
-		go func() { done <- plan.Run(ctx, engine.RunOptions{Log: slog.New(slog.DiscardHandler)}) }()
-		for !kafkatest.HasRecords(b, brokers, name, benchRows) {
+		timedRun(b, reg, src, func() bool {
+			if kafkatest.HasRecords(b, brokers, name, benchRows) {
+				return true
+			}
 			time.Sleep(20 * time.Millisecond)
-		}
-		b.StopTimer()
-		cancel()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
+			return false
+		})
 	}
 	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
@@ -168,25 +180,9 @@ sinks:
     group: %s
     sql: {driver: postgres, dsn: '%s', table: %s, mode: upsert, key: [order_id], batch_size: 5000}
 `, brokers, topic, group, dsn, table)
-		p, err := config.Parse("bench.yaml", []byte(src), config.Options{Kinds: reg.Kinds()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		b.StartTimer()
-		go func() { done <- plan.Run(ctx, engine.RunOptions{Log: slog.New(slog.DiscardHandler)}) }()
-		for !kafkatest.WaitCommitted(b, brokers, group, topic, benchRows, 50*time.Millisecond) {
-		}
-		b.StopTimer()
-		cancel()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
+		timedRun(b, reg, src, func() bool {
+			return kafkatest.WaitCommitted(b, brokers, group, topic, benchRows, 50*time.Millisecond)
+		})
 	}
 	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

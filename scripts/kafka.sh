@@ -37,14 +37,6 @@ TOOL_JVM=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1)
 BROKER_JVM=(-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError)
 JAVA_BUILD=""
 
-die() { echo "kafka.sh: $*" >&2; exit 1; }
-log() { echo "kafka.sh: $*" >&2; }
-
-usage() {
-  sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2
-  exit 2
-}
-
 need_java() {
   [[ -n $JAVA_BUILD ]] && return 0
   command -v "$JAVA" >/dev/null 2>&1 || die "java not found (install a Java 17+ runtime, e.g. scripts/ci-deps.sh)"
@@ -494,8 +486,7 @@ cmd_up() {
   done
   trap - EXIT INT TERM
   if [[ -n $owner ]]; then
-    nohup "$BASH" "$SELF" _watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
-    state_set "$dir" watch.pid "$!"
+    start_watch "$dir" "$owner"
   fi
   log "$nodes-node Kafka $version up in $((SECONDS - start))s"
   echo "KAFKA_DIR=$dir"
@@ -505,18 +496,8 @@ cmd_up() {
 # ---------------------------------------------------------------- others
 
 cmd_down() {
-  local dir="" wpid
-  while (($#)); do
-    case $1 in
-      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
-      *) die "down: unknown argument $1" ;;
-    esac
-  done
-  dir=$(resolve_dir "$dir")
-  wpid=$(state_get "$dir" watch.pid)
-  if [[ -n $wpid && $wpid != "$$" ]] && tr '\0' ' ' <"/proc/$wpid/cmdline" 2>/dev/null | grep -qF "_watch $dir"; then
-    kill "$wpid" 2>/dev/null || true
-  fi
+  local dir
+  dir=$(down_dir "$@")
   stop_nodes "$dir" $(seq "$(state_get "$dir" nodes)")
   # Again, for a node that a concurrent start-node launched meanwhile.
   stop_nodes "$dir" $(seq "$(state_get "$dir" nodes)")

@@ -19,14 +19,6 @@ SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}
 source "$(dirname "$SELF")/lib.sh"
 DB=conveyor
 
-die() { echo "mariadb.sh: $*" >&2; exit 1; }
-log() { echo "mariadb.sh: $*" >&2; }
-
-usage() {
-  sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2
-  exit 2
-}
-
 # The first of the names found in MYSQL_BIN, the PATH or /usr/sbin.
 find_bin() {
   local name d
@@ -141,8 +133,7 @@ cmd_up() {
     die "up: CREATE DATABASE $DB failed"
   trap - EXIT INT TERM
   if [[ -n $owner ]]; then
-    nohup "$BASH" "$SELF" _watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
-    echo "watch.pid=$!" >>"$dir/state"
+    start_watch "$dir" "$owner"
   fi
   log "$("$server" --version | awk '{print $3}') up in $((SECONDS - start_s))s on port $port"
   echo "MYSQL_DIR=$dir"
@@ -151,18 +142,8 @@ cmd_up() {
 }
 
 cmd_down() {
-  local dir="" wpid
-  while (($#)); do
-    case $1 in
-      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
-      *) die "down: unknown argument $1" ;;
-    esac
-  done
-  dir=$(resolve_dir "$dir")
-  wpid=$(state_get "$dir" watch.pid)
-  if [[ -n $wpid && $wpid != "$$" ]] && tr '\0' ' ' <"/proc/$wpid/cmdline" 2>/dev/null | grep -qF "_watch $dir"; then
-    kill "$wpid" 2>/dev/null || true
-  fi
+  local dir
+  dir=$(down_dir "$@")
   stop_server "$dir"
   rm -rf "$dir"
 }

@@ -20,14 +20,6 @@ SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}
 source "$(dirname "$SELF")/lib.sh"
 DB=conveyor
 
-die() { echo "postgres.sh: $*" >&2; exit 1; }
-log() { echo "postgres.sh: $*" >&2; }
-
-usage() {
-  sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2
-  exit 2
-}
-
 # The server binaries: pg_config's bindir when it has them (pg_config may come
 # from a libpq of another major version), else the newest Debian install.
 find_bin() {
@@ -154,8 +146,7 @@ EOF
   fi
   trap - EXIT INT TERM
   if [[ -n $owner ]]; then
-    nohup "$BASH" "$SELF" _watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
-    echo "watch.pid=$!" >>"$dir/state"
+    start_watch "$dir" "$owner"
   fi
   log "PostgreSQL $("$bin/postgres" -V | awk '{print $3}') up in $((SECONDS - start_s))s on port $port"
   echo "PG_DIR=$dir"
@@ -172,18 +163,8 @@ postmaster_pid() {
 }
 
 cmd_down() {
-  local dir="" wpid pid
-  while (($#)); do
-    case $1 in
-      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
-      *) die "down: unknown argument $1" ;;
-    esac
-  done
-  dir=$(resolve_dir "$dir")
-  wpid=$(state_get "$dir" watch.pid)
-  if [[ -n $wpid && $wpid != "$$" ]] && tr '\0' ' ' <"/proc/$wpid/cmdline" 2>/dev/null | grep -qF "_watch $dir"; then
-    kill "$wpid" 2>/dev/null || true
-  fi
+  local dir pid
+  dir=$(down_dir "$@")
   if [[ -n $(postmaster_pid "$dir") ]] && ! pg_ctl_ "$dir" -m fast -w -t 20 stop >/dev/null 2>&1; then
     pid=$(postmaster_pid "$dir")
     if [[ -n $pid ]]; then

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/expression"
 )
 
 // kind is a column's type as auto_create infers it from values.
@@ -39,7 +40,7 @@ func kindOf(v any) kind {
 	case map[string]any, []any:
 		return kindJSON
 	}
-	if _, ok := integer(v); ok {
+	if _, ok := expression.ExactInt(v); ok {
 		return kindInt
 	}
 	return kindText

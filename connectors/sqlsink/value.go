@@ -2,7 +2,6 @@ package sqlsink
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -52,7 +51,7 @@ func bind(d sqldb.Dialect, v any) (any, error) {
 	case float32:
 		return float(d, float64(t), 32), nil
 	}
-	if i, ok := integer(v); ok {
+	if i, ok := expression.ExactInt(v); ok {
 		if d == sqldb.Postgres {
 			return strconv.FormatInt(i, 10), nil
 		}
@@ -70,37 +69,6 @@ func float(d sqldb.Dialect, f float64, bits int) any {
 		return strconv.FormatFloat(f, 'g', -1, bits)
 	}
 	return f
-}
-
-// integer returns v as an int64 when it is an integer type that fits.
-func integer(v any) (int64, bool) {
-	switch t := v.(type) {
-	case int64:
-		return t, true
-	case int:
-		return int64(t), true
-	case int32:
-		return int64(t), true
-	case int16:
-		return int64(t), true
-	case int8:
-		return int64(t), true
-	case uint32:
-		return int64(t), true
-	case uint16:
-		return int64(t), true
-	case uint8:
-		return int64(t), true
-	case uint:
-		if uint64(t) <= math.MaxInt64 {
-			return int64(t), true
-		}
-	case uint64:
-		if t <= math.MaxInt64 {
-			return int64(t), true
-		}
-	}
-	return 0, false
 }
 
 // keyText is a bound key value as text, to recognise the same key within a
