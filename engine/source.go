@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -56,7 +57,7 @@ func (s *sourceStage) run(ctx context.Context) error {
 		}
 		for _, r := range batch {
 			s.counters.In.Add(1)
-			orig := copyRecord(r)
+			orig := s.original(r)
 			var err error
 			if r.Value == nil && r.Raw != nil {
 				// A source that reads bytes lets the stage's format decode them.
@@ -113,6 +114,21 @@ func (s *sourceStage) run(ctx context.Context) error {
 		return fmt.Errorf("source %s: %w", s.name, err)
 	}
 	return nil
+}
+
+// original keeps what a dead letter needs of a source record before the
+// steps change it: a copy, with the value encoded when the source made a
+// value rather than reading bytes. Without dead letters the record itself
+// serves, and the hot path allocates nothing for it.
+func (s *sourceStage) original(r *record.Record) *record.Record {
+	if s.onError.Action != config.DeadLetter {
+		return r
+	}
+	c := copyRecord(r)
+	if c.Raw == nil && r.Value != nil {
+		c.Raw, _ = s.format.Encode(r.Value)
+	}
+	return c
 }
 
 func (s *sourceStage) bad(ctx context.Context, b badRecord, ba *batchAck) error {
