@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -31,7 +32,22 @@ type Env struct {
 	Lookup config.LookupFunc
 	Vars   map[string]any // the pipeline's vars, for connector expressions
 	Log    *slog.Logger
+	// Stdout is shared by every sink that prints; Build serialises writes to
+	// it, so a sink that writes whole lines in one call never interleaves
+	// with another.
 	Stdout io.Writer
+}
+
+// lockedWriter makes one Write call atomic with respect to the others.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // SourceFactory builds a source from its config without connecting to
@@ -107,6 +123,9 @@ type sinkPlan struct {
 func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 	var errs config.Errors
 	plan := &Plan{}
+	if env.Stdout != nil {
+		env.Stdout = &lockedWriter{w: env.Stdout}
+	}
 	for _, p := range pipes {
 		pp := &pipelinePlan{cfg: p}
 		opts := expression.Options{Vars: p.Vars}

@@ -3,9 +3,10 @@
 package stdout
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -25,7 +26,10 @@ type Config struct {
 // Sink prints records.
 type Sink struct {
 	format string
-	w      *bufio.Writer
+	out    io.Writer
+	// w holds one batch, written to out in a single call so that lines from
+	// sinks sharing the terminal never interleave.
+	w bytes.Buffer
 }
 
 // New checks the config.
@@ -41,7 +45,7 @@ func New(c config.Connector, env engine.Env) (*Sink, error) {
 	default:
 		return nil, config.Errorf(c.Pos, c.Path+".format", "unknown format %q: want pretty or json", cfg.Format)
 	}
-	return &Sink{format: cfg.Format, w: bufio.NewWriter(env.Stdout)}, nil
+	return &Sink{format: cfg.Format, out: env.Stdout}, nil
 }
 
 type envelope struct {
@@ -54,8 +58,9 @@ type envelope struct {
 	Value     any               `json:"value"`
 }
 
-// Write prints the batch and flushes it.
+// Write prints the batch in one write.
 func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
+	s.w.Reset()
 	for i, r := range batch {
 		var err error
 		if s.format == "json" {
@@ -64,10 +69,13 @@ func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
 			err = s.writePretty(r)
 		}
 		if err != nil {
+			// Nothing is printed: the engine writes the batch again
+			// without record i, so the ones before it appear once.
 			return &engine.RecordError{Index: i, Err: err}
 		}
 	}
-	return s.w.Flush()
+	_, err := s.out.Write(s.w.Bytes())
+	return err
 }
 
 func (s *Sink) writePretty(r *record.Record) error {
@@ -89,8 +97,8 @@ func (s *Sink) writePretty(r *record.Record) error {
 	if r.Key != nil {
 		key = string(r.Key)
 	}
-	_, err := fmt.Fprintf(s.w, "%s[%d]@%d key=%s %s\n", r.Topic, r.Partition, r.Offset, key, v)
-	return err
+	fmt.Fprintf(&s.w, "%s[%d]@%d key=%s %s\n", r.Topic, r.Partition, r.Offset, key, v)
+	return nil
 }
 
 func (s *Sink) writeJSON(r *record.Record) error {
@@ -113,8 +121,9 @@ func (s *Sink) writeJSON(r *record.Record) error {
 		return err
 	}
 	s.w.Write(b)
-	return s.w.WriteByte('\n')
+	s.w.WriteByte('\n')
+	return nil
 }
 
-// Close flushes what is buffered.
-func (s *Sink) Close() error { return s.w.Flush() }
+// Close has nothing to flush: every batch is written whole.
+func (s *Sink) Close() error { return nil }

@@ -68,3 +68,37 @@ func TestUnknownFormat(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// writes records each Write call, as a terminal shared by several sinks
+// would see them.
+type writes struct{ calls []string }
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.calls = append(w.calls, string(p))
+	return len(p), nil
+}
+
+// Sinks that share stdout must not split a line across writes, or another
+// sink's output lands inside it.
+func TestOneWritePerBatch(t *testing.T) {
+	var n yaml.Node
+	_ = yaml.Unmarshal([]byte("{format: pretty}"), &n)
+	var w writes
+	s, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, engine.Env{Stdout: &w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]*record.Record, 0, 2000)
+	for i := range 2000 { // far more than one bufio buffer
+		batch = append(batch, &record.Record{Topic: "orders", Offset: int64(i), Value: map[string]any{"i": int64(i), "pad": string(bytes.Repeat([]byte("x"), 40))}})
+	}
+	if err := s.Write(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.calls) != 1 {
+		t.Fatalf("%d writes for one batch, want 1", len(w.calls))
+	}
+	if got := bytes.Count([]byte(w.calls[0]), []byte("\n")); got != 2000 {
+		t.Fatalf("%d lines, want 2000", got)
+	}
+}
