@@ -34,6 +34,14 @@ type Options struct {
 // DefaultShutdownTimeout is how long a stage drains on SIGTERM unless set.
 const DefaultShutdownTimeout = 30 * time.Second
 
+// An exactly-once stage commits a transaction every DefaultCommitInterval
+// or DefaultCommitRecords records, whichever comes first (Kafka Streams
+// commits every 100ms under exactly-once too).
+const (
+	DefaultCommitInterval = 100 * time.Millisecond
+	DefaultCommitRecords  = 5000
+)
+
 // Files expands paths: a folder stands for the *.yaml and *.yml files
 // directly in it, in name order. Test files (*.test.yaml) are left out.
 func Files(paths []string) ([]string, error) {
@@ -214,6 +222,21 @@ func (p *Pipeline) validate(d *decoder) {
 		if s.Format == "" {
 			s.Format = "json"
 		}
+		if s.Delivery == "" {
+			s.Delivery = p.Delivery
+		}
+		if s.CommitInterval < 0 {
+			errf(s.Pos, s.Path+".commit_interval", "must not be negative")
+		}
+		if s.CommitInterval == 0 {
+			s.CommitInterval = Duration(DefaultCommitInterval)
+		}
+		if s.CommitRecords < 0 {
+			errf(s.Pos, s.Path+".commit_records", "must not be negative")
+		}
+		if s.CommitRecords == 0 {
+			s.CommitRecords = DefaultCommitRecords
+		}
 	}
 	consumer := func(s *Stage, c *Consumer) {
 		for _, t := range c.From {
@@ -227,12 +250,6 @@ func (p *Pipeline) validate(d *decoder) {
 		if c.Start == "" {
 			c.Start = Earliest
 		}
-		if c.Delivery == "" {
-			c.Delivery = p.Delivery
-		}
-		if c.Delivery == ExactlyOnce {
-			errf(s.Pos, s.Path+".delivery", "exactly_once is not available in this version: use at_least_once")
-		}
 	}
 	to := func(s *Stage, t string) {
 		if t != "" && !validTopic(t) {
@@ -241,9 +258,6 @@ func (p *Pipeline) validate(d *decoder) {
 	}
 	if p.CursorTopic != "" && !validTopic(p.CursorTopic) {
 		errf(p.namePos, "cursor_topic", "invalid topic name %q", p.CursorTopic)
-	}
-	if p.Delivery == ExactlyOnce {
-		errf(p.namePos, "delivery", "exactly_once is not available in this version: use at_least_once")
 	}
 	for i := range p.Sources {
 		s := &p.Sources[i]

@@ -149,7 +149,7 @@ sinks:
 	want := []string{
 		`p.yaml:3:28: kafka.extra: unknown key (known: brokers, config)`,
 		`p.yaml:5:3: sources.a.to: invalid topic name "bad topic"`,
-		`p.yaml:8:5: sources.a.colour: unknown key (known: format, generate, kafka, key, on_error, steps, to)`,
+		`p.yaml:8:5: sources.a.colour: unknown key (known: commit_interval, commit_records, delivery, format, generate, kafka, key, on_error, steps, to)`,
 		`p.yaml:13:12: sinks.b.start: unknown value "sometime": want one of earliest, latest`,
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {

@@ -53,14 +53,20 @@ type Stage struct {
 	OnError OnError    `yaml:"on_error"`
 	Format  Format     `yaml:"format"`
 	Kafka   StageKafka `yaml:"kafka"`
+	// Delivery defaults to the pipeline's.
+	Delivery Delivery `yaml:"delivery"`
+	// CommitInterval and CommitRecords bound an exactly-once stage's
+	// transactions: each commits after this long or this many records read,
+	// whichever comes first.
+	CommitInterval Duration `yaml:"commit_interval"`
+	CommitRecords  int      `yaml:"commit_records"`
 }
 
 // Consumer holds the settings of a stage that reads topics.
 type Consumer struct {
-	From     Topics   `yaml:"from" conf:"required"`
-	Group    string   `yaml:"group"`
-	Start    Start    `yaml:"start"`
-	Delivery Delivery `yaml:"delivery"`
+	From  Topics `yaml:"from" conf:"required"`
+	Group string `yaml:"group"`
+	Start Start  `yaml:"start"`
 	// Rate caps the records per second this stage takes in, per process.
 	Rate Rate `yaml:"rate"`
 }

@@ -180,6 +180,11 @@ func (l *consumeLoop) send(ctx, gctx context.Context) bool {
 // store hands the offsets the tracker confirmed to librdkafka, which commits
 // them in the background (auto commit of stored offsets only).
 func (l *consumeLoop) store() {
+	if parts, err := l.c.Assignment(); err == nil && len(parts) > 0 {
+		if pos, err := l.c.Position(parts); err == nil {
+			l.tr.skipTo(pos)
+		}
+	}
 	offs := l.tr.commitable()
 	if len(offs) == 0 {
 		return

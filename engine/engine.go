@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -154,6 +155,10 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)
 				sp.src = src
 			}
+			checkExactlyOnce(p, &s.Stage, &errs)
+			if _, ok := sp.src.(Resumer); s.Delivery == config.ExactlyOnce && sp.src != nil && !ok {
+				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a source that keeps a cursor (sql): %s cannot tell on restart which records it already wrote", s.Connector.Kind)
+			}
 			if s.OnError.Action == config.DeadLetter && s.OnError.DeadLetter == s.To {
 				errs.Addf(s.OnError.Pos, s.Path+".on_error.dead_letter", "the dead-letter topic must differ from the output topic %q", s.To)
 			}
@@ -162,6 +167,7 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 		for i := range p.Transforms {
 			t := &p.Transforms[i]
 			pp.transform = append(pp.transform, &transformPlan{cfg: t, chain: compile(&t.Stage)})
+			checkExactlyOnce(p, &t.Stage, &errs)
 			for _, from := range t.From {
 				if from == t.To {
 					errs.Addf(t.Pos, t.Path+".to", "a transform cannot write the topic %q it reads", from)
@@ -175,6 +181,15 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 				sink, err := f(s.Connector, cenv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)
 				sp.sink = sink
+			}
+			checkExactlyOnce(p, &s.Stage, &errs)
+			if s.Delivery == config.ExactlyOnce {
+				if _, ok := sp.sink.(OffsetSink); sp.sink != nil && !ok {
+					errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a sink that stores offsets in the same transaction as its writes (sql): %s cannot, so a crash between a write and a commit would repeat records", s.Connector.Kind)
+				}
+				if s.OnError.Action == config.DeadLetter {
+					errs.Addf(s.OnError.Pos, s.Path+".on_error", "an exactly_once sink cannot dead-letter: the dead-letter topic and the sink's database do not commit together; use fail or drop")
+				}
 			}
 			pp.sinks = append(pp.sinks, sp)
 		}
@@ -192,6 +207,10 @@ type RunOptions struct {
 	ProgressInterval time.Duration // 0 turns progress lines off
 	// EmbeddedAddr is where an embedded broker listens; default 127.0.0.1:0.
 	EmbeddedAddr string
+	// Instance tells this process from other runners of the same
+	// pipelines; exactly-once stages put it in their transactional ids.
+	// Default: the host name.
+	Instance string
 }
 
 // Run starts every stage of every pipeline and returns when all stages have
@@ -232,7 +251,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 			return err
 		}
 		plog := log.With("pipeline", p.Name)
-		stages, err := pp.stages(brokers, plog)
+		stages, err := pp.stages(brokers, instance(opts.Instance), plog)
 		if err != nil {
 			return err
 		}
@@ -341,7 +360,17 @@ func (pp *pipelinePlan) newStage(st *config.Stage, kind string, chain *transform
 	}
 }
 
-func (pp *pipelinePlan) stages(brokers string, log *slog.Logger) ([]runnable, error) {
+func instance(name string) string {
+	if name != "" {
+		return name
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "runner"
+}
+
+func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]runnable, error) {
 	p := pp.cfg
 	var out []runnable
 	producerFor := func(st *config.Stage, l *slog.Logger) (*producer, error) {
@@ -356,7 +385,12 @@ func (pp *pipelinePlan) stages(brokers string, log *slog.Logger) ([]runnable, er
 	}
 	for _, sp := range pp.sources {
 		base := pp.newStage(&sp.cfg.Stage, "source", sp.chain, log)
+		var txnCM kafka.ConfigMap
+		if sp.cfg.Delivery == config.ExactlyOnce {
+			txnCM = kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, exactlyOnceProducer(p, &sp.cfg.Stage, instance))
+		}
 		out = append(out, &sourceRun{
+			txnCM:       txnCM,
 			sourceStage: sourceStage{stage: base, src: sp.src, to: sp.cfg.To},
 			newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) },
 			cursorTopic: pp.cursorTopic(),
@@ -367,10 +401,46 @@ func (pp *pipelinePlan) stages(brokers string, log *slog.Logger) ([]runnable, er
 	}
 	for _, tp := range pp.transform {
 		base := pp.newStage(&tp.cfg.Stage, "transform", tp.chain, log)
+		if tp.cfg.Delivery == config.ExactlyOnce {
+			st := &tp.cfg.Stage
+			out = append(out, &txnTransform{
+				stage:      base,
+				consumerCM: kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceConsumer(tp.cfg.Group, tp.cfg.Start)),
+				producerCM: kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
+				topics:     tp.cfg.From,
+				to:         tp.cfg.To,
+				interval:   time.Duration(st.CommitInterval),
+				maxRecords: st.CommitRecords,
+				w:          tp.chain.NewWorker(),
+			})
+			continue
+		}
 		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log) }})
 	}
 	for _, sp := range pp.sinks {
 		base := pp.newStage(&sp.cfg.Stage, "sink", sp.chain, log)
+		if osink, ok := sp.sink.(OffsetSink); ok && sp.cfg.Delivery == config.ExactlyOnce {
+			r := &offsetSinkRun{
+				stage:    base,
+				cm:       kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, map[string]string{"group.id": sp.cfg.Group, "auto.offset.reset": string(sp.cfg.Start), "isolation.level": "read_committed"}),
+				topics:   sp.cfg.From,
+				group:    sp.cfg.Group,
+				sink:     osink,
+				w:        sp.chain.NewWorker(),
+				maxBatch: defaultMaxBatch,
+				linger:   defaultLinger,
+			}
+			if b, ok := sp.sink.(Batcher); ok {
+				if n := b.BatchSize(); n > 0 {
+					r.maxBatch = n
+				}
+				if d := b.FlushInterval(); d > 0 {
+					r.linger = d
+				}
+			}
+			out = append(out, r)
+			continue
+		}
 		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer)}
 		if sp.cfg.OnError.Action == config.DeadLetter {
 			r.newProducer = func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) }
@@ -382,12 +452,16 @@ func (pp *pipelinePlan) stages(brokers string, log *slog.Logger) ([]runnable, er
 
 type sourceRun struct {
 	sourceStage
+	txnCM       kafka.ConfigMap // set for exactly-once
 	newProducer func() (*producer, error)
 	cursorTopic string
 	cursorCM    kafka.ConfigMap // for reading the cursor topic
 }
 
 func (r *sourceRun) run(ctx context.Context) error {
+	if r.txnCM != nil {
+		return r.runTxn(ctx)
+	}
 	prod, err := r.newProducer()
 	if err != nil {
 		return fmt.Errorf("source %s: %w", r.name, err)
@@ -434,6 +508,51 @@ func (r *sourceRun) run(ctx context.Context) error {
 	close(stopSaver)
 	<-saverDone
 	closeErr := errors.Join(flushErr, saveErr, prod.close(drainCtx))
+	if c, ok := r.src.(Closer); ok {
+		closeErr = errors.Join(closeErr, c.Close())
+	}
+	if closeErr != nil {
+		closeErr = fmt.Errorf("source %s: %w", r.name, closeErr)
+	}
+	if runErr == nil && closeErr == nil && ctx.Err() == nil {
+		r.log.Info("source finished")
+	}
+	return errors.Join(runErr, closeErr)
+}
+
+// runTxn runs an exactly-once source: its cursor is read back from
+// committed transactions only, and saved in the same transaction as the
+// batch it follows.
+func (r *sourceRun) runTxn(ctx context.Context) error {
+	key := r.pipeline + "/" + r.name
+	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	if err := r.src.(Resumer).Resume(cursor); err != nil {
+		return fmt.Errorf("source %s: resume from stored cursor %s: %w", r.name, cursor, err)
+	}
+	if cursor != nil {
+		r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
+	}
+	p, err := newTxnProducer(ctx, r.txnCM, r.log)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	defer p.close()
+	r.txn = &txnSource{p: p, cursorTopic: r.cursorTopic, cursorKey: key}
+	var closeErr error
+	if o, ok := r.src.(Opener); ok {
+		if err := o.Open(ctx); err != nil {
+			return fmt.Errorf("source %s: open: %w", r.name, err)
+		}
+	}
+	runErr := r.sourceStage.run(ctx)
+	if p.open { // the batch in hand when the stage stopped: read again next time
+		actx, cancel := context.WithTimeout(context.Background(), r.drain)
+		closeErr = p.abort(actx)
+		cancel()
+	}
 	if c, ok := r.src.(Closer); ok {
 		closeErr = errors.Join(closeErr, c.Close())
 	}

@@ -78,6 +78,7 @@ sources:
 transforms:
   check:
     from: in
+    delivery: ${DELIVERY}
     steps:
       - filter: n % 2 == 0           # 500 left
       - assert: qty < limit          # qty = n % 25 >= 20 fails: n%50 in {20,22,24,...}
@@ -91,11 +92,18 @@ sinks:
 `
 
 // TestPipelineEndToEnd runs a source, a transform with a filter and a dead
-// letter, and a sink on the embedded broker, and checks every count.
+// letter, and a sink on the embedded broker, and checks every count, with
+// the transform in each delivery mode.
 func TestPipelineEndToEnd(t *testing.T) {
+	for _, delivery := range []string{"at_least_once", "exactly_once"} {
+		t.Run(delivery, func(t *testing.T) { testPipelineEndToEnd(t, delivery) })
+	}
+}
+
+func testPipelineEndToEnd(t *testing.T, delivery string) {
 	brokers := kafkatest.Embedded(t)
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	plan := build(t, e2e, map[string]string{"BROKERS": brokers, "OUT": out})
+	plan := build(t, e2e, map[string]string{"BROKERS": brokers, "OUT": out, "DELIVERY": delivery})
 
 	// Expected: even n in [0,1000) with n%25 < 20 pass; even n with n%25 >= 20 are dead letters.
 	var wantOut, wantDLQ int

@@ -29,6 +29,7 @@ type sourceStage struct {
 	to      string
 	prod    *producer
 	cursors *cursorKeeper // nil for sources without a cursor
+	txn     *txnSource    // set, instead of prod, for exactly-once
 }
 
 // batchAck counts a batch's outstanding deliveries and tells the cursor
@@ -50,6 +51,9 @@ func (s *sourceStage) run(ctx context.Context) error {
 	w := s.chain.NewWorker()
 	var outs []*record.Record
 	emit := func(ctx context.Context, batch []*record.Record, cursor []byte) error {
+		if s.txn != nil {
+			return s.emitTxn(ctx, w, batch, cursor)
+		}
 		ba := &batchAck{cursor: cursor, keeper: s.cursors}
 		ba.remaining.Store(1) // released below, after every produce call
 		if s.cursors != nil {

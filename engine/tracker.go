@@ -175,3 +175,21 @@ func (t *tracker) resume(parts []kafka.TopicPartition) map[partitionKey]int64 {
 	}
 	return out
 }
+
+// skipTo moves the commit offset of each idle partition (every record read
+// is done) up to the consumer's position. The position steps over
+// transaction markers, which are never handed to the application: without
+// this, a stage reading a transactional topic would commit one short of the
+// end for ever and show a lag of 1. Call it from the goroutine that adds
+// records, so no record sits between the position and the tracker.
+func (t *tracker) skipTo(positions []kafka.TopicPartition) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tp := range positions {
+		p := t.parts[partitionKey{*tp.Topic, tp.Partition}]
+		if p == nil || len(p.entries) > 0 || p.next < 0 || tp.Offset < 0 {
+			continue
+		}
+		p.next = max(p.next, int64(tp.Offset))
+	}
+}

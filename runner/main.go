@@ -56,6 +56,7 @@ type cli struct {
 type runCmd struct {
 	Config     []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
 	Progress   time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
+	Instance   string        `help:"Names this process among the runners of the same pipelines; exactly-once stages derive their transactional ids from it, so a restarted process fences its predecessor. Default: the host name." env:"CONVEYOR_INSTANCE"`
 	CPUProfile string        `name:"cpuprofile" help:"Write a Go CPU profile of the whole run to this file (for tuning)." type:"path"`
 }
 
@@ -233,7 +234,7 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer) error {
 	}
 	ctx, stop := signalContext(log)
 	defer stop()
-	return plan.Run(ctx, engine.RunOptions{Log: log, ProgressInterval: c.Progress})
+	return plan.Run(ctx, engine.RunOptions{Log: log, ProgressInterval: c.Progress, Instance: c.Instance})
 }
 
 func (c *brokerCmd) run(log *slog.Logger) error {

@@ -111,6 +111,12 @@ func TestWriteBeforeOpen(t *testing.T) {
 	if err := s.Write(context.Background(), recs(t, `{"id": 1}`)); !errors.Is(err, errNotOpen) {
 		t.Errorf("got %v", err)
 	}
+	if err := s.WriteWithOffsets(context.Background(), nil, []engine.Offset{off("g", "t", 0, -1, 1)}); !errors.Is(err, errNotOpen) {
+		t.Errorf("WriteWithOffsets: got %v", err)
+	}
+	if _, err := s.StoredOffsets(context.Background(), "g", []engine.Partition{part("t", 0)}); !errors.Is(err, errNotOpen) {
+		t.Errorf("StoredOffsets: got %v", err)
+	}
 	if s.Close() != nil {
 		t.Error("Close before Open")
 	}

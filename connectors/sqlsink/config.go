@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/conveyor-dev/conveyor/config"
@@ -38,6 +39,9 @@ type Config struct {
 	FlushInterval config.Duration `yaml:"flush_interval"`
 	// AutoCreate creates a missing table from the first batch's fields.
 	AutoCreate bool `yaml:"auto_create"`
+	// OffsetsTable is "table" or "schema.table": where an exactly-once
+	// stage keeps its consumer offsets, beside the rows.
+	OffsetsTable string `yaml:"offsets_table"`
 }
 
 // Mode is how a record becomes a row.
@@ -60,6 +64,7 @@ const (
 const (
 	DefaultBatchSize     = 1000
 	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultOffsetsTable  = "conveyor_offsets"
 )
 
 // column is one configured column and the expression that computes it.
@@ -85,6 +90,7 @@ type settings struct {
 	batchSize     int
 	flushInterval time.Duration
 	autoCreate    bool
+	offsetsTable  string // validated, not quoted
 	vars          map[string]any
 }
 
@@ -109,6 +115,7 @@ func parse(c config.Connector, env engine.Env) (*settings, error) {
 	if loc.value("table") != nil {
 		errs.Add(loc.at("table"), loc.path("table"), sqldb.CheckTable(cfg.Table))
 	}
+	s.offsetsTable = offsetsTable(cfg, loc, &errs)
 
 	switch Mode(cfg.Mode) {
 	case "":
@@ -176,6 +183,21 @@ func parse(c config.Connector, env engine.Env) (*settings, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// offsetsTable checks offsets_table, or gives the default when it is absent.
+func offsetsTable(cfg Config, loc locator, errs *config.Errors) string {
+	if loc.value("offsets_table") == nil {
+		return DefaultOffsetsTable
+	}
+	if err := sqldb.CheckTable(cfg.OffsetsTable); err != nil {
+		errs.Add(loc.at("offsets_table"), loc.path("offsets_table"), err)
+	} else if strings.EqualFold(cfg.OffsetsTable, cfg.Table) {
+		// Rows of the offsets' shape written into the data table, or the
+		// other way round, would corrupt both.
+		errs.Addf(loc.at("offsets_table"), loc.path("offsets_table"), "%q is the table the rows go to: name another table for the offsets", cfg.OffsetsTable)
+	}
+	return cfg.OffsetsTable
 }
 
 // bareField matches an expression that is just a field name.

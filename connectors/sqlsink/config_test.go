@@ -92,6 +92,24 @@ key: [id]
 columns:
   id: id
   id: other`, []string{`p.yaml:13:9: sinks.db.sql.columns.id: column "id" is listed twice`}},
+		{"offsets_table injection", `
+driver: postgres
+dsn: x
+table: t
+key: [id]
+offsets_table: "offsets; drop table t"`, []string{`p.yaml:11:22: sinks.db.sql.offsets_table: invalid table "offsets; drop table t"`}},
+		{"offsets_table in three parts", `
+driver: mysql
+dsn: x
+table: t
+key: [id]
+offsets_table: a.b.c`, []string{`p.yaml:11:22: sinks.db.sql.offsets_table: invalid table "a.b.c": write table or schema.table`}},
+		{"offsets_table is the table", `
+driver: sqlite
+dsn: x
+table: shop.orders
+key: [id]
+offsets_table: shop.orders`, []string{`p.yaml:11:22: sinks.db.sql.offsets_table: "shop.orders" is the table the rows go to: name another table for the offsets`}},
 		{"empty dsn from the environment", `
 driver: postgres
 dsn: ${EMPTY}
@@ -143,6 +161,9 @@ columns:
 	if got := strings.Join(names, " "); got != "zeta=z id=id alpha=" {
 		t.Errorf("columns in file order with bare fields: %s", got)
 	}
+	if s.cfg.offsetsTable != DefaultOffsetsTable {
+		t.Errorf("offsets table %q, want %q", s.cfg.offsetsTable, DefaultOffsetsTable)
+	}
 	if got := strings.Join(s.rows.cols, ","); got != "id,zeta,alpha" {
 		t.Errorf("row columns, key first: %s", got)
 	}
@@ -153,9 +174,10 @@ dsn: x
 table: t
 mode: insert
 batch_size: 50
-flush_interval: 0s`)
-	if s.BatchSize() != 50 || s.FlushInterval() != 0 {
-		t.Errorf("batch %d flush %v", s.BatchSize(), s.FlushInterval())
+flush_interval: 0s
+offsets_table: eo.positions`)
+	if s.BatchSize() != 50 || s.FlushInterval() != 0 || s.cfg.offsetsTable != "eo.positions" {
+		t.Errorf("batch %d flush %v offsets table %q", s.BatchSize(), s.FlushInterval(), s.cfg.offsetsTable)
 	}
 	s = mustSink(t, `
 driver: postgres

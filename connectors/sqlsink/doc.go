@@ -66,4 +66,25 @@
 // TEXT); only nulls give TEXT. Key columns are NOT NULL and the primary key
 // (VARCHAR(255) for MySQL text keys). Fields that appear later are not
 // added: their records fail as unknown columns.
+//
+// # Exactly-once
+//
+// The sink is an engine.OffsetSink: an exactly-once stage has it store the
+// consumer offsets in the same transaction as the rows, like the Kafka
+// Connect JDBC sinks that keep offsets with the data, so that after a crash
+// the stage reads on from where the database says and no batch is written
+// twice or lost. The offsets go to offsets_table (conveyor_offsets by
+// default; table or schema.table, not the rows' table), created with
+// CREATE TABLE IF NOT EXISTS by the first batch that stores offsets:
+//
+//	consumer_group TEXT, topic TEXT, partition INTEGER, next_offset BIGINT,
+//	PRIMARY KEY (consumer_group, topic, partition)
+//
+// (VARCHAR(255) for MySQL's text columns.) Each batch moves a partition's
+// next_offset from the value the stage last read to the new one, and only
+// from that value: if another process moved it meanwhile (a consumer that
+// took over the partition), the whole transaction is rolled back and the
+// error wraps engine.ErrOffsetConflict. A rejected record leaves both rows
+// and offsets untouched, as does any other failure. Several pipelines may
+// share one offsets table; their consumer groups keep them apart.
 package sqlsink

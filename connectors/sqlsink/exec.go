@@ -133,8 +133,8 @@ func (s *Sink) updateEach(ctx context.Context, tx *sql.Tx, run []op) error {
 // fails alone is the culprit, reported as an *engine.RecordError; the
 // transaction is then rolled back, since the engine writes the batch again
 // without that record. Should every op pass (the failure came from the
-// ops together, not from one), the batch is committed.
-func (s *Sink) locate(ctx context.Context, ops []op) error {
+// ops together, not from one), the batch is committed, with the offsets.
+func (s *Sink) locate(ctx context.Context, ops []op, offsets []engine.Offset) error {
 	// A key's delete comes before its write in record order too.
 	ops = slices.Clone(ops)
 	slices.SortStableFunc(ops, func(a, b op) int { return a.index - b.index })
@@ -196,6 +196,9 @@ func (s *Sink) locate(ctx context.Context, ops []op) error {
 		default:
 			return s.dbError("write to "+s.cfg.table, err)
 		}
+	}
+	if err := s.storeOffsets(ctx, tx, offsets); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return s.dbError("commit", err)

@@ -125,4 +125,14 @@ name|text|YES|
 ok|tinyint(1)|YES|`)
 		wantRows(t, a, "SELECT id, doc, f, n, name, ok FROM my_auto", `k1|{"x":1}|0.5|1|a|1`)
 	})
+
+	t.Run("offsets", func(t *testing.T) {
+		db := func(t *testing.T) opener {
+			return func(t *testing.T, body string) *Sink {
+				return openSink(t, "driver: mysql\ndsn: '"+dsn+"'\n"+body)
+			}
+		}
+		testOffsets(t, db)
+		t.Run("race for a partition", func(t *testing.T) { testOffsetRace(t, db(t)) })
+	})
 }

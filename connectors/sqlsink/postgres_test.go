@@ -234,3 +234,14 @@ func TestPostgresRestartMidStream(t *testing.T) {
 	writeAll(t, s, batch(1000))
 	wantRows(t, s, `SELECT count(*), min(id), max(id) FROM pg_restart`, "1500|0|1499")
 }
+
+func TestPostgresOffsets(t *testing.T) {
+	dsn := service.Postgres(t)
+	db := func(t *testing.T) opener {
+		return func(t *testing.T, body string) *Sink {
+			return openSink(t, "driver: postgres\ndsn: "+dsn+"\n"+body)
+		}
+	}
+	testOffsets(t, db)
+	t.Run("race for a partition", func(t *testing.T) { testOffsetRace(t, db(t)) })
+}

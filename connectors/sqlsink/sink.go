@@ -27,6 +27,9 @@ type Sink struct {
 	db     *sqlx.DB
 	schema *schema // auto_create: what the records look like; nil once created
 	stmts  map[stmtKey]string
+	osql   offsetSQL
+	// offsetsReady is set once the offsets table is known to exist.
+	offsetsReady bool
 }
 
 // New checks the config without touching the network (runner check calls
@@ -44,6 +47,7 @@ func New(c config.Connector, env engine.Env) (*Sink, error) {
 		cfg:  cfg,
 		st:   newStatements(cfg.dialect, cfg.table, cfg.batchSize),
 		rows: newRowBuilder(cfg),
+		osql: newOffsetSQL(cfg.dialect, cfg.offsetsTable),
 		log:  log.With("connector", "sql", "table", cfg.table),
 	}
 	if cfg.autoCreate {
@@ -86,34 +90,69 @@ func (s *Sink) Open(ctx context.Context) error {
 	return nil
 }
 
-var errNotOpen = errors.New("sql sink: Write before Open")
+var errNotOpen = errors.New("sql sink: used before Open")
+
+// The sink keeps consumer offsets with its rows.
+var _ engine.OffsetSink = (*Sink)(nil)
 
 // Write makes the batch durable in one transaction. A record that cannot
 // become a row, or that the database rejects for good, comes back as an
 // *engine.RecordError naming it; every other error is transient and the
 // engine retries the batch.
 func (s *Sink) Write(ctx context.Context, batch []*record.Record) error {
+	return s.write(ctx, batch, nil)
+}
+
+// write is Write and WriteWithOffsets: the batch's rows and the offsets,
+// if any, in one transaction.
+func (s *Sink) write(ctx context.Context, batch []*record.Record, offsets []engine.Offset) error {
 	if s.db == nil {
 		return errNotOpen
 	}
 	ops, err := s.rows.plan(batch)
-	if err != nil || len(ops) == 0 {
+	if err != nil {
 		return err
+	}
+	return s.writeOps(ctx, ops, offsets)
+}
+
+// writeOps applies planned ops and moves offsets in one transaction. A
+// failure of the offsets is returned as it is; one of the rows is sorted
+// out as Write documents.
+func (s *Sink) writeOps(ctx context.Context, ops []op, offsets []engine.Offset) error {
+	if len(ops) == 0 && len(offsets) == 0 {
+		return nil
 	}
 	if err := s.ensureTable(ctx, ops); err != nil {
 		return err
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error { return s.apply(ctx, tx, ops) })
+	if err := s.ensureOffsetsTable(ctx, offsets); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.apply(ctx, tx, ops); err != nil {
+			return err
+		}
+		if err := s.storeOffsets(ctx, tx, offsets); err != nil {
+			return &offsetsError{err}
+		}
+		return nil
+	})
 	if err == nil {
 		return nil
 	}
+	if oe := (*offsetsError)(nil); errors.As(err, &oe) {
+		return oe.err
+	}
 	switch f := classify(err); {
 	case s.recordFault(f):
-		return s.locate(ctx, ops)
+		return s.locate(ctx, ops, offsets)
 	case f == noTable:
 		if s.cfg.autoCreate {
 			if !hasWrites(ops) {
-				return nil // only deletes: nothing to delete from no table
+				// Only deletes: nothing to delete from no table, but
+				// the offsets still move.
+				return s.writeOps(ctx, nil, offsets)
 			}
 			s.schema = &schema{} // dropped while running: create it again
 			s.rows.observe = s.schema.observe
@@ -122,6 +161,9 @@ func (s *Sink) Write(ctx context.Context, batch []*record.Record) error {
 		return s.dbError(fmt.Sprintf("write to %s: the table does not exist: create it, or set auto_create: true", s.cfg.table), err)
 	case f == noColumn:
 		return s.dbError(fmt.Sprintf("write to %s: a configured column does not exist in the table: add it or change columns", s.cfg.table), err)
+	}
+	if len(ops) == 0 {
+		return s.dbError("store offsets in "+s.cfg.offsetsTable, err)
 	}
 	return s.dbError(fmt.Sprintf("write %d rows to %s", len(ops), s.cfg.table), err)
 }

@@ -163,3 +163,12 @@ batch_size: 20000`)
 	writeAll(t, s, recs(t, batch...))
 	wantRows(t, s, `SELECT count(*), sum(b) FROM big`, "15000|7500")
 }
+
+func TestSQLiteOffsets(t *testing.T) {
+	testOffsets(t, func(t *testing.T) opener {
+		dsn := "file:" + filepath.Join(t.TempDir(), "db.sqlite")
+		return func(t *testing.T, body string) *Sink {
+			return openSink(t, "driver: sqlite\ndsn: "+dsn+"\n"+body)
+		}
+	})
+}

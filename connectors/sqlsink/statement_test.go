@@ -17,6 +17,7 @@ func TestStatementsGolden(t *testing.T) {
 	for _, d := range []sqldb.Dialect{sqldb.Postgres, sqldb.MySQL, sqldb.SQLite} {
 		t.Run(d.Name, func(t *testing.T) {
 			st := newStatements(d, "shop.store_totals", 1000)
+			off := newOffsetSQL(d, "shop.conveyor_offsets")
 			cols := []string{"store", "day", "total_cents", "note"}
 			key := []string{"store", "day"}
 			sc := &schema{}
@@ -36,6 +37,11 @@ func TestStatementsGolden(t *testing.T) {
 				{"delete, two key columns, 2 rows", st.delete(key, 2)},
 				{"auto_create", st.create(sc, key)},
 				{"savepoint", savepoint("conveyor_find") + "; " + rollbackTo("conveyor_find") + "; " + release("conveyor_find")},
+				{"offsets table", off.create},
+				{"first offset", off.insert},
+				{"move an offset", off.update},
+				{"one offset", off.one},
+				{"a topic's offsets", off.topic},
 			} {
 				b.WriteString("-- " + s.name + "\n" + s.sql + ";\n\n")
 			}

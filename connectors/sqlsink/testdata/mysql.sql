@@ -22,3 +22,18 @@ CREATE TABLE IF NOT EXISTS `shop`.`store_totals` (`store` VARCHAR(255) NOT NULL,
 -- savepoint
 SAVEPOINT conveyor_find; ROLLBACK TO SAVEPOINT conveyor_find; RELEASE SAVEPOINT conveyor_find;
 
+-- offsets table
+CREATE TABLE IF NOT EXISTS `shop`.`conveyor_offsets` (`consumer_group` VARCHAR(255) NOT NULL, `topic` VARCHAR(255) NOT NULL, `partition` INTEGER NOT NULL, `next_offset` BIGINT NOT NULL, PRIMARY KEY (`consumer_group`, `topic`, `partition`));
+
+-- first offset
+INSERT INTO `shop`.`conveyor_offsets` (`consumer_group`, `topic`, `partition`, `next_offset`) VALUES (?, ?, ?, ?);
+
+-- move an offset
+UPDATE `shop`.`conveyor_offsets` SET `next_offset` = ? WHERE `consumer_group` = ? AND `topic` = ? AND `partition` = ? AND `next_offset` = ?;
+
+-- one offset
+SELECT `next_offset` FROM `shop`.`conveyor_offsets` WHERE `consumer_group` = ? AND `topic` = ? AND `partition` = ?;
+
+-- a topic's offsets
+SELECT `partition`, `next_offset` FROM `shop`.`conveyor_offsets` WHERE `consumer_group` = ? AND `topic` = ?;
+

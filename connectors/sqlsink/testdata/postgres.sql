@@ -22,3 +22,18 @@ CREATE TABLE IF NOT EXISTS "shop"."store_totals" ("store" TEXT NOT NULL, "day" B
 -- savepoint
 SAVEPOINT conveyor_find; ROLLBACK TO SAVEPOINT conveyor_find; RELEASE SAVEPOINT conveyor_find;
 
+-- offsets table
+CREATE TABLE IF NOT EXISTS "shop"."conveyor_offsets" ("consumer_group" TEXT NOT NULL, "topic" TEXT NOT NULL, "partition" INTEGER NOT NULL, "next_offset" BIGINT NOT NULL, PRIMARY KEY ("consumer_group", "topic", "partition"));
+
+-- first offset
+INSERT INTO "shop"."conveyor_offsets" ("consumer_group", "topic", "partition", "next_offset") VALUES ($1, $2, $3, $4) ON CONFLICT ("consumer_group", "topic", "partition") DO NOTHING;
+
+-- move an offset
+UPDATE "shop"."conveyor_offsets" SET "next_offset" = $1 WHERE "consumer_group" = $2 AND "topic" = $3 AND "partition" = $4 AND "next_offset" = $5;
+
+-- one offset
+SELECT "next_offset" FROM "shop"."conveyor_offsets" WHERE "consumer_group" = $1 AND "topic" = $2 AND "partition" = $3;
+
+-- a topic's offsets
+SELECT "partition", "next_offset" FROM "shop"."conveyor_offsets" WHERE "consumer_group" = $1 AND "topic" = $2;
+

@@ -1,0 +1,264 @@
+package sqlsink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/record"
+)
+
+// The offsets table's columns; the first three are its primary key.
+const (
+	colGroup     = "consumer_group"
+	colTopic     = "topic"
+	colPartition = "partition" // reserved in MySQL: always quoted
+	colNext      = "next_offset"
+)
+
+var offsetKey = []string{colGroup, colTopic, colPartition}
+
+// offsetSQL is the SQL text of the offsets table, written once per sink.
+type offsetSQL struct {
+	create string // CREATE TABLE IF NOT EXISTS
+	insert string // a first position: group, topic, partition, next
+	update string // next, then group, topic, partition, the expected next
+	one    string // one partition's next: group, topic, partition
+	topic  string // partition and next of a topic's partitions: group, topic
+}
+
+func newOffsetSQL(d sqldb.Dialect, table string) offsetSQL {
+	st := newStatements(d, table, 1)
+	return offsetSQL{
+		create: st.createOffsets(),
+		insert: st.insertOffset(),
+		update: st.updateOffset(),
+		one:    st.selectOffsets([]string{colNext}, offsetKey),
+		topic:  st.selectOffsets([]string{colPartition, colNext}, offsetKey[:2]),
+	}
+}
+
+// createOffsets is the offsets table. MySQL cannot index TEXT, hence
+// columnType's VARCHAR(255) for the text key columns there.
+func (st statements) createOffsets() string {
+	text := columnType(st.d, kindText, true)
+	b := st.text()
+	b.WriteString("CREATE TABLE IF NOT EXISTS " + st.table + " (")
+	b.WriteString(st.d.Quote(colGroup) + " " + text + " NOT NULL, ")
+	b.WriteString(st.d.Quote(colTopic) + " " + text + " NOT NULL, ")
+	b.WriteString(st.d.Quote(colPartition) + " INTEGER NOT NULL, ")
+	b.WriteString(st.d.Quote(colNext) + " " + columnType(st.d, kindInt, false) + " NOT NULL, ")
+	b.WriteString("PRIMARY KEY (")
+	b.names(offsetKey)
+	b.WriteString("))")
+	return b.String()
+}
+
+// insertOffset stores a partition's first position. Where a row is there
+// already, PostgreSQL and SQLite insert nothing (0 rows) and MySQL fails
+// with a duplicate key: either way another process stored it first. A
+// PostgreSQL error would abort the transaction, before the conflict's
+// message could read what is stored; MySQL's ON DUPLICATE KEY cannot
+// tell "already there" apart under clientFoundRows, hence the plain insert.
+func (st statements) insertOffset() string {
+	b := st.text()
+	b.WriteString("INSERT INTO " + st.table + " (")
+	b.names(append(slices.Clone(offsetKey), colNext))
+	b.WriteString(") VALUES ")
+	b.tuples(1, len(offsetKey)+1)
+	if st.d != sqldb.MySQL {
+		b.WriteString(" ON CONFLICT (")
+		b.names(offsetKey)
+		b.WriteString(") DO NOTHING")
+	}
+	return b.String()
+}
+
+// updateOffset moves a position that is where the stage last saw it.
+func (st statements) updateOffset() string {
+	b := st.text()
+	b.WriteString("UPDATE " + st.table + " SET " + st.d.Quote(colNext) + " = ")
+	b.param()
+	b.WriteString(" WHERE ")
+	st.where(b, append(slices.Clone(offsetKey), colNext))
+	return b.String()
+}
+
+// selectOffsets reads cols of the rows matching the key columns where.
+func (st statements) selectOffsets(cols, where []string) string {
+	b := st.text()
+	b.WriteString("SELECT ")
+	b.names(cols)
+	b.WriteString(" FROM " + st.table + " WHERE ")
+	st.where(b, where)
+	return b.String()
+}
+
+// WriteWithOffsets writes batch as Write does and moves the stored
+// positions in the same transaction: both or neither. A position that is
+// not at its Prev (another process moved it) fails the whole transaction
+// with an error wrapping engine.ErrOffsetConflict. A batch without rows to
+// write (every record a skipped tombstone) still moves the positions.
+func (s *Sink) WriteWithOffsets(ctx context.Context, batch []*record.Record, offsets []engine.Offset) error {
+	if err := checkOffsets(offsets); err != nil {
+		return err
+	}
+	return s.write(ctx, batch, offsets)
+}
+
+// checkOffsets refuses positions no stage can mean, before they are stored
+// for good.
+func checkOffsets(offsets []engine.Offset) error {
+	for _, o := range offsets {
+		if o.Prev < -1 || o.Next < 0 {
+			return fmt.Errorf("sql sink: invalid offset move for group %q, %s: from %d to %d", o.Group, partName(o.Partition), o.Prev, o.Next)
+		}
+	}
+	return nil
+}
+
+// StoredOffsets returns the next offset stored for each of parts that has
+// one. No offsets table yet means nothing is stored: it is not created
+// here, so reading needs no more rights than SELECT, and StoredOffsets
+// shares no state with a Write that may be running.
+func (s *Sink) StoredOffsets(ctx context.Context, group string, parts []engine.Partition) (map[engine.Partition]int64, error) {
+	db := s.db
+	if db == nil {
+		return nil, errNotOpen
+	}
+	out := make(map[engine.Partition]int64, len(parts))
+	var topics []string
+	for _, p := range parts {
+		if !slices.Contains(topics, p.Topic) {
+			topics = append(topics, p.Topic)
+		}
+	}
+	for _, topic := range topics {
+		stored, err := s.topicOffsets(ctx, db, group, topic)
+		if err != nil && classify(err) == noTable {
+			return out, nil // nothing was ever stored
+		}
+		if err != nil {
+			return nil, s.dbError(fmt.Sprintf("read the offsets of group %q, topic %q from %s", group, topic, s.cfg.offsetsTable), err)
+		}
+		for _, p := range parts {
+			if n, ok := stored[p.Partition]; ok && p.Topic == topic {
+				out[p] = n
+			}
+		}
+	}
+	return out, nil
+}
+
+// topicOffsets reads the stored positions of one topic's partitions.
+func (s *Sink) topicOffsets(ctx context.Context, db *sqlx.DB, group, topic string) (map[int32]int64, error) {
+	rows, err := db.QueryContext(ctx, s.osql.topic, group, topic)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var p int32
+		var next int64
+		if err := rows.Scan(&p, &next); err != nil {
+			return nil, err
+		}
+		out[p] = next
+	}
+	return out, rows.Err()
+}
+
+// ensureOffsetsTable creates the offsets table before the first batch that
+// moves positions; not in Open, so a sink that never stores offsets never
+// adds a table to the database.
+func (s *Sink) ensureOffsetsTable(ctx context.Context, offsets []engine.Offset) error {
+	if len(offsets) == 0 || s.offsetsReady {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.osql.create); err != nil {
+		return s.dbError("create the offsets table "+s.cfg.offsetsTable, err)
+	}
+	s.offsetsReady = true
+	return nil
+}
+
+// offsetsError is a failure to store the offsets, returned as it is: the
+// rows' error handling must not take it for a record's fault or a missing
+// data table.
+type offsetsError struct{ err error }
+
+func (e *offsetsError) Error() string { return e.err.Error() }
+func (e *offsetsError) Unwrap() error { return e.err }
+
+// storeOffsets moves each position in tx, or fails on the first that has
+// moved meanwhile (then the caller rolls tx back).
+func (s *Sink) storeOffsets(ctx context.Context, tx *sql.Tx, offsets []engine.Offset) error {
+	for _, o := range offsets {
+		if err := s.moveOffset(ctx, tx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sink) moveOffset(ctx context.Context, tx *sql.Tx, o engine.Offset) error {
+	var res sql.Result
+	var err error
+	if o.Prev < 0 {
+		res, err = tx.ExecContext(ctx, s.osql.insert, o.Group, o.Topic, o.Partition.Partition, o.Next)
+	} else {
+		res, err = tx.ExecContext(ctx, s.osql.update, o.Next, o.Group, o.Topic, o.Partition.Partition, o.Prev)
+	}
+	var n int64
+	switch {
+	case err == nil:
+		n, err = res.RowsAffected()
+	case o.Prev < 0 && duplicateKey(err):
+		err = nil // MySQL: the row is there already; n stays 0
+	}
+	if err != nil {
+		if classify(err) == noTable {
+			s.offsetsReady = false // dropped while running: created again on the next try
+		}
+		return s.dbError(fmt.Sprintf("store the offset of group %q, %s in %s", o.Group, partName(o.Partition), s.cfg.offsetsTable), err)
+	}
+	if n > 0 {
+		return nil
+	}
+	return s.checkUnmoved(ctx, tx, o)
+}
+
+// checkUnmoved runs when storing a position changed no row: either another
+// process moved it (a conflict), or, for MySQL, which counts a row set to
+// the value it has as unchanged, the position stays where it was.
+func (s *Sink) checkUnmoved(ctx context.Context, tx *sql.Tx, o engine.Offset) error {
+	found := int64(-1)
+	err := tx.QueryRowContext(ctx, s.osql.one, o.Group, o.Topic, o.Partition.Partition).Scan(&found)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s.dbError(fmt.Sprintf("read the offset of group %q, %s from %s", o.Group, partName(o.Partition), s.cfg.offsetsTable), err)
+	}
+	if found == o.Prev && o.Next == o.Prev && o.Prev >= 0 {
+		return nil
+	}
+	return fmt.Errorf("sql sink: offset of group %q, %s in %s: expected %s, found %s: %w",
+		o.Group, partName(o.Partition), s.cfg.offsetsTable, offsetText(o.Prev), offsetText(found), engine.ErrOffsetConflict)
+}
+
+func partName(p engine.Partition) string {
+	return fmt.Sprintf("topic %q partition %d", p.Topic, p.Partition)
+}
+
+// offsetText is a stored position for messages; -1 is none.
+func offsetText(n int64) string {
+	if n < 0 {
+		return "none stored"
+	}
+	return fmt.Sprint(n)
+}

@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms"
+)
+
+// offsetSinkRun runs a sink stage exactly-once: the sink stores the
+// consumer positions in the same database transaction as the records, and
+// on assignment the stage starts where that store says. Kafka's committed
+// offsets follow along for lag monitoring only. One goroutine polls and
+// writes, so a rebalance never meets a half-written batch.
+type offsetSinkRun struct {
+	*stage
+	cm       kafka.ConfigMap
+	topics   []string
+	group    string
+	sink     OffsetSink
+	w        *transforms.Worker
+	maxBatch int
+	linger   time.Duration
+
+	c *kafka.Consumer
+	// stored is the position the sink's store holds for each assigned
+	// partition (-1: none yet): the Prev of the next write.
+	stored map[partitionKey]int64
+	batch  []*kafka.Message
+	began  time.Time
+	outs   []*record.Record
+	// failed is set by a rebalance callback that could not position the
+	// partitions (the store stayed unreachable); the loop stops with it.
+	failed error
+}
+
+func (r *offsetSinkRun) run(ctx context.Context) error {
+	if o, ok := r.sink.(Opener); ok {
+		if err := o.Open(ctx); err != nil {
+			return fmt.Errorf("sink %s: open: %w", r.name, err)
+		}
+	}
+	defer func() {
+		if err := r.sink.Close(); err != nil {
+			r.log.Warn("close sink", "error", err)
+		}
+	}()
+	c, err := kafka.NewConsumer(&r.cm)
+	if err != nil {
+		return fmt.Errorf("sink %s: create consumer: %s", r.name, kafkaconf.Scrub(r.cm, err.Error()))
+	}
+	r.c = c
+	go kafkaconf.Logs(c.Logs(), r.cm, r.log)
+	r.stored = map[partitionKey]int64{}
+	if err := c.SubscribeTopics(r.topics, r.rebalance); err != nil {
+		c.Close()
+		return fmt.Errorf("sink %s: subscribe to %s: %w", r.name, strings.Join(r.topics, ","), err)
+	}
+	runErr := r.loop(ctx)
+	if runErr == nil && len(r.batch) > 0 {
+		// Write what was read, within the drain period.
+		dctx, cancel := context.WithTimeout(context.Background(), r.drain)
+		runErr = r.flush(dctx)
+		cancel()
+		if errors.Is(runErr, context.DeadlineExceeded) {
+			runErr = nil // not written, not stored: read again on the next start
+		}
+	}
+	if err := c.Close(); err != nil {
+		r.log.Warn("close consumer", "error", err)
+	}
+	return runErr
+}
+
+func (r *offsetSinkRun) loop(ctx context.Context) error {
+	for ctx.Err() == nil && r.failed == nil {
+		timeout := 100
+		if len(r.batch) > 0 {
+			timeout = 1
+		}
+		switch e := r.c.Poll(timeout).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				r.log.Warn("consume", "error", kafkaconf.Scrub(r.cm, e.TopicPartition.Error.Error()))
+				break
+			}
+			if len(r.batch) == 0 {
+				r.began = time.Now()
+			}
+			r.batch = append(r.batch, e)
+		case kafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("sink %s: consumer: %s", r.name, kafkaconf.Scrub(r.cm, e.Error()))
+			}
+			r.log.Warn("consumer", "error", kafkaconf.Scrub(r.cm, e.Error()))
+		}
+		if len(r.batch) > 0 && (len(r.batch) >= r.maxBatch || time.Since(r.began) >= r.linger) {
+			if err := r.flush(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopping: the batch was not stored and is read again
+				}
+				return err
+			}
+		}
+	}
+	return r.failed
+}
+
+// flush applies the steps to the batch and writes it with the positions
+// past it, retrying transient failures.
+func (r *offsetSinkRun) flush(ctx context.Context) error {
+	recs := make([]*record.Record, 0, len(r.batch))
+	offsets := map[partitionKey]*Offset{}
+	var order []partitionKey
+	for _, m := range r.batch {
+		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+		o, ok := offsets[k]
+		if !ok {
+			o = &Offset{Group: r.group, Partition: Partition{Topic: k.topic, Partition: k.part}, Prev: r.stored[k]}
+			offsets[k] = o
+			order = append(order, k)
+		}
+		o.Next = int64(m.TopicPartition.Offset) + 1
+		r.counters.In.Add(1)
+		rec, err := r.toRecord(m)
+		if err != nil {
+			if err := r.reject(badRecord{rec: r.original(m), step: "decode", err: err}); err != nil {
+				return err
+			}
+			continue
+		}
+		r.outs, err = r.w.Apply(rec, r.outs[:0])
+		if err != nil {
+			if err := r.reject(badRecord{rec: r.original(m), step: stepName(err), err: err}); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(r.outs) == 0 {
+			r.counters.Filtered.Add(1)
+		}
+		recs = append(recs, r.outs...)
+	}
+	offs := make([]Offset, 0, len(order))
+	for _, k := range order {
+		offs = append(offs, *offsets[k])
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 10*time.Second
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := r.sink.WriteWithOffsets(ctx, recs, offs)
+		var re *RecordError
+		switch {
+		case err == nil:
+			return struct{}{}, nil
+		case errors.As(err, &re) && re.Index >= 0 && re.Index < len(recs):
+			if err := r.reject(badRecord{rec: recs[re.Index], step: "write", err: re.Err}); err != nil {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			recs = append(recs[:re.Index], recs[re.Index+1:]...)
+			b.Reset()
+			return struct{}{}, errRetryNow
+		case errors.Is(err, ErrOffsetConflict):
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if ok, held := r.dropLog.allow(); ok {
+			r.log.Warn("write failed; retrying", "error", err, "records", len(recs), "failures_unlogged", held)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	r.batch = r.batch[:0]
+	if errors.Is(err, ErrOffsetConflict) {
+		// Another process wrote these partitions since: start over from
+		// what the store holds now.
+		r.log.Warn("stored offsets moved under this process; reading the partitions again from the store", "error", err)
+		return r.reposition(ctx, order)
+	}
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", r.name, err)
+	}
+	kafkaOffs := make([]kafka.TopicPartition, 0, len(offs))
+	for _, o := range offs {
+		r.stored[partitionKey{o.Topic, o.Partition.Partition}] = o.Next
+		kafkaOffs = append(kafkaOffs, kafka.TopicPartition{Topic: &o.Topic, Partition: o.Partition.Partition, Offset: kafka.Offset(o.Next)})
+	}
+	r.counters.Out.Add(int64(len(recs)))
+	if _, err := r.c.StoreOffsets(kafkaOffs); err != nil {
+		r.log.Debug("store offsets for lag monitoring", "error", err)
+	}
+	return nil
+}
+
+// errRetryNow asks backoff for another attempt at once: a bad record was
+// taken out of the batch.
+var errRetryNow = errors.New("retry without the rejected record")
+
+// reject applies on_error; runner check refuses dead letters here.
+func (r *offsetSinkRun) reject(b badRecord) error {
+	if r.onError.Action == config.Drop {
+		r.logDrop(b)
+		return nil
+	}
+	return r.failure(b)
+}
+
+// reposition seeks partitions to the positions the store holds.
+func (r *offsetSinkRun) reposition(ctx context.Context, keys []partitionKey) error {
+	parts := make([]kafka.TopicPartition, 0, len(keys))
+	for _, k := range keys {
+		if _, assigned := r.stored[k]; assigned {
+			parts = append(parts, kafka.TopicPartition{Topic: &k.topic, Partition: k.part})
+		}
+	}
+	positioned, err := r.positions(ctx, parts)
+	if err != nil {
+		return err
+	}
+	for _, tp := range positioned {
+		if err := r.c.Seek(tp, 0); err != nil {
+			return fmt.Errorf("sink %s: seek %s: %w", r.name, formatPartitions([]kafka.TopicPartition{tp}), err)
+		}
+	}
+	return nil
+}
+
+// positions reads the stored positions of parts, retrying while the
+// database is unreachable for up to the drain period, and notes them as
+// the Prev of the next writes. Partitions without one start from the
+// group's committed offset, or start: when there is none.
+func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
+	ps := make([]Partition, len(parts))
+	for i, tp := range parts {
+		ps[i] = Partition{Topic: *tp.Topic, Partition: tp.Partition}
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 5*time.Second
+	stored, err := backoff.Retry(ctx, func() (map[Partition]int64, error) {
+		return r.sink.StoredOffsets(ctx, r.group, ps)
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(r.drain))
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: read stored offsets: %w", r.name, err)
+	}
+	out := make([]kafka.TopicPartition, len(parts))
+	for i, tp := range parts {
+		k := partitionKey{*tp.Topic, tp.Partition}
+		out[i] = tp
+		if off, ok := stored[ps[i]]; ok {
+			out[i].Offset = kafka.Offset(off)
+			r.stored[k] = off
+		} else {
+			out[i].Offset = kafka.OffsetStored
+			r.stored[k] = -1
+		}
+	}
+	return out, nil
+}
+
+// rebalance runs inside Poll. On assignment each partition starts where
+// the sink's store says; on revoke the unwritten records of the batch are
+// dropped (nothing of them is stored, so the next owner reads them).
+func (r *offsetSinkRun) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		r.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
+		ctx, cancel := context.WithTimeout(context.Background(), r.drain)
+		defer cancel()
+		parts, err := r.positions(ctx, e.Partitions)
+		if err != nil {
+			r.failed = err
+			return nil
+		}
+		return c.Assign(parts)
+	case kafka.RevokedPartitions:
+		r.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", c.AssignmentLost())
+		r.batch = r.batch[:0]
+		for _, tp := range e.Partitions {
+			delete(r.stored, partitionKey{*tp.Topic, tp.Partition})
+		}
+		return c.Unassign()
+	}
+	return nil
+}

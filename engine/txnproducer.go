@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/kafkaconf"
+)
+
+// txnProducer is a transactional producer: what it produces between begin
+// and commit becomes visible to read_committed consumers all at once, with
+// the consumer offsets sent along, or not at all.
+type txnProducer struct {
+	cm  kafka.ConfigMap
+	log *slog.Logger
+	p   *kafka.Producer
+	// events is closed when the producer's event channel is.
+	events chan struct{}
+	open   bool
+	// resets counts producers recreated after fatal errors, recently: two
+	// processes sharing a transactional id fence each other for ever.
+	resets []time.Time
+}
+
+// errTxnAborted says the open transaction was rolled back (or lost with a
+// recreated producer); nothing of it is visible. The caller rewinds to
+// where the transaction began and carries on.
+var errTxnAborted = errors.New("transaction aborted")
+
+func newTxnProducer(ctx context.Context, cm kafka.ConfigMap, log *slog.Logger) (*txnProducer, error) {
+	t := &txnProducer{cm: cm, log: log}
+	if err := t.start(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *txnProducer) id() string {
+	v, _ := t.cm.Get("transactional.id", "")
+	s, _ := v.(string)
+	return s
+}
+
+// start creates the producer and registers its transactional id, which
+// fences a predecessor with the same id and aborts its open transaction.
+func (t *txnProducer) start(ctx context.Context) error {
+	p, err := kafka.NewProducer(&t.cm)
+	if err != nil {
+		return fmt.Errorf("create transactional producer: %s", kafkaconf.Scrub(t.cm, err.Error()))
+	}
+	t.p, t.events = p, make(chan struct{})
+	go kafkaconf.Logs(p.Logs(), t.cm, t.log)
+	go func() { // delivery reports are off; errors still come here
+		defer close(t.events)
+		for ev := range p.Events() {
+			if e, ok := ev.(kafka.Error); ok {
+				t.log.Warn("kafka producer", "error", kafkaconf.Scrub(t.cm, e.Error()))
+			}
+		}
+	}()
+	for {
+		err = p.InitTransactions(ctx)
+		var ke kafka.Error
+		if err == nil || !errors.As(err, &ke) || !(ke.IsRetriable() || ke.IsTimeout()) || ctx.Err() != nil {
+			break
+		}
+		t.log.Info("init transactions: retrying", "error", kafkaconf.Scrub(t.cm, err.Error()))
+	}
+	if err != nil {
+		t.close()
+		return fmt.Errorf("init transactions for id %s: %s", t.id(), kafkaconf.Scrub(t.cm, err.Error()))
+	}
+	return nil
+}
+
+func (t *txnProducer) close() {
+	t.p.Close()
+	<-t.events
+}
+
+// begin opens a transaction unless one is open.
+func (t *txnProducer) begin() error {
+	if t.open {
+		return nil
+	}
+	if err := t.p.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %s", kafkaconf.Scrub(t.cm, err.Error()))
+	}
+	t.open = true
+	return nil
+}
+
+// produce adds m to the open transaction, waiting while the queue is full.
+// An error librdkafka raises at once (a message too large) wraps
+// errPermanent: on_error applies to the record.
+func (t *txnProducer) produce(ctx context.Context, m *kafka.Message) error {
+	for {
+		err := t.p.Produce(m, nil)
+		if err == nil {
+			return nil
+		}
+		var ke kafka.Error
+		if errors.As(err, &ke) && ke.Code() == kafka.ErrQueueFull {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			t.p.Flush(10)
+			continue
+		}
+		return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errPermanent, kafkaconf.Scrub(t.cm, err.Error()))
+	}
+}
+
+// commit sends offsets (when there are any) with the consumer's group
+// metadata and commits. It returns errTxnAborted when the transaction had
+// to be rolled back; any other error stops the stage.
+func (t *txnProducer) commit(ctx context.Context, offsets []kafka.TopicPartition, meta *kafka.ConsumerGroupMetadata) error {
+	if !t.open {
+		return nil
+	}
+	if len(offsets) > 0 {
+		if err := t.retry(ctx, func() error { return t.p.SendOffsetsToTransaction(ctx, offsets, meta) }); err != nil {
+			return t.recover(ctx, "send offsets to transaction", err)
+		}
+	}
+	if err := t.retry(ctx, func() error { return t.p.CommitTransaction(ctx) }); err != nil {
+		return t.recover(ctx, "commit transaction", err)
+	}
+	t.open = false
+	return nil
+}
+
+// retry repeats a call librdkafka says may be repeated.
+func (t *txnProducer) retry(ctx context.Context, call func() error) error {
+	for {
+		err := call()
+		var ke kafka.Error
+		if err == nil || !errors.As(err, &ke) || !ke.IsRetriable() || ke.TxnRequiresAbort() || ctx.Err() != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// abort rolls back the open transaction.
+func (t *txnProducer) abort(ctx context.Context) error {
+	if !t.open {
+		return nil
+	}
+	err := t.retry(ctx, func() error { return t.p.AbortTransaction(ctx) })
+	if err != nil {
+		var ke kafka.Error
+		if errors.As(err, &ke) && ke.IsFatal() {
+			return t.reset(ctx, err)
+		}
+		return fmt.Errorf("abort transaction: %s", kafkaconf.Scrub(t.cm, err.Error()))
+	}
+	t.open = false
+	return nil
+}
+
+// recover handles a failed transactional call: an abortable error aborts,
+// a fatal one (fenced by a newer producer with the same id, say) replaces
+// the producer. Either way the transaction is gone: errTxnAborted.
+func (t *txnProducer) recover(ctx context.Context, what string, err error) error {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		switch {
+		case ke.IsFatal():
+			t.log.Warn(what+": producer failed; replacing it", "error", kafkaconf.Scrub(t.cm, err.Error()))
+			if err := t.reset(ctx, err); err != nil {
+				return err
+			}
+			return fmt.Errorf("%s: %w", what, errTxnAborted)
+		case ke.TxnRequiresAbort():
+			t.log.Warn(what+": aborting the transaction", "error", kafkaconf.Scrub(t.cm, err.Error()))
+			if err := t.abort(ctx); err != nil {
+				return err
+			}
+			return fmt.Errorf("%s: %w", what, errTxnAborted)
+		}
+	}
+	return fmt.Errorf("%s: %s", what, kafkaconf.Scrub(t.cm, err.Error()))
+}
+
+// reset replaces a producer that hit a fatal error. Fenced over and over
+// means another live process uses the same transactional id.
+func (t *txnProducer) reset(ctx context.Context, cause error) error {
+	now := time.Now()
+	recent := t.resets[:0]
+	for _, r := range t.resets {
+		if now.Sub(r) < time.Minute {
+			recent = append(recent, r)
+		}
+	}
+	t.resets = append(recent, now)
+	if len(t.resets) > 3 {
+		return fmt.Errorf("transactional producer %s failed %d times in a minute, last: %s; if two runners share this id, give each its own --instance",
+			t.id(), len(t.resets), kafkaconf.Scrub(t.cm, cause.Error()))
+	}
+	t.close()
+	t.open = false
+	return t.start(ctx)
+}

@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms"
+)
+
+// txnSource is what an exactly-once source stage has instead of a plain
+// producer: each batch's records, dead letters and the cursor past them go
+// to Kafka in one transaction, so a restart resumes exactly after the last
+// committed batch.
+type txnSource struct {
+	p                      *txnProducer
+	cursorTopic, cursorKey string
+
+	msgs        []*kafka.Message // the batch's messages, cursor last
+	outputs     int64
+	deadLetters int64
+}
+
+// emitTxn transforms a batch and commits it with its cursor; an aborted
+// transaction is tried again with the same messages.
+func (s *sourceStage) emitTxn(ctx context.Context, w *transforms.Worker, batch []*record.Record, cursor []byte) error {
+	x := s.txn
+	x.msgs, x.outputs, x.deadLetters = x.msgs[:0], 0, 0
+	var outs []*record.Record
+	for _, r := range batch {
+		s.counters.In.Add(1)
+		orig := s.original(r)
+		var err error
+		if r.Value == nil && r.Raw != nil {
+			if r.Value, err = s.format.Decode(r.Raw); err != nil {
+				if err := s.badTxn(badRecord{rec: orig, step: "decode", err: err}); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if outs, err = w.Apply(r, outs[:0]); err != nil {
+			if err := s.badTxn(badRecord{rec: orig, step: stepName(err), err: err}); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(outs) == 0 {
+			s.counters.Filtered.Add(1)
+		}
+		for _, o := range outs {
+			m, err := s.toMessage(o, s.to)
+			if err != nil {
+				if err := s.badTxn(badRecord{rec: orig, step: "encode", err: err}); err != nil {
+					return err
+				}
+				continue
+			}
+			x.msgs = append(x.msgs, m)
+			x.outputs++
+		}
+	}
+	if cursor != nil {
+		x.msgs = append(x.msgs, &kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &x.cursorTopic, Partition: kafka.PartitionAny},
+			Key:            []byte(x.cursorKey), Value: cursor,
+		})
+	}
+	if len(x.msgs) == 0 {
+		return nil
+	}
+	// A stop signal must not cut a commit short: it ends within the drain
+	// period either way.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drain)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		err := s.commitTxn(ctx)
+		if err == nil {
+			s.counters.Out.Add(x.outputs)
+			s.counters.DeadLettered.Add(x.deadLetters)
+			return nil
+		}
+		if !errors.Is(err, errTxnAborted) || attempt == 5 || ctx.Err() != nil {
+			return err
+		}
+		s.log.Info("transaction aborted; writing the batch again", "attempt", attempt, "error", err)
+	}
+}
+
+// badTxn applies on_error; a dead letter joins the batch's transaction.
+func (s *sourceStage) badTxn(b badRecord) error {
+	switch s.onError.Action {
+	case config.Drop:
+		s.logDrop(b)
+		return nil
+	case config.DeadLetter:
+		s.txn.msgs = append(s.txn.msgs, s.deadLetter(b))
+		s.txn.deadLetters++
+		return nil
+	default:
+		return s.failure(b)
+	}
+}
+
+func (s *sourceStage) commitTxn(ctx context.Context) error {
+	x := s.txn
+	if err := x.p.begin(); err != nil {
+		return err
+	}
+	for _, m := range x.msgs {
+		if err := x.p.produce(ctx, m); err != nil {
+			if abortErr := x.p.abort(ctx); abortErr != nil {
+				return errors.Join(err, abortErr)
+			}
+			return err
+		}
+	}
+	return x.p.commit(ctx, nil, nil)
+}

@@ -1,0 +1,343 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms"
+)
+
+// txnTransform runs a transform stage exactly-once: each transaction holds
+// the outputs and dead letters of the records read since the last one, and
+// the consumer offsets past them, so a crash or a revoke leaves either all
+// of it or none. One goroutine polls, transforms and produces: records are
+// handled between polls, so a rebalance callback never meets a half-done
+// record.
+type txnTransform struct {
+	*stage
+	consumerCM kafka.ConfigMap
+	producerCM kafka.ConfigMap
+	topics     []string
+	to         string
+	interval   time.Duration
+	maxRecords int
+
+	c    *kafka.Consumer
+	p    *txnProducer
+	w    *transforms.Worker
+	outs []*record.Record
+
+	// The open transaction: when it began, records read, and per partition
+	// the first offset read (where to rewind on abort) and the next one.
+	began time.Time
+	n     int
+	first map[partitionKey]kafka.Offset
+	next  map[partitionKey]kafka.Offset
+	// aborts counts transactions aborted in a row at the same place: a
+	// record that makes every commit fail stops the stage rather than loop.
+	aborts    int
+	abortedAt string
+	closing   bool
+	// committed is the offset this process last committed per partition.
+	committed map[partitionKey]kafka.Offset
+}
+
+func (x *txnTransform) run(ctx context.Context) error {
+	c, err := kafka.NewConsumer(&x.consumerCM)
+	if err != nil {
+		return fmt.Errorf("%s %s: create consumer: %s", x.kind, x.name, kafkaconf.Scrub(x.consumerCM, err.Error()))
+	}
+	x.c = c
+	go kafkaconf.Logs(c.Logs(), x.consumerCM, x.log)
+	defer c.Close()
+	p, err := newTxnProducer(ctx, x.producerCM, x.log)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
+	}
+	x.p = p
+	defer p.close()
+	x.first, x.next, x.committed = map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}
+	if err := c.SubscribeTopics(x.topics, x.rebalance); err != nil {
+		return fmt.Errorf("%s %s: subscribe to %s: %w", x.kind, x.name, strings.Join(x.topics, ","), err)
+	}
+	runErr := x.loop(ctx)
+	// Commit what was handled, within the drain period, unless the stage
+	// failed: then the open transaction is rolled back.
+	x.closing = true
+	dctx, cancel := context.WithTimeout(context.Background(), x.drain)
+	defer cancel()
+	if runErr == nil {
+		runErr = x.commit(dctx)
+		if errors.Is(runErr, errTxnAborted) {
+			runErr = nil // read again on the next start
+		}
+	} else if err := x.p.abort(dctx); err != nil {
+		x.log.Warn("abort transaction", "error", err)
+	}
+	if err := c.Close(); err != nil {
+		x.log.Warn("close consumer", "error", err)
+	}
+	return runErr
+}
+
+func (x *txnTransform) loop(ctx context.Context) error {
+	for ctx.Err() == nil {
+		timeout := 100
+		if x.p.open {
+			timeout = 5
+		}
+		switch e := x.c.Poll(timeout).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				x.log.Warn("consume", "error", kafkaconf.Scrub(x.consumerCM, e.TopicPartition.Error.Error()))
+				break
+			}
+			if err := x.handle(ctx, e); err != nil {
+				return err
+			}
+		case kafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("%s %s: consumer: %s", x.kind, x.name, kafkaconf.Scrub(x.consumerCM, e.Error()))
+			}
+			x.log.Warn("consumer", "error", kafkaconf.Scrub(x.consumerCM, e.Error()))
+		}
+		if !x.p.open && time.Since(x.began) >= x.interval {
+			// Idle: a transaction marker read since the last commit moves
+			// the position; commit it so the group shows no lag.
+			if err := x.catchUp(); err != nil {
+				return err
+			}
+			x.began = time.Now()
+		}
+		if x.p.open && (x.n >= x.maxRecords || time.Since(x.began) >= x.interval) {
+			// A stop signal must not cut a commit short: it ends within the
+			// drain period either way.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.drain)
+			err := x.commit(cctx)
+			cancel()
+			if err != nil && !errors.Is(err, errTxnAborted) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// handle transforms one record inside the open transaction.
+func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
+	if !x.p.open {
+		if err := x.p.begin(); err != nil {
+			return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
+		}
+		x.began = time.Now()
+	}
+	k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+	if _, ok := x.first[k]; !ok {
+		x.first[k] = m.TopicPartition.Offset
+	}
+	x.next[k] = m.TopicPartition.Offset + 1
+	x.n++
+	x.counters.In.Add(1)
+
+	rec, err := x.toRecord(m)
+	if err != nil {
+		return x.bad(ctx, m, "decode", err)
+	}
+	x.outs, err = x.w.Apply(rec, x.outs[:0])
+	if err != nil {
+		return x.bad(ctx, m, stepName(err), err)
+	}
+	if len(x.outs) == 0 {
+		x.counters.Filtered.Add(1)
+	}
+	for _, o := range x.outs {
+		out, err := x.toMessage(o, x.to)
+		if err == nil {
+			err = x.p.produce(ctx, out)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopping: the open transaction is committed or aborted as a whole
+			}
+			if err := x.bad(ctx, m, "encode or produce", err); err != nil {
+				return err
+			}
+			continue
+		}
+		x.counters.Out.Add(1)
+	}
+	return nil
+}
+
+// bad applies on_error inside the transaction: a dead letter commits with
+// the offsets, so each bad record has exactly one.
+func (x *txnTransform) bad(ctx context.Context, m *kafka.Message, step string, err error) error {
+	b := badRecord{rec: x.original(m), step: step, err: err}
+	switch x.onError.Action {
+	case config.Drop:
+		x.logDrop(b)
+		return nil
+	case config.DeadLetter:
+		if err := x.p.produce(ctx, x.deadLetter(b)); err != nil {
+			return fmt.Errorf("%s %s: dead letter to %s: %w", x.kind, x.name, x.onError.DeadLetter, err)
+		}
+		x.counters.DeadLettered.Add(1)
+		return nil
+	default:
+		return x.failure(b)
+	}
+}
+
+// commit ends the open transaction with the offsets past every record
+// handled in it. On errTxnAborted the consumer is back where the
+// transaction began.
+func (x *txnTransform) commit(ctx context.Context) error {
+	if !x.p.open {
+		return nil
+	}
+	offsets := make([]kafka.TopicPartition, 0, len(x.next))
+	for k, off := range x.next {
+		offsets = append(offsets, kafka.TopicPartition{Topic: &k.topic, Partition: k.part, Offset: off})
+	}
+	// Every record before the position was handled (records are handled
+	// as they are polled); the position also steps over transaction
+	// markers, so a caught-up stage commits the partition's end.
+	if pos, err := x.c.Position(offsets); err == nil {
+		for i, tp := range pos {
+			if tp.Offset > offsets[i].Offset {
+				offsets[i].Offset = tp.Offset
+			}
+		}
+	}
+	meta, err := x.c.GetConsumerGroupMetadata()
+	if err != nil {
+		return fmt.Errorf("%s %s: group metadata: %w", x.kind, x.name, err)
+	}
+	err = x.p.commit(ctx, offsets, meta)
+	if err == nil {
+		x.aborts = 0
+		x.forget()
+		for _, tp := range offsets {
+			x.committed[partitionKey{*tp.Topic, tp.Partition}] = tp.Offset
+		}
+		return nil
+	}
+	if !errors.Is(err, errTxnAborted) {
+		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
+	}
+	if rerr := x.rewind(err); rerr != nil {
+		return rerr
+	}
+	return err
+}
+
+// catchUp commits, in an otherwise empty transaction, the positions of
+// partitions that moved past their last commit without records.
+func (x *txnTransform) catchUp() error {
+	if len(x.committed) == 0 {
+		return nil
+	}
+	parts := make([]kafka.TopicPartition, 0, len(x.committed))
+	for k := range x.committed {
+		parts = append(parts, kafka.TopicPartition{Topic: &k.topic, Partition: k.part})
+	}
+	pos, err := x.c.Position(parts)
+	if err != nil {
+		return nil
+	}
+	moved := false
+	for _, tp := range pos {
+		k := partitionKey{*tp.Topic, tp.Partition}
+		if tp.Offset > x.committed[k] {
+			x.next[k], moved = tp.Offset, true
+		}
+	}
+	if !moved {
+		return nil
+	}
+	if err := x.p.begin(); err != nil {
+		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), x.drain)
+	defer cancel()
+	if err := x.commit(ctx); err != nil && !errors.Is(err, errTxnAborted) {
+		return err
+	}
+	return nil
+}
+
+// rewind seeks each partition of an aborted transaction back to its first
+// record, so the next transaction reads them again.
+func (x *txnTransform) rewind(cause error) error {
+	where := formatOffsets(x.first)
+	if where == x.abortedAt {
+		x.aborts++
+	} else {
+		x.aborts, x.abortedAt = 1, where
+	}
+	if x.aborts >= 5 {
+		return fmt.Errorf("%s %s: transactions from %s aborted %d times in a row: %w", x.kind, x.name, where, x.aborts, cause)
+	}
+	if !x.closing {
+		for k, off := range x.first {
+			t := k.topic
+			if err := x.c.Seek(kafka.TopicPartition{Topic: &t, Partition: k.part, Offset: off}, 0); err != nil {
+				x.log.Debug("seek after abort", "partition", k, "error", err)
+			}
+		}
+	}
+	x.log.Info("transaction aborted; reading its records again", "from", where)
+	x.forget()
+	return nil
+}
+
+func (x *txnTransform) forget() {
+	clear(x.first)
+	clear(x.next)
+	x.n = 0
+}
+
+// rebalance runs inside Poll, between records. A revoke aborts the open
+// transaction: the partitions' next owner reads from the committed offsets,
+// which the abort leaves where they were.
+func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		x.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
+		return c.Assign(e.Partitions)
+	case kafka.RevokedPartitions:
+		x.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", c.AssignmentLost())
+		if x.p.open {
+			ctx, cancel := context.WithTimeout(context.Background(), x.drain)
+			err := x.p.abort(ctx)
+			cancel()
+			if err != nil {
+				x.log.Warn("abort transaction on revoke", "error", err)
+			}
+			x.forget()
+		}
+		for _, tp := range e.Partitions {
+			delete(x.committed, partitionKey{*tp.Topic, tp.Partition})
+		}
+		return c.Unassign()
+	}
+	return nil
+}
+
+func formatOffsets(m map[partitionKey]kafka.Offset) string {
+	parts := make([]string, 0, len(m))
+	for k, off := range m {
+		parts = append(parts, fmt.Sprintf("%s[%d]@%d", k.topic, k.part, off))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
