@@ -28,6 +28,8 @@ type transformDef struct {
 	Group string           `yaml:"group"`
 	Steps []map[string]any `yaml:"steps,omitempty"`
 	To    string           `yaml:"to"`
+	// Delivery is empty (the default, at_least_once) or exactly_once.
+	Delivery string `yaml:"delivery,omitempty"`
 }
 
 type sourceDef struct {

@@ -32,9 +32,21 @@ func (h *harness) readTopic(ctx context.Context, topic string, limit int64, fn f
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	pos := map[int32]int64{}
+	// The position, not the last record read, says when the end is
+	// reached: transaction markers take offsets and are never returned.
+	reached := func() bool {
+		ps, err := c.Position(assign)
+		if err != nil {
+			return false
+		}
+		pos := map[int32]int64{}
+		for _, tp := range ps {
+			pos[tp.Partition] = int64(tp.Offset)
+		}
+		return reachedEnd(pos, end)
+	}
 	var read int64
-	for !reachedEnd(pos, end) && (limit <= 0 || read < limit) {
+	for !reached() && (limit <= 0 || read < limit) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("read %s: %d records read: %w", topic, read, ctx.Err())
 		}
@@ -43,7 +55,6 @@ func (h *harness) readTopic(ctx context.Context, topic string, limit int64, fn f
 			if e.TopicPartition.Error != nil {
 				return fmt.Errorf("read %s: %w", topic, e.TopicPartition.Error)
 			}
-			pos[e.TopicPartition.Partition] = int64(e.TopicPartition.Offset) + 1
 			read++
 			if err := fn(e); err != nil {
 				return err

@@ -113,6 +113,11 @@ func writeResults(w io.Writer, r report) {
 		fmt.Fprintf(w, "### %s\n\n", s.title())
 		writeTable(w, s)
 		fmt.Fprintln(w)
+		t, ok1 := s.row(varTypical)
+		e, ok2 := s.row(varTypicalEOS)
+		if ok1 && ok2 && t.recPerSec > 0 {
+			fmt.Fprintf(w, "Exactly-once cost: typical-eos / typical = **%.2f** (medians of the same run; commit_interval 100ms).\n\n", e.recPerSec/t.recPerSec)
+		}
 	}
 	if r.latency != nil {
 		fmt.Fprintf(w, "Latency: %s.\n\n", r.latency.line())
@@ -209,12 +214,15 @@ per size, before and outside any timing.
   fetch.queue.backoff.ms 100 and queued.max.messages.kbytes 16384 (larger
   fetches were no faster here and cost 150 MB of RSS). The ceiling of the
   client library on this machine.
-- **passthrough**: `+"`runner -c`"+` with one transform stage and no steps (JSON
-  decoded and encoded again, offsets tracked, committed as records become
-  durable).
+- **passthrough**: `+"`runner -c`"+` with one transform stage and no steps
+  (records forwarded byte for byte: nothing to decode; offsets tracked,
+  committed as records become durable).
 - **typical**: the same with `+"`filter: qty > 0`"+` (keeps all but one order in
   %d) and a `+"`set`"+` of `+"`total: qty * price`"+`, `+"`bulk: qty >= 12`"+`,
   `+"`store_upper: upper(store)`"+`. Its records/s counts input records.
+- **typical-eos**: typical with `+"`delivery: exactly_once`"+`: Kafka transactions of
+  100 ms (the default commit_interval), outputs and offsets committed
+  together; done when the input's offsets are committed.
 - **generate**: a `+"`generate`"+` source alone writing N orders of the same shape
   and size (an expression of uuid(), pick() and int_between()) to a topic.
 

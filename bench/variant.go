@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
 // Variants, in the order they run within a round.
@@ -13,10 +15,16 @@ const (
 	varRaw         = "raw"
 	varPassthrough = "passthrough"
 	varTypical     = "typical"
+	varTypicalEOS  = "typical-eos" // typical with delivery: exactly_once
 	varGenerate    = "generate"
 )
 
-func allVariants() []string { return []string{varRaw, varPassthrough, varTypical, varGenerate} }
+func allVariants() []string {
+	return []string{varRaw, varPassthrough, varTypical, varTypicalEOS, varGenerate}
+}
+
+// typical tells the variants that run the typical steps.
+func typical(v string) bool { return v == varTypical || v == varTypicalEOS }
 
 // runResult is one measured process run.
 type runResult struct {
@@ -48,7 +56,7 @@ func (h *harness) runVariant(ctx context.Context, v string, in *input, round int
 		return runResult{}, err
 	}
 	want := in.n
-	if v == varTypical {
+	if typical(v) {
 		want = in.kept
 	}
 	c, err := startChild(name, filepath.Join(h.tmp, name+".log"), argv...)
@@ -56,7 +64,15 @@ func (h *harness) runVariant(ctx context.Context, v string, in *input, round int
 		return runResult{}, err
 	}
 	defer c.kill() // a no-op once it exited
-	doneAt, err := h.awaitOutput(ctx, c, out, want)
+	var doneAt time.Time
+	if v == varTypicalEOS {
+		// Output end offsets count transaction markers too; the work is
+		// done when the input's offsets are committed, which an
+		// exactly-once stage does in the same transaction as the output.
+		doneAt, err = h.awaitCommittedProgress(ctx, c, group, in)
+	} else {
+		doneAt, err = h.awaitOutput(ctx, c, out, want)
+	}
 	if err != nil {
 		return runResult{}, err
 	}
@@ -77,7 +93,7 @@ func (h *harness) runVariant(ctx context.Context, v string, in *input, round int
 	if res.usage, err = c.usage(); err != nil {
 		return runResult{}, err
 	}
-	if err := h.checkCount(ctx, out, want); err != nil {
+	if err := h.checkCount(ctx, v, out, want); err != nil {
 		return runResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	if v == varGenerate {
@@ -102,8 +118,13 @@ func (h *harness) command(v, name string, in *input, out, group string) ([]strin
 	case varRaw:
 		return []string{h.exe, "raw", "-brokers", h.cl.brokers, "-in", in.topic, "-out", out,
 			"-group", group, "-n", strconv.FormatInt(in.n, 10)}, nil
-	case varPassthrough, varTypical:
-		p = transformPipeline(name, h.cl.brokers, in.topic, out, group, v == varTypical)
+	case varPassthrough, varTypical, varTypicalEOS:
+		p = transformPipeline(name, h.cl.brokers, in.topic, out, group, typical(v))
+		if v == varTypicalEOS {
+			t := p.Transforms["stage"]
+			t.Delivery = "exactly_once"
+			p.Transforms["stage"] = t
+		}
 	case varGenerate:
 		p = generatePipeline(name, h.cl.brokers, out, in.n, in.size)
 	default:
@@ -173,16 +194,59 @@ func (h *harness) awaitCommitted(ctx context.Context, group string, in *input) e
 
 // checkCount fails when out holds other than want records once the
 // process is gone: missing records, or duplicates a fault-free run should
-// not have.
-func (h *harness) checkCount(ctx context.Context, out string, want int64) error {
-	end, err := h.cl.endOffsets(ctx, out)
-	if err != nil {
-		return err
+// not have. A transactional output is counted by reading it: its end
+// offsets count markers.
+func (h *harness) checkCount(ctx context.Context, v, out string, want int64) error {
+	var got int64
+	if v == varTypicalEOS {
+		if err := h.readTopic(ctx, out, 0, func(*kafka.Message) error { got++; return nil }); err != nil {
+			return err
+		}
+	} else {
+		end, err := h.cl.endOffsets(ctx, out)
+		if err != nil {
+			return err
+		}
+		got = sum(end)
 	}
-	if got := sum(end); got != want {
+	if got != want {
 		return fmt.Errorf("%s holds %d records, want %d (%+d)", out, got, want, got-want)
 	}
 	return nil
+}
+
+// awaitCommittedProgress waits until group has committed the end of every
+// input partition and returns when that was seen; it fails when the
+// process exits first or the commits stop moving for stallTimeout.
+func (h *harness) awaitCommittedProgress(ctx context.Context, c *child, group string, in *input) (time.Time, error) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	var last int64
+	lastProgress := time.Now()
+	for {
+		exited := c.hasExited()
+		committed, err := h.cl.committed(ctx, group, in.topic)
+		if err == nil && caughtUp(committed, in.end) {
+			return time.Now(), nil
+		}
+		if got := sum(committed); got > last {
+			last, lastProgress = got, time.Now()
+		}
+		if exited {
+			if err := c.wait(0); err != nil {
+				return time.Time{}, err
+			}
+			return time.Time{}, fmt.Errorf("%s exited with %d of %d input records committed", c.name, last, sum(in.end))
+		}
+		if time.Since(lastProgress) > stallTimeout {
+			return time.Time{}, fmt.Errorf("%s stalled at %d of %d input records committed (last error: %v); its output ends with:\n%s", c.name, last, sum(in.end), err, c.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // cleanup drops a run's group (if any) and topics; failures only cost disk, so

@@ -80,18 +80,29 @@ func loadCursor(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]b
 	}
 	var value []byte
 	found := false
-	for len(end) > 0 {
+	// The end is reached when the position is: exactly-once sources write
+	// cursors in transactions, whose markers take offsets but are never
+	// returned, and whose aborted records are skipped.
+	reached := func() bool {
+		pos, err := c.Position(assign)
+		if err != nil {
+			return false
+		}
+		for _, tp := range pos {
+			if int64(tp.Offset) < end[tp.Partition] {
+				return false
+			}
+		}
+		return true
+	}
+	for !reached() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		switch e := c.Poll(200).(type) {
 		case *kafka.Message:
-			p := e.TopicPartition.Partition
 			if string(e.Key) == key {
 				value, found = e.Value, true
-			}
-			if int64(e.TopicPartition.Offset)+1 >= end[p] {
-				delete(end, p)
 			}
 		case kafka.Error:
 			if e.IsFatal() {

@@ -524,6 +524,14 @@ func (r *sourceRun) run(ctx context.Context) error {
 // committed transactions only, and saved in the same transaction as the
 // batch it follows.
 func (r *sourceRun) runTxn(ctx context.Context) error {
+	// The producer first: registering the transactional id aborts what a
+	// crashed predecessor left open, which would otherwise hold the cursor
+	// topic's committed end back until the transaction timeout.
+	p, err := newTxnProducer(ctx, r.txnCM, r.log)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	defer p.close()
 	key := r.pipeline + "/" + r.name
 	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
 	if err != nil {
@@ -535,11 +543,6 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	if cursor != nil {
 		r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
 	}
-	p, err := newTxnProducer(ctx, r.txnCM, r.log)
-	if err != nil {
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	defer p.close()
 	r.txn = &txnSource{p: p, cursorTopic: r.cursorTopic, cursorKey: key}
 	var closeErr error
 	if o, ok := r.src.(Opener); ok {

@@ -17,6 +17,33 @@ import (
 // project's broker allows session timeouts down to 1s.
 var fastGroups = map[string]string{"session.timeout.ms": "3000", "heartbeat.interval.ms": "500"}
 
+// Every fault runs in both delivery modes. at_least_once may repeat
+// records after a crash, never lose or reorder them; exactly_once neither
+// loses, repeats nor reorders.
+var deliveries = []string{"at_least_once", "exactly_once"}
+
+func eachDelivery(t *testing.T, test func(t *testing.T, delivery string)) {
+	for _, d := range deliveries {
+		t.Run(d, func(t *testing.T) { test(t, d) })
+	}
+}
+
+// fullFaults runs the fault tests at the size docs/guarantees.md reports
+// (CONVEYOR_FAULTS=full); CI runs them shorter.
+func fullFaults() bool { return os.Getenv("CONVEYOR_FAULTS") == "full" }
+
+// expect checks a tally against the delivery mode's contract; dupBound caps
+// at_least_once's repeats.
+func expect(t *testing.T, delivery string, tl runnertest.Tally, dupBound int) {
+	t.Helper()
+	if delivery == "exactly_once" {
+		dupBound = 0
+	}
+	if tl.Lost != 0 || tl.Reordered != 0 || tl.Duplicated > dupBound {
+		t.Errorf("%s; want lost=0, reordered=0, duplicated <= %d", tl, dupBound)
+	}
+}
+
 // setup creates an input and an output topic with unique names, preloads n
 // records over keys keys and writes a passthrough pipeline between them.
 func setup(t *testing.T, brokers, prefix string, n, keys, partitions int) (name, in, out, cfg string) {
@@ -32,43 +59,54 @@ func setup(t *testing.T, brokers, prefix string, n, keys, partitions int) (name,
 // TestScaleOut: two, then three runner processes with the same file share
 // the partitions; in a clean run every record is copied exactly once.
 func TestScaleOut(t *testing.T) {
+	eachDelivery(t, func(t *testing.T, delivery string) {
+		for _, procs := range []int{2, 3} {
+			t.Run(fmt.Sprintf("%d processes", procs), func(t *testing.T) { testScaleOut(t, delivery, procs) })
+		}
+	})
+}
+
+func testScaleOut(t *testing.T, delivery string, procs int) {
 	brokers := service.Kafka(t)
-	for _, procs := range []int{2, 3} {
-		t.Run(fmt.Sprintf("%d processes", procs), func(t *testing.T) {
-			const n = 60000
-			_, _, out, cfg := setup(t, brokers, fmt.Sprintf("scale%d", procs), n, 60, 6)
-			var ps []*runnertest.Proc
-			for range procs {
-				ps = append(ps, runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=10000/s"))
-			}
-			kafkatest.ReadUntil(t, brokers, out, 120*time.Second, runnertest.UniqueValues(n))
-			for _, p := range ps {
-				if err := p.Term(t); err != nil {
-					t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
-				}
-			}
-			tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
-			faults.add(fmt.Sprintf("none (%d processes share the group)", procs), tl)
-			if tl.Lost != 0 || tl.Duplicated != 0 || tl.Reordered != 0 {
-				t.Errorf("%s; want nothing lost, duplicated or reordered", tl)
-			}
-			for i, p := range ps {
-				if !strings.Contains(p.Stderr.String(), "partitions assigned") {
-					t.Errorf("process %d never got partitions:\n%s", i, p.Stderr.String())
-				}
-			}
-		})
+	const n = 60000
+	_, _, out, cfg := setup(t, brokers, fmt.Sprintf("scale%d", procs), n, 60, 6)
+	var ps []*runnertest.Proc
+	for i := range procs {
+		// Each process its own instance: on one host they would share
+		// transactional ids and fence each other.
+		ps = append(ps, runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=10000/s", "DELIVERY="+delivery, fmt.Sprintf("CONVEYOR_INSTANCE=p%d", i)))
+	}
+	kafkatest.ReadUntil(t, brokers, out, 120*time.Second, runnertest.UniqueValues(n))
+	for _, p := range ps {
+		if err := p.Term(t); err != nil {
+			t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
+		}
+	}
+	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
+	faults.add(fmt.Sprintf("none (%d processes share the group)", procs), delivery, tl)
+	expect(t, delivery, tl, 0)
+	for i, p := range ps {
+		if !strings.Contains(p.Stderr.String(), "partitions assigned") {
+			t.Errorf("process %d never got partitions:\n%s", i, p.Stderr.String())
+		}
 	}
 }
 
 // TestCrash SIGKILLs the runner repeatedly mid-stream and restarts it.
 // At-least-once: nothing lost, order per key kept among first occurrences,
 // duplicates bounded by what a process can do between two commits.
-func TestCrash(t *testing.T) {
+// Exactly-once: the killed process's open transaction is aborted when its
+// successor starts with the same transactional id; nothing repeats.
+func TestCrash(t *testing.T) { eachDelivery(t, testCrash) }
+
+func testCrash(t *testing.T, delivery string) {
 	brokers := service.Kafka(t)
-	const n, kills, rate = 200000, 5, 20000
+	n, kills, rate := 100000, 10, 20000
+	if fullFaults() {
+		n = 500000
+	}
 	name, in, out, cfg := setup(t, brokers, "crash", n, 100, 6)
-	env := []string{"KAFKA_BROKERS=" + brokers, fmt.Sprintf("RATE=%d/s", rate)}
+	env := []string{"KAFKA_BROKERS=" + brokers, fmt.Sprintf("RATE=%d/s", rate), "DELIVERY=" + delivery}
 	for k := range kills {
 		p := runnertest.Start(t, cfg, env...)
 		want := (k + 1) * n / (kills + 1)
@@ -84,25 +122,25 @@ func TestCrash(t *testing.T) {
 		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
 	}
 	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
-	faults.add(fmt.Sprintf("SIGKILL runner x%d", kills), tl)
+	faults.add(fmt.Sprintf("SIGKILL runner x%d", kills), delivery, tl)
 	// A kill repeats what was copied since the last commit: offsets are
 	// stored every 200ms and committed every 500ms, so well under a second
 	// of work at the capped rate. Allow one second's worth per kill.
-	if bound := kills * rate; tl.Lost != 0 || tl.Reordered != 0 || tl.Duplicated > bound {
-		t.Errorf("%s; want lost=0, reordered=0, duplicated <= %d", tl, bound)
-	}
-	if !kafkatest.WaitCommitted(t, brokers, name+".copy", in, n, 10*time.Second) {
+	expect(t, delivery, tl, kills*rate)
+	if !kafkatest.WaitCommitted(t, brokers, name+".copy", in, int64(n), 10*time.Second) {
 		t.Error("offsets not fully committed after a clean stop")
 	}
 }
 
 // TestDrain: SIGTERM mid-stream drains and commits, so a restart neither
-// loses nor repeats anything.
-func TestDrain(t *testing.T) {
+// loses nor repeats anything, in either mode.
+func TestDrain(t *testing.T) { eachDelivery(t, testDrain) }
+
+func testDrain(t *testing.T, delivery string) {
 	brokers := service.Kafka(t)
 	const n = 50000
 	_, _, out, cfg := setup(t, brokers, "drain", n, 50, 6)
-	env := []string{"KAFKA_BROKERS=" + brokers, "RATE=10000/s"}
+	env := []string{"KAFKA_BROKERS=" + brokers, "RATE=10000/s", "DELIVERY=" + delivery}
 	p := runnertest.Start(t, cfg, env...)
 	if got := kafkatest.ReadUntil(t, brokers, out, 60*time.Second, kafkatest.Count(n/3)); len(got) < n/3 {
 		t.Fatalf("only %d records out; stderr:\n%s", len(got), p.Stderr.String())
@@ -116,16 +154,16 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("runner exit: %v\n%s", err, p.Stderr.String())
 	}
 	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
-	faults.add("SIGTERM runner, restart", tl)
-	if tl.Lost != 0 || tl.Duplicated != 0 || tl.Reordered != 0 {
-		t.Errorf("%s; want 0 lost, 0 duplicated, 0 reordered", tl)
-	}
+	faults.add("SIGTERM runner, restart", delivery, tl)
+	expect(t, delivery, tl, 0)
 }
 
 // TestBrokerFault kills the leader of a partition the runner writes to,
 // mid-stream, on a three-node cluster (replication factor 3,
 // min.insync.replicas 2), and starts it again later.
-func TestBrokerFault(t *testing.T) {
+func TestBrokerFault(t *testing.T) { eachDelivery(t, testBrokerFault) }
+
+func testBrokerFault(t *testing.T, delivery string) {
 	cluster := service.KafkaCluster(t)
 	brokers := cluster.Brokers()
 	const n = 100000
@@ -137,7 +175,7 @@ func TestBrokerFault(t *testing.T) {
 	// One runner, so no need for a short session: with the default-like 30s
 	// a commit stalled while the ISR shrinks does not cost the assignment.
 	cfg := runnertest.Passthrough(t, name, in, out, map[string]string{"session.timeout.ms": "30000"})
-	p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=10000/s")
+	p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=10000/s", "DELIVERY="+delivery)
 	if got := kafkatest.ReadUntil(t, brokers, out, 120*time.Second, kafkatest.Count(n/4)); len(got) < n/4 {
 		t.Fatalf("only %d records out; stderr:\n%s", len(got), p.Stderr.String())
 	}
@@ -157,13 +195,11 @@ func TestBrokerFault(t *testing.T) {
 		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
 	}
 	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
-	faults.add(fmt.Sprintf("kill partition leader (node %d), restart", leader), tl)
+	faults.add("kill partition leader, restart it", delivery, tl)
 	if tl.Duplicated > 0 {
 		t.Logf("duplicates per output partition: %v", tl.DuplicatedBy)
 	}
-	if tl.Lost != 0 || tl.Reordered != 0 {
-		t.Errorf("%s; want lost=0, reordered=0", tl)
-	}
+	expect(t, delivery, tl, n)
 }
 
 // TestKcatInterop: records kcat produces (key, header, JSON value) go

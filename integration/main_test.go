@@ -22,14 +22,14 @@ type faultTable struct {
 }
 
 type faultRow struct {
-	fault string
-	tally runnertest.Tally
+	fault, delivery string
+	tally           runnertest.Tally
 }
 
-func (ft *faultTable) add(fault string, tl runnertest.Tally) {
+func (ft *faultTable) add(fault, delivery string, tl runnertest.Tally) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
-	ft.rows = append(ft.rows, faultRow{fault, tl})
+	ft.rows = append(ft.rows, faultRow{fault, delivery, tl})
 }
 
 func (ft *faultTable) String() string {
@@ -39,11 +39,16 @@ func (ft *faultTable) String() string {
 		return ""
 	}
 	rows := append([]faultRow(nil), ft.rows...)
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].fault < rows[j].fault })
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].fault != rows[j].fault {
+			return rows[i].fault < rows[j].fault
+		}
+		return rows[i].delivery < rows[j].delivery
+	})
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-44s %9s %6s %11s %10s\n", "fault", "records", "lost", "duplicated", "reordered")
+	fmt.Fprintf(&b, "\n%-46s %-13s %9s %6s %11s %10s\n", "fault", "delivery", "records", "lost", "duplicated", "reordered")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-44s %9d %6d %11d %10d\n", r.fault, r.tally.Records, r.tally.Lost, r.tally.Duplicated, r.tally.Reordered)
+		fmt.Fprintf(&b, "%-46s %-13s %9d %6d %11d %10d\n", r.fault, r.delivery, r.tally.Records, r.tally.Lost, r.tally.Duplicated, r.tally.Reordered)
 	}
 	return b.String()
 }

@@ -200,35 +200,52 @@ func WaitCommitted(t testing.TB, brokers, group, topic string, total int64, time
 }
 
 // ReadAll reads topic from the beginning up to the end offsets it has when
-// called, and returns every message.
+// called, and returns every committed message (read_committed, like every
+// consumer here). Done is judged by the consumer's position, not by counting
+// messages: transaction markers and aborted records take offsets too.
 func ReadAll(t testing.TB, brokers, topic string, timeout time.Duration) []*kafka.Message {
 	t.Helper()
 	end, err := endOffsets(brokers, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var total int64
-	for _, e := range end {
-		total += e
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers": brokers, "group.id": fmt.Sprintf("kafkatest-%d", time.Now().UnixNano()),
+		"enable.auto.commit": false, "enable.metrics.push": false, "log_level": 2,
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	pos := map[int32]int64{}
-	out := ReadUntil(t, brokers, topic, timeout, func(ms []*kafka.Message) bool {
-		for _, m := range ms[len(ms)-min(len(ms), 1):] {
-			pos[m.TopicPartition.Partition] = max(pos[m.TopicPartition.Partition], int64(m.TopicPartition.Offset)+1)
+	defer c.Close()
+	var parts []kafka.TopicPartition
+	for p, e := range end {
+		if e > 0 {
+			parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.OffsetBeginning})
 		}
-		for p, e := range end {
-			if pos[p] < e {
+	}
+	if err := c.Assign(parts); err != nil {
+		t.Fatal(err)
+	}
+	var out []*kafka.Message
+	reached := func() bool {
+		pos, err := c.Position(parts)
+		if err != nil {
+			return false
+		}
+		for _, tp := range pos {
+			if int64(tp.Offset) < end[tp.Partition] {
 				return false
 			}
 		}
 		return true
-	})
-	var got int64
-	for p, e := range end {
-		got += min(pos[p], e)
 	}
-	if got < total {
-		t.Fatalf("read %d of %d records of %s within %s", got, total, topic, timeout)
+	for deadline := time.Now().Add(timeout); !reached(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("read %d records of %s within %s without reaching its end offsets %v", len(out), topic, timeout, end)
+		}
+		if m, ok := c.Poll(100).(*kafka.Message); ok && m.TopicPartition.Error == nil {
+			out = append(out, m)
+		}
 	}
 	return out
 }

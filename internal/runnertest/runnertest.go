@@ -160,6 +160,7 @@ func (p *Proc) WaitLog(t testing.TB, text string, timeout time.Duration) {
 }
 
 // Passthrough writes a pipeline file with one transform copying in to out
+// (its delivery mode from $DELIVERY, at_least_once by default)
 // and marking each record copied. Extra kafka properties (for example a
 // short session timeout) and the stage's rate cap (RATE) come from the
 // environment of the runner.
@@ -177,6 +178,7 @@ transforms:
   copy:
     from: %s
     rate: ${RATE:-}
+    delivery: ${DELIVERY:-at_least_once}
     steps:
       - set: {copied: true}
     to: %s
