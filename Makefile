@@ -7,13 +7,20 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X main.version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: build run check test test-unit lint fmt clean kafka-up kafka-down kafka-cluster-up pg-up pg-down
+.PHONY: build run rewards check test test-unit lint fmt clean kafka-up kafka-down kafka-cluster-up pg-up pg-down
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./runner
 
 run: build
 	./$(BIN) -c configs/donut-orders.yaml
+
+# The user-rewards scenario on SQLite and the embedded broker, with the
+# simulated loyalty app; starts from an empty database each time.
+REWARDS_DB ?= /tmp/conveyor-user-rewards.db
+rewards: build
+	rm -f $(REWARDS_DB) $(REWARDS_DB)-wal $(REWARDS_DB)-shm
+	REWARDS_DSN=file:$(REWARDS_DB) ./$(BIN) -c configs/user-rewards-app.yaml -c configs/user-rewards.yaml
 
 check: build
 	./$(BIN) check -c configs/

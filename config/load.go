@@ -182,6 +182,7 @@ func (p *Pipeline) validate(d *decoder) {
 	if p.Name != "" && !nameRE.MatchString(p.Name) {
 		errf(p.namePos, "pipeline", "invalid pipeline name %q: use letters, digits, '.', '_' and '-'", p.Name)
 	}
+	p.deliverySet = p.Delivery != ""
 	if p.Delivery == "" {
 		p.Delivery = AtLeastOnce
 	}
@@ -208,7 +209,7 @@ func (p *Pipeline) validate(d *decoder) {
 		p.Topics[name] = t
 	}
 	seen := map[string]*Stage{}
-	stage := func(s *Stage) {
+	stage := func(s *Stage, transform bool) {
 		if !nameRE.MatchString(s.Name) {
 			errf(s.Pos, s.Path, "invalid stage name %q: use letters, digits, '.', '_' and '-'", s.Name)
 		}
@@ -224,6 +225,14 @@ func (p *Pipeline) validate(d *decoder) {
 		}
 		if s.Delivery == "" {
 			s.Delivery = p.Delivery
+			if transform && stateful(s.Steps) && !p.deliverySet {
+				// State without transactions would double-count after a
+				// crash: stateful stages are exactly-once unless told.
+				s.Delivery = ExactlyOnce
+			}
+		}
+		if transform && stateful(s.Steps) && s.Delivery != ExactlyOnce {
+			errf(s.Pos, s.Path+".delivery", "stateful steps (join, join_table, aggregate) need exactly_once: their state and outputs must commit together")
 		}
 		if s.CommitInterval < 0 {
 			errf(s.Pos, s.Path+".commit_interval", "must not be negative")
@@ -261,21 +270,30 @@ func (p *Pipeline) validate(d *decoder) {
 	}
 	for i := range p.Sources {
 		s := &p.Sources[i]
-		stage(&s.Stage)
+		stage(&s.Stage, false)
 		to(&s.Stage, s.To)
 	}
 	for i := range p.Transforms {
 		t := &p.Transforms[i]
-		stage(&t.Stage)
+		stage(&t.Stage, true)
 		consumer(&t.Stage, &t.Consumer)
 		to(&t.Stage, t.To)
 	}
 	for i := range p.Sinks {
 		s := &p.Sinks[i]
-		stage(&s.Stage)
+		stage(&s.Stage, false)
 		consumer(&s.Stage, &s.Consumer)
 	}
 	if len(p.Sources)+len(p.Transforms)+len(p.Sinks) == 0 && p.Name != "" {
 		errf(p.namePos, "", "the pipeline has no stages: add sources, transforms or sinks")
 	}
+}
+
+func stateful(steps []Step) bool {
+	for i := range steps {
+		if steps[i].Stateful() {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -205,6 +206,16 @@ func (s *Step) decodeNode(d *decoder, n *yaml.Node, path string) {
 			s.Explode.Expr = *long.Expr
 		}
 		s.Explode.As = long.As
+	case "join":
+		s.Join = &Join{}
+		d.decode(body, p, reflectValue(s.Join))
+		decodeJoinType(d, body, p, &s.Join.Type, Inner, Left)
+	case "join_table":
+		s.JoinTable = &JoinTable{}
+		d.decode(body, p, reflectValue(s.JoinTable))
+		decodeJoinType(d, body, p, &s.JoinTable.Type, Inner, Left, Outer)
+	case "aggregate":
+		s.Aggregate = d.aggregate(body, p)
 	default:
 		s.Kind = ""
 		d.errorf(key, p, "unknown step%s", suggest(key.Value, StepKinds))
@@ -254,3 +265,19 @@ func (d *decoder) names(n *yaml.Node, path string) []string {
 }
 
 func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
+
+// decodeJoinType defaults a join's type to inner and checks it is one the
+// step allows.
+func decodeJoinType(d *decoder, n *yaml.Node, path string, t *JoinType, allowed ...JoinType) {
+	if *t == "" {
+		*t = Inner
+		return
+	}
+	if !slices.Contains(allowed, *t) {
+		words := make([]string, len(allowed))
+		for i, a := range allowed {
+			words[i] = string(a)
+		}
+		d.errorf(n, join(path, "type"), "unknown join type %q: want one of %s", *t, strings.Join(words, ", "))
+	}
+}

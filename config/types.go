@@ -22,6 +22,8 @@ type Pipeline struct {
 	// VarsPos locates the vars section for errors about it.
 	VarsPos Pos
 	namePos Pos
+	// deliverySet tells an explicit pipeline delivery from the default.
+	deliverySet bool
 }
 
 // Kafka holds the connection settings shared by every stage of a pipeline.
@@ -184,6 +186,10 @@ type Step struct {
 	Headers []Field
 	To      *Expr
 	Explode *Explode
+	// Stateful steps (transforms only).
+	Join      *Join
+	JoinTable *JoinTable
+	Aggregate *Aggregate
 }
 
 // Assert rejects a record (to on_error) when Expr is false.
@@ -200,4 +206,7 @@ type Explode struct {
 }
 
 // StepKinds lists the step names in the order the reference documents them.
-var StepKinds = []string{"filter", "assert", "set", "map", "drop", "keep", "rename", "key", "headers", "to", "explode"}
+var StepKinds = []string{"filter", "assert", "set", "map", "drop", "keep", "rename", "key", "headers", "to", "explode", "join", "join_table", "aggregate"}
+
+// Stateful reports whether the step keeps state across records.
+func (s *Step) Stateful() bool { return s.Join != nil || s.JoinTable != nil || s.Aggregate != nil }

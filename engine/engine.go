@@ -109,8 +109,9 @@ type sourcePlan struct {
 }
 
 type transformPlan struct {
-	cfg   *config.Transform
-	chain *transforms.Chain
+	cfg      *config.Transform
+	chain    *transforms.Chain
+	stateful *statefulPlan // set when steps keep state; chain is nil then
 }
 
 type sinkPlan struct {
@@ -166,7 +167,14 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 		}
 		for i := range p.Transforms {
 			t := &p.Transforms[i]
-			pp.transform = append(pp.transform, &transformPlan{cfg: t, chain: compile(&t.Stage)})
+			tp := &transformPlan{cfg: t}
+			if hasStateful(t.Steps) {
+				tp.stateful = compileStateful(t, opts, &errs)
+				checkCoPartitioned(p, t, tp.stateful, &errs)
+			} else {
+				tp.chain = compile(&t.Stage)
+			}
+			pp.transform = append(pp.transform, tp)
 			checkExactlyOnce(p, &t.Stage, &errs)
 			for _, from := range t.From {
 				if from == t.To {
@@ -403,7 +411,23 @@ func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]ru
 		base := pp.newStage(&tp.cfg.Stage, "transform", tp.chain, log)
 		if tp.cfg.Delivery == config.ExactlyOnce {
 			st := &tp.cfg.Stage
+			var state *stateful
+			var w *transforms.Worker
+			if tp.stateful != nil {
+				state = &stateful{
+					st:      newStageState(tp.stateful, expression.Options{Vars: p.Vars}),
+					readCM:  kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, map[string]string{"group.id": tp.cfg.Group + ".restore", "enable.auto.commit": "false", "isolation.level": "read_committed"}),
+					adminCM: kafkaconf.Build(kafkaconf.Admin, brokers, p.Kafka.Config, st.Kafka.Config, nil),
+					from:    tp.cfg.From,
+				}
+				if tp.stateful.aggregate {
+					state.changelog = changelogTopic(p.Name, st.Name)
+				}
+			} else {
+				w = tp.chain.NewWorker()
+			}
 			out = append(out, &txnTransform{
+				state:      state,
 				stage:      base,
 				consumerCM: kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceConsumer(tp.cfg.Group, tp.cfg.Start)),
 				producerCM: kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
@@ -411,7 +435,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]ru
 				to:         tp.cfg.To,
 				interval:   time.Duration(st.CommitInterval),
 				maxRecords: st.CommitRecords,
-				w:          tp.chain.NewWorker(),
+				w:          w,
 			})
 			continue
 		}
@@ -633,4 +657,34 @@ func (r *sinkRun) run(ctx context.Context) error {
 		closeErr = errors.Join(closeErr, fmt.Errorf("sink %s: close: %w", r.name, err))
 	}
 	return errors.Join(runErr, closeErr)
+}
+
+func hasStateful(steps []config.Step) bool {
+	for i := range steps {
+		if steps[i].Stateful() {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCoPartitioned reports, offline, declared topics a stateful stage
+// reads whose partition counts differ: partition N of each must hold the
+// same keys.
+func checkCoPartitioned(p *config.Pipeline, t *config.Transform, pl *statefulPlan, errs *config.Errors) {
+	all := append(append([]string(nil), t.From...), pl.topics()...)
+	first, firstN := "", 0
+	for _, name := range all {
+		decl, ok := p.Topics[name]
+		if !ok {
+			continue
+		}
+		if first == "" {
+			first, firstN = name, decl.Partitions
+			continue
+		}
+		if decl.Partitions != firstN {
+			errs.Addf(decl.Pos, "topics."+name+".partitions", "%s has %d partitions and %s has %d, but transform %s joins them: they must be co-partitioned (same count, same keys)", name, decl.Partitions, first, firstN, t.Name)
+		}
+	}
 }

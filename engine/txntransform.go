@@ -49,6 +49,11 @@ type txnTransform struct {
 	closing   bool
 	// committed is the offset this process last committed per partition.
 	committed map[partitionKey]kafka.Offset
+	// state is set for a stage with stateful steps.
+	state *stateful
+	// failed is set by a rebalance callback that could not restore state;
+	// the loop stops with it.
+	failed error
 }
 
 func (x *txnTransform) run(ctx context.Context) error {
@@ -66,7 +71,16 @@ func (x *txnTransform) run(ctx context.Context) error {
 	x.p = p
 	defer p.close()
 	x.first, x.next, x.committed = map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}
-	if err := c.SubscribeTopics(x.topics, x.rebalance); err != nil {
+	topics := x.topics
+	if x.state != nil {
+		if err := x.state.prepare(ctx, x.kind, x.name); err != nil {
+			return err
+		}
+		// Tables are read in the same group so that partition N of every
+		// topic goes to the same process (range assignment).
+		topics = append(slices.Clone(topics), x.state.st.plan.topics()...)
+	}
+	if err := c.SubscribeTopics(topics, x.rebalance); err != nil {
 		return fmt.Errorf("%s %s: subscribe to %s: %w", x.kind, x.name, strings.Join(x.topics, ","), err)
 	}
 	runErr := x.loop(ctx)
@@ -91,6 +105,9 @@ func (x *txnTransform) run(ctx context.Context) error {
 
 func (x *txnTransform) loop(ctx context.Context) error {
 	for ctx.Err() == nil {
+		if x.failed != nil {
+			return x.failed
+		}
 		timeout := 100
 		if x.p.open {
 			timeout = 5
@@ -147,6 +164,9 @@ func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
 	x.next[k] = m.TopicPartition.Offset + 1
 	x.n++
 	x.counters.In.Add(1)
+	if x.state != nil {
+		return x.handleStateful(ctx, m)
+	}
 
 	rec, err := x.toRecord(m)
 	if err != nil {
@@ -287,7 +307,12 @@ func (x *txnTransform) rewind(cause error) error {
 	if x.aborts >= 5 {
 		return fmt.Errorf("%s %s: transactions from %s aborted %d times in a row: %w", x.kind, x.name, where, x.aborts, cause)
 	}
-	if !x.closing {
+	if !x.closing && x.state != nil {
+		// The state took in the aborted records: rebuild it as committed.
+		if err := x.reposition(); err != nil {
+			return fmt.Errorf("%s %s: after an aborted transaction: %w", x.kind, x.name, err)
+		}
+	} else if !x.closing {
 		for k, off := range x.first {
 			t := k.topic
 			if err := x.c.Seek(kafka.TopicPartition{Topic: &t, Partition: k.part, Offset: off}, 0); err != nil {
@@ -313,7 +338,15 @@ func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		x.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
-		return c.Assign(e.Partitions)
+		if x.state == nil {
+			return c.Assign(e.Partitions)
+		}
+		parts, err := x.restore(c, e.Partitions)
+		if err != nil {
+			x.failed = fmt.Errorf("%s %s: restore state: %w", x.kind, x.name, err)
+			return nil
+		}
+		return c.Assign(parts)
 	case kafka.RevokedPartitions:
 		x.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", c.AssignmentLost())
 		if x.p.open {
@@ -327,6 +360,9 @@ func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		}
 		for _, tp := range e.Partitions {
 			delete(x.committed, partitionKey{*tp.Topic, tp.Partition})
+			if x.state != nil {
+				delete(x.state.st.parts, tp.Partition) // released; the next owner restores it
+			}
 		}
 		return c.Unassign()
 	}
@@ -340,4 +376,37 @@ func formatOffsets(m map[partitionKey]kafka.Offset) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ",")
+}
+
+// reposition rebuilds the state of every assigned partition that the
+// aborted transaction touched, and seeks each topic of them back to where
+// the rebuilt state ends.
+func (x *txnTransform) reposition() error {
+	touched := map[int32]bool{}
+	for k := range x.first {
+		touched[k.part] = true
+	}
+	assigned, err := x.c.Assignment()
+	if err != nil {
+		return err
+	}
+	var parts []kafka.TopicPartition
+	for _, tp := range assigned {
+		if touched[tp.Partition] {
+			parts = append(parts, tp)
+		}
+	}
+	positioned, err := x.restore(x.c, parts)
+	if err != nil {
+		return err
+	}
+	for _, tp := range positioned {
+		if tp.Offset < 0 {
+			continue // nothing committed: the reset policy applies
+		}
+		if err := x.c.Seek(tp, 0); err != nil {
+			return fmt.Errorf("seek %s: %w", formatPartitions([]kafka.TopicPartition{tp}), err)
+		}
+	}
+	return nil
 }

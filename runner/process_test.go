@@ -25,8 +25,10 @@ func TestScaleOutTwoProcesses(t *testing.T) {
 	kafkatest.CreateTopic(t, brokers, "scale-out", 6)
 	runnertest.Preload(t, brokers, "scale-in", n, 50)
 	cfg := runnertest.Passthrough(t, "scale", "scale-in", "scale-out", fastGroups)
-	a := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers)
-	b := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers)
+	// A rate cap keeps the work going long enough for both to join the
+	// group, however busy the machine.
+	a := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=2500/s")
+	b := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=2500/s")
 	kafkatest.ReadUntil(t, brokers, "scale-out", 120*time.Second, kafkatest.Count(n))
 	for _, p := range []*runnertest.Proc{a, b} {
 		if err := p.Term(t); err != nil {

@@ -212,6 +212,10 @@ func compileStep(st *step, s config.Step, opts expression.Options, errs *config.
 			errs.Addf(s.Pos, s.Path+".explode.as", "%s is reserved for record metadata", st.as)
 		}
 	default:
+		if s.Stateful() {
+			errs.Addf(s.Pos, s.Path, "%s keeps state: it is a step of transforms only", s.Kind)
+			break
+		}
 		errs.Addf(s.Pos, s.Path, "unknown step %q, want one of %s", s.Kind, strings.Join(config.StepKinds, ", "))
 	}
 	return len(*errs) == before

@@ -341,7 +341,7 @@ func TestCompileErrors(t *testing.T) {
 		`p.yaml:11:15: transforms.t.steps[1].filter: expected bool, but got int`,
 		`p.yaml:12:26: transforms.t.steps[2].set.total: unknown function "qtty"`,
 		`p.yaml:12:30: transforms.t.steps[2].set._key: _key is reserved for record metadata: use a key step to set the record key`,
-		`p.yaml:13:7: transforms.t.steps[3]: unknown step "sort", want one of filter, assert, set, map, drop, keep, rename, key, headers, to, explode`,
+		`p.yaml:13:7: transforms.t.steps[3]: unknown step "sort", want one of filter, assert, set, map, drop, keep, rename, key, headers, to, explode, join, join_table, aggregate`,
 		`p.yaml:14:7: transforms.t.steps[4].explode: explode needs as: the field that receives each element`,
 		`p.yaml:15:7: transforms.t.steps[5]: map needs an expression`,
 		`p.yaml:16:7: transforms.t.steps[6]: drop needs at least one field`,
