@@ -121,7 +121,6 @@ type stageState struct {
 
 	aggOuts []aggregate.Output
 	changes []aggregate.Change
-	next    []*record.Record
 }
 
 func newStageState(pl *statefulPlan, opts expression.Options) *stageState {
