@@ -35,13 +35,19 @@ func loadCursorRetrying(ctx context.Context, cm kafka.ConfigMap, topic, key stri
 	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 2*time.Second
 	return backoff.Retry(ctx, func() ([]byte, error) {
 		v, err := loadCursor(ctx, cm, topic, key)
-		var ke kafka.Error
-		if err != nil && !(errors.As(err, &ke) && (ke.IsRetriable() || ke.IsTimeout() || ke.Code() == kafka.ErrNotLeaderForPartition ||
-			ke.Code() == kafka.ErrLeaderNotAvailable || ke.Code() == kafka.ErrUnknownTopicOrPart)) {
+		if err != nil && !settling(err) {
 			return nil, backoff.Permanent(err)
 		}
 		return v, err
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(time.Minute))
+}
+
+// settling tells errors of a topic the broker is still setting up (no
+// leader yet) or briefly unavailable: worth retrying.
+func settling(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && (ke.IsRetriable() || ke.IsTimeout() || ke.Code() == kafka.ErrNotLeaderForPartition ||
+		ke.Code() == kafka.ErrLeaderNotAvailable || ke.Code() == kafka.ErrUnknownTopicOrPart)
 }
 
 // loadCursor reads the cursor topic to its end and returns the last value

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/aggregate"
@@ -227,10 +228,20 @@ func readPartition(ctx context.Context, cm kafka.ConfigMap, t string, p int32, f
 		return 0, fmt.Errorf("restore reader: %s", kafkaconf.Scrub(cm, err.Error()))
 	}
 	defer c.Close()
-	low, high, err := c.QueryWatermarkOffsets(t, p, 10000)
+	// A changelog created a moment ago may have no leader yet.
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 2*time.Second
+	bounds, err := backoff.Retry(ctx, func() ([2]int64, error) {
+		low, high, err := c.QueryWatermarkOffsets(t, p, 10000)
+		if err != nil && !settling(err) {
+			return [2]int64{}, backoff.Permanent(err)
+		}
+		return [2]int64{low, high}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(time.Minute))
 	if err != nil {
 		return 0, fmt.Errorf("offsets of %s[%d]: %w", t, p, err)
 	}
+	low, high := bounds[0], bounds[1]
 	if until < 0 || until > high {
 		until = high
 	}
