@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -19,6 +21,11 @@ type child struct {
 	started time.Time
 	exited  chan struct{} // closed by the wait goroutine, the cmd's owner
 	waitErr error         // valid once exited is closed
+	// peakRSS is the highest VmHWM sampled from /proc while the process
+	// ran. The kernel's ru_maxrss cannot serve: os/exec starts the child
+	// with vfork, so its ru_maxrss includes the harness's own resident set
+	// at exec, and the harness holds every preloaded order in memory.
+	peakRSS atomic.Int64
 }
 
 func startChild(name, logPath string, argv ...string) (*child, error) {
@@ -38,7 +45,42 @@ func startChild(name, logPath string, argv ...string) (*child, error) {
 		c.waitErr = c.cmd.Wait()
 		close(c.exited)
 	}()
+	go c.sampleRSS()
 	return c, nil
+}
+
+// sampleRSS reads the process's VmHWM every 50ms until it exits. VmHWM is
+// itself a high-water mark, so a sample after a peak still sees it; only a
+// peak in the last 50ms before exit can be missed.
+func (c *child) sampleRSS() {
+	path := fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if kb, ok := vmHWM(path); ok && kb*1024 > c.peakRSS.Load() {
+			c.peakRSS.Store(kb * 1024)
+		}
+		select {
+		case <-c.exited:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// vmHWM reads the VmHWM line (KiB) of a /proc status file.
+func vmHWM(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(v), []byte("kB")))), 10, 64)
+			return kb, err == nil
+		}
+	}
+	return 0, false
 }
 
 func (c *child) hasExited() bool {
@@ -108,7 +150,7 @@ func (c *child) usage() (usage, error) {
 	}
 	return usage{
 		cpu:    time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		maxRSS: ru.Maxrss * 1024, // Linux reports KiB
+		maxRSS: c.peakRSS.Load(),
 	}, nil
 }
 

@@ -32,7 +32,12 @@ func (c *cluster) close() { c.admin.Close() }
 // createTopic creates a topic with the harness's partition count and waits
 // until every partition has a leader, so timing never includes creation.
 func (c *cluster) createTopic(ctx context.Context, name string) error {
-	res, err := c.admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: name, NumPartitions: partitions, ReplicationFactor: -1}})
+	return c.createTopicWith(ctx, name, nil)
+}
+
+// createTopicWith is createTopic with topic configs (cleanup.policy...).
+func (c *cluster) createTopicWith(ctx context.Context, name string, config map[string]string) error {
+	res, err := c.admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: name, NumPartitions: partitions, ReplicationFactor: -1, Config: config}})
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", name, err)
 	}

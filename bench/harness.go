@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -85,27 +86,44 @@ func openBroker(ctx context.Context, opts options, log io.Writer) (*broker, erro
 	return startBroker(ctx, opts.kafkaScript, log)
 }
 
+// preloadInput creates topic and preloads n orders of size into it, keyed
+// by store or by keyOf (see preload), and checks they all arrived.
+func (h *harness) preloadInput(ctx context.Context, topic string, size, n int, keyOf func(int) string) (*input, error) {
+	if err := h.cl.createTopic(ctx, topic); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(h.log, "size %d: preloading %s records into %s\n", size, comma(int64(n)), topic)
+	t0 := time.Now()
+	in, err := preload(ctx, h.cl.brokers, topic, size, n, h.opts.smoke, keyOf)
+	if err != nil {
+		return nil, err
+	}
+	if in.end, err = h.cl.endOffsets(ctx, topic); err != nil {
+		return nil, err
+	}
+	if got := sum(in.end); got != in.n {
+		return nil, fmt.Errorf("preloaded %s holds %d records, want %d", topic, got, in.n)
+	}
+	fmt.Fprintf(h.log, "size %d: preloaded in %s (%.0f B average)\n", size, time.Since(t0).Round(100*time.Millisecond), in.avgSize())
+	return in, nil
+}
+
 // measureSize preloads the input of one size and runs the rounds.
 func (h *harness) measureSize(ctx context.Context, size int) (sizeReport, error) {
 	n := h.opts.records(size)
 	topic := fmt.Sprintf("bench-%s-in-%d", h.runID, size)
 	defer h.cleanup("", topic)
-	if err := h.cl.createTopic(ctx, topic); err != nil {
-		return sizeReport{}, err
-	}
-	fmt.Fprintf(h.log, "size %d: preloading %s records into %s\n", size, comma(int64(n)), topic)
-	t0 := time.Now()
-	in, err := preload(ctx, h.cl.brokers, topic, size, n, h.opts.smoke)
+	in, err := h.preloadInput(ctx, topic, size, n, nil)
 	if err != nil {
 		return sizeReport{}, err
 	}
-	if in.end, err = h.cl.endOffsets(ctx, topic); err != nil {
-		return sizeReport{}, err
+	if slices.Contains(h.opts.variants, varAggregate) {
+		keyed := topic + "-keyed"
+		defer h.cleanup("", keyed)
+		if in.keyed, err = h.preloadInput(ctx, keyed, size, n, aggKey); err != nil {
+			return sizeReport{}, err
+		}
 	}
-	if got := sum(in.end); got != in.n {
-		return sizeReport{}, fmt.Errorf("preloaded %s holds %d records, want %d", topic, got, in.n)
-	}
-	fmt.Fprintf(h.log, "size %d: preloaded in %s (%.0f B average)\n", size, time.Since(t0).Round(100*time.Millisecond), in.avgSize())
 	if err := h.warmUp(ctx, topic); err != nil {
 		return sizeReport{}, err
 	}

@@ -57,6 +57,24 @@ func transformPipeline(name, brokers, in, out, group string, typical bool) pipel
 	return pipelineFile{Pipeline: name, Kafka: kafkaSection{Brokers: brokers}, Transforms: map[string]transformDef{"stage": t}}
 }
 
+// aggregatePipeline is one exactly-once transform stage from in (keyed by
+// the group) to out: count and sum of qty per record key, a row per input
+// record (emit: changes, the default).
+func aggregatePipeline(name, brokers, in, out, group string) pipelineFile {
+	t := transformDef{From: in, Group: group, To: out, Delivery: "exactly_once"}
+	t.Steps = []map[string]any{
+		{"aggregate": map[string]any{
+			"values": map[string]any{"orders": "count", "qty": map[string]string{"sum": "qty"}},
+			"emit":   "changes",
+		}},
+	}
+	return pipelineFile{Pipeline: name, Kafka: kafkaSection{Brokers: brokers}, Transforms: map[string]transformDef{"stage": t}}
+}
+
+// changelogOf is the changelog topic the runner creates for the aggregate
+// of pipeline name's stage (<pipeline>-<stage>-changelog).
+func changelogOf(name string) string { return name + "-stage-changelog" }
+
 // generatePipeline is a generate source alone writing n orders shaped like
 // the preloaded ones of the size class to out.
 func generatePipeline(name, brokers, out string, n int64, size int) pipelineFile {

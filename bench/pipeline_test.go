@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/conveyor-dev/conveyor/aggregate"
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
 	"github.com/conveyor-dev/conveyor/engine"
@@ -82,6 +84,53 @@ func TestTransformPipelines(t *testing.T) {
 	}
 	if outs := apply(`{"store":"orlando","qty":0,"price":1.25}`); len(outs) != 0 {
 		t.Fatalf("typical should filter qty 0, kept %v", outs[0].Value)
+	}
+}
+
+// The aggregate variant: one exactly-once stage that counts and sums qty
+// per record key, a row per record.
+func TestAggregatePipeline(t *testing.T) {
+	cfg := load(t, aggregatePipeline("bench-agg", "127.0.0.1:9092", "in", "out", "g3"))
+	tr := cfg.Transforms[0]
+	if tr.From[0] != "in" || tr.To != "out" || tr.Group != "g3" || len(tr.Steps) != 1 || tr.Steps[0].Aggregate == nil {
+		t.Fatalf("aggregate wiring: from %v to %s group %s steps %+v", tr.From, tr.To, tr.Group, tr.Steps)
+	}
+	a := tr.Steps[0].Aggregate
+	if a.By != nil || a.Window != nil || a.Emit != config.EmitChanges {
+		t.Fatalf("aggregate should group by the record key, unwindowed, emit changes: %+v", a)
+	}
+	spec, err := aggregate.Compile(a, expression.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := spec.NewState()
+	var outs []aggregate.Output
+	for i, v := range []string{`{"qty":3}`, `{"qty":0}`, `{"qty":5}`} {
+		val, err := record.DecodeJSON([]byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, _, err = st.Add(&record.Record{Key: []byte(aggKey(7)), Value: val, Timestamp: time.UnixMilli(int64(i))}, outs[:0], nil)
+		if err != nil || len(outs) != 1 {
+			t.Fatalf("record %d: %d rows, %v", i, len(outs), err)
+		}
+	}
+	if got := outs[0].Value; got["orders"] != int64(3) || got["qty"] != int64(8) || string(outs[0].Key) != "c00007" {
+		t.Fatalf("last row %s %v, want c00007 orders=3 qty=8", outs[0].Key, got)
+	}
+	if changelogOf("bench-agg") != "bench-agg-stage-changelog" {
+		t.Fatalf("changelog topic %s", changelogOf("bench-agg"))
+	}
+}
+
+// aggKey has aggKeys distinct values, each once per aggKeys records.
+func TestAggKeys(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 2 * aggKeys {
+		seen[aggKey(i)] = true
+	}
+	if len(seen) != aggKeys || aggKey(0) != aggKey(aggKeys) || aggKey(0) == aggKey(1) {
+		t.Fatalf("%d distinct keys, want %d", len(seen), aggKeys)
 	}
 }
 

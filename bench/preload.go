@@ -15,15 +15,26 @@ type input struct {
 	bytes int64           // value bytes
 	kept  int64           // records the typical stage's filter (qty > 0) keeps
 	end   map[int32]int64 // end offsets after preloading
-	// orders by order_id, for checking outputs (smoke runs only).
+	// orders by order_id, for checking outputs (smoke runs of the
+	// store-keyed input only).
 	orders map[string]order
+	// groups: the orders and qty per record key (smoke runs of the keyed
+	// input only), for checking the aggregate's rows.
+	groups map[string]groupTotal
+	// keyed is the same orders keyed by aggKey, for the aggregate
+	// variant; nil when it does not run.
+	keyed *input
 }
+
+// groupTotal is what the aggregate variant's last row of a key must say.
+type groupTotal struct{ orders, qty int64 }
 
 func (in *input) avgSize() float64 { return float64(in.bytes) / float64(in.n) }
 
 // preload writes n orders of one size to topic (created beforehand), keyed
-// by store, and waits until all are durable.
-func preload(ctx context.Context, brokers, topic string, size, n int, keepOrders bool) (*input, error) {
+// by store, or by keyOf(i) when keyOf is not nil, and waits until all are
+// durable. The orders are the same for every topic of one size.
+func preload(ctx context.Context, brokers, topic string, size, n int, keepOrders bool, keyOf func(int) string) (*input, error) {
 	p, err := kafka.NewProducer(loadProducerConfig(brokers, 50))
 	if err != nil {
 		return nil, fmt.Errorf("preload %s: create producer: %w", topic, err)
@@ -34,8 +45,11 @@ func preload(ctx context.Context, brokers, topic string, size, n int, keepOrders
 		<-w.done
 	}()
 	in := &input{topic: topic, size: size, n: int64(n)}
-	if keepOrders {
+	switch {
+	case keepOrders && keyOf == nil:
 		in.orders = make(map[string]order, n)
+	case keepOrders:
+		in.groups = map[string]groupTotal{}
 	}
 	gen := newOrderGen(size, uint64(size))
 	for i := range n {
@@ -47,8 +61,15 @@ func preload(ctx context.Context, brokers, topic string, size, n int, keepOrders
 		if o.Qty > 0 {
 			in.kept++
 		}
-		if keepOrders {
+		if keyOf != nil {
+			key = keyOf(i)
+		}
+		if in.orders != nil {
 			in.orders[o.OrderID] = o
+		}
+		if in.groups != nil {
+			g := in.groups[key]
+			in.groups[key] = groupTotal{orders: g.orders + 1, qty: g.qty + int64(o.Qty)}
 		}
 		m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Key: []byte(key), Value: v}
 		if err := produce(ctx, p, m); err != nil {

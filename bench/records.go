@@ -56,6 +56,13 @@ func stores() []string {
 		"sacramento", "oakland"}
 }
 
+// aggKeys is the cardinality of the aggregate variant's group key.
+const aggKeys = 100_000
+
+// aggKey is order i's key in the aggregate variant's input: customers
+// c00000..c99999 in turn, so every key has records once n >= aggKeys.
+func aggKey(i int) string { return fmt.Sprintf("c%05d", i%aggKeys) }
+
 func donuts() []string {
 	return []string{"glazed", "maple", "chocolate", "boston-cream", "jelly", "sprinkles"}
 }

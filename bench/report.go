@@ -118,6 +118,9 @@ func writeResults(w io.Writer, r report) {
 		if ok1 && ok2 && t.recPerSec > 0 {
 			fmt.Fprintf(w, "Exactly-once cost: typical-eos / typical = **%.2f** (medians of the same run; commit_interval 100ms).\n\n", e.recPerSec/t.recPerSec)
 		}
+		if a, ok := s.row(varAggregate); ok && ok1 && t.recPerSec > 0 {
+			fmt.Fprintf(w, "Aggregate cost: aggregate / typical = **%.2f** (medians of the same run; exactly-once, %s keys, a row and a changelog entry per record).\n\n", a.recPerSec/t.recPerSec, comma(aggKeys))
+		}
 	}
 	if r.latency != nil {
 		fmt.Fprintf(w, "Latency: %s.\n\n", r.latency.line())
@@ -223,6 +226,13 @@ per size, before and outside any timing.
 - **typical-eos**: typical with `+"`delivery: exactly_once`"+`: Kafka transactions of
   100 ms (the default commit_interval), outputs and offsets committed
   together; done when the input's offsets are committed.
+- **aggregate**: `+"`aggregate: {values: {orders: count, qty: {sum: qty}}}`"+`
+  (emit: changes, so a row per input record) over the same orders in a
+  second input topic keyed by customer (%s distinct keys, so that each
+  group's records share a partition; preloaded only when this variant
+  runs). Exactly-once like typical-eos, plus a changelog entry per record
+  in the same transaction (its compacted changelog topic is created before
+  the run, like the output topic). Its records/s counts input records.
 - **generate**: a `+"`generate`"+` source alone writing N orders of the same shape
   and size (an expression of uuid(), pick() and int_between()) to a topic.
 
@@ -241,7 +251,10 @@ per size, before and outside any timing.
   records, from a sample) per second, in 10^6 bytes.
 - **CPU s / M records**: user plus system CPU time of the process over its
   whole life (getrusage of the exited child), per million records.
-- **peak RSS**: the child's ru_maxrss, the highest of the rounds (MB are 10^6 bytes).
+- **peak RSS**: the highest VmHWM sampled from /proc/PID/status every 50 ms
+  while the child ran (not ru_maxrss: os/exec starts children with vfork,
+  which charges the harness's own resident set to them), the highest of the
+  rounds (MB are 10^6 bytes).
 - **vs raw**: median records/s over raw's median records/s.
 - **Latency**: the typical stage runs; once its group holds the partitions,
   the harness writes 100-byte class orders at a fixed rate (linger.ms 1), each
@@ -263,7 +276,7 @@ per size, before and outside any timing.
 - Runner: %s
 - Command: `+"`%s`"+`
 - Date: %s; the whole run took %s
-`, voidEvery, latencyWarmup, e.cpus, e.cpuModel, e.memory, e.kernel, strings.TrimPrefix(e.goVersion, "go"), e.librdkafka,
+`, voidEvery, comma(aggKeys), latencyWarmup, e.cpus, e.cpuModel, e.memory, e.kernel, strings.TrimPrefix(e.goVersion, "go"), e.librdkafka,
 		e.kafka, e.runner, r.opts.command, r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,6 +37,22 @@ func TestComma(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 2_000_000: "2,000,000", -12345: "-12,345"} {
 		if got := comma(n); got != want {
 			t.Errorf("comma(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// The aggregate's ratio to typical is reported like exactly-once's.
+func TestAggregateCostLine(t *testing.T) {
+	in := &input{size: sizeSmall, n: 1_000_000, bytes: 130_000_000}
+	run := func(v string, secs float64) runResult {
+		return runResult{variant: v, records: in.n, bytes: in.bytes, elapsed: time.Duration(secs * float64(time.Second))}
+	}
+	s := summarize(in, 1, []string{varTypical, varTypicalEOS, varAggregate}, []runResult{run(varTypical, 5), run(varTypicalEOS, 10), run(varAggregate, 20)})
+	var b strings.Builder
+	writeResults(&b, report{sizes: []sizeReport{s}})
+	for _, want := range []string{"Exactly-once cost: typical-eos / typical = **0.50**", "Aggregate cost: aggregate / typical = **0.25**", "| aggregate | 50,000 |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("results lack %q:\n%s", want, b.String())
 		}
 	}
 }

@@ -16,15 +16,31 @@ const (
 	varPassthrough = "passthrough"
 	varTypical     = "typical"
 	varTypicalEOS  = "typical-eos" // typical with delivery: exactly_once
+	varAggregate   = "aggregate"   // count and sum per key of aggKeys, exactly-once
 	varGenerate    = "generate"
 )
 
 func allVariants() []string {
-	return []string{varRaw, varPassthrough, varTypical, varTypicalEOS, varGenerate}
+	return []string{varRaw, varPassthrough, varTypical, varTypicalEOS, varAggregate, varGenerate}
 }
 
 // typical tells the variants that run the typical steps.
 func typical(v string) bool { return v == varTypical || v == varTypicalEOS }
+
+// transactional tells the exactly-once variants: their output end offsets
+// count transaction markers, so they are done when their input offsets are
+// committed and their output is counted by reading it.
+func transactional(v string) bool { return v == varTypicalEOS || v == varAggregate }
+
+// source is the preloaded input a variant reads: the aggregate variant
+// reads the same orders keyed by its group key (groups must not span
+// partitions, so it cannot group the store-keyed input by another field).
+func source(v string, in *input) *input {
+	if v == varAggregate {
+		return in.keyed
+	}
+	return in
+}
 
 // runResult is one measured process run.
 type runResult struct {
@@ -47,9 +63,28 @@ const (
 func (h *harness) runVariant(ctx context.Context, v string, in *input, round int) (runResult, error) {
 	name := fmt.Sprintf("bench-%s-%s-%d-r%d", h.runID, v, in.size, round)
 	out, group := name+"-out", name
-	defer h.cleanup(group, out)
+	in = source(v, in)
+	if in == nil {
+		return runResult{}, fmt.Errorf("%s: no preloaded input for variant %s", name, v)
+	}
+	if v == varAggregate {
+		defer h.cleanup(group, out, changelogOf(name))
+	} else {
+		defer h.cleanup(group, out)
+	}
 	if err := h.cl.createTopic(ctx, out); err != nil {
 		return runResult{}, err
+	}
+	if v == varAggregate {
+		// The aggregate's changelog is created ahead too, as the runner
+		// would (compacted, the input's partition count), with leaders:
+		// topic creation stays out of the timing as for the output, and a
+		// runner that creates it itself can read it before its partitions
+		// have a leader and fail ("restore state: ... Not leader for
+		// partition").
+		if err := h.cl.createTopicWith(ctx, changelogOf(name), map[string]string{"cleanup.policy": "compact"}); err != nil {
+			return runResult{}, err
+		}
 	}
 	argv, err := h.command(v, name, in, out, group)
 	if err != nil {
@@ -65,7 +100,7 @@ func (h *harness) runVariant(ctx context.Context, v string, in *input, round int
 	}
 	defer c.kill() // a no-op once it exited
 	var doneAt time.Time
-	if v == varTypicalEOS {
+	if transactional(v) {
 		// Output end offsets count transaction markers too; the work is
 		// done when the input's offsets are committed, which an
 		// exactly-once stage does in the same transaction as the output.
@@ -125,6 +160,8 @@ func (h *harness) command(v, name string, in *input, out, group string) ([]strin
 			t.Delivery = "exactly_once"
 			p.Transforms["stage"] = t
 		}
+	case varAggregate:
+		p = aggregatePipeline(name, h.cl.brokers, in.topic, out, group)
 	case varGenerate:
 		p = generatePipeline(name, h.cl.brokers, out, in.n, in.size)
 	default:
@@ -198,7 +235,7 @@ func (h *harness) awaitCommitted(ctx context.Context, group string, in *input) e
 // offsets count markers.
 func (h *harness) checkCount(ctx context.Context, v, out string, want int64) error {
 	var got int64
-	if v == varTypicalEOS {
+	if transactional(v) {
 		if err := h.readTopic(ctx, out, 0, func(*kafka.Message) error { got++; return nil }); err != nil {
 			return err
 		}

@@ -25,6 +25,9 @@ type outOrder struct {
 // order that should pass arrived exactly once, keyed by store, with the
 // typical stage's fields computed right; generated records are unique.
 func (h *harness) verify(ctx context.Context, v string, in *input, out string, want int64) error {
+	if v == varAggregate {
+		return h.verifyAggregate(ctx, in, out)
+	}
 	seen := make(map[string]int, want)
 	err := h.readTopic(ctx, out, 0, func(m *kafka.Message) error {
 		var o outOrder
@@ -87,6 +90,45 @@ func checkFields(v string, o outOrder, raw []byte) error {
 	}
 	if math.Abs(*o.Total-float64(o.Qty)*o.Price) > 1e-9 || *o.Bulk != (o.Qty >= 12) || *o.StoreUpper != strings.ToUpper(o.Store) {
 		return fmt.Errorf("typical output computed wrong fields: %s", raw)
+	}
+	return nil
+}
+
+// aggRow is an output row of the aggregate variant.
+type aggRow struct {
+	Orders *int64 `json:"orders"`
+	Qty    *int64 `json:"qty"`
+}
+
+// verifyAggregate reads all of out (smoke runs) and checks the aggregate's
+// rows: one per input order, each key's rows counting 1, 2, 3... in order
+// (nothing lost, repeated or reordered: one key's rows share an output
+// partition), and each key's last row holding its orders and total qty.
+func (h *harness) verifyAggregate(ctx context.Context, in *input, out string) error {
+	last := make(map[string]groupTotal, len(in.groups))
+	err := h.readTopic(ctx, out, 0, func(m *kafka.Message) error {
+		var r aggRow
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			return fmt.Errorf("output record %q: %w", m.Value, err)
+		}
+		key := string(m.Key)
+		prev := last[key]
+		if r.Orders == nil || r.Qty == nil || *r.Orders != prev.orders+1 || *r.Qty < prev.qty {
+			return fmt.Errorf("output row %s for key %q follows orders=%d qty=%d: lost, repeated or reordered", m.Value, key, prev.orders, prev.qty)
+		}
+		last[key] = groupTotal{orders: *r.Orders, qty: *r.Qty}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", out, err)
+	}
+	if len(last) != len(in.groups) {
+		return fmt.Errorf("verify %s: rows for %d keys, want %d", out, len(last), len(in.groups))
+	}
+	for key, want := range in.groups {
+		if got := last[key]; got != want {
+			return fmt.Errorf("verify %s: key %s ends at orders=%d qty=%d, want orders=%d qty=%d", out, key, got.orders, got.qty, want.orders, want.qty)
+		}
 	}
 	return nil
 }
