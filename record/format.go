@@ -1,11 +1,14 @@
 package record
 
 import (
-	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 
-	json "github.com/goccy/go-json"
+	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/decoder"
 )
 
 // Format names how a value is encoded on a topic.
@@ -62,97 +65,96 @@ func (f Format) Encode(v any) ([]byte, error) {
 			return nil, fmt.Errorf("bytes format needs a string or bytes value, got %T", v)
 		}
 	default:
-		return json.Marshal(v)
+		return encodeAPI.Marshal(v)
 	}
 }
+
+// decodeAPI and encodeAPI are sonic set up to read and write records as
+// goccy/go-json and encoding/json did. Decoding keeps integer literals
+// that fit as int64 and takes strings as they are (no UTF-8 validation);
+// Unmarshal copies its input, so decoded strings never alias the caller's
+// buffer. Encoding sorts map keys, escapes HTML characters and writes
+// invalid UTF-8 as \ufffd: the output is byte for byte what encoding/json
+// writes.
+//
+// On a platform sonic does not compile for (see sonic.APIKind) it falls
+// back to encoding/json, which ignores UseInt64; numbers then arrive as
+// json.Number and integers converts them, so ids keep every digit there too.
+var (
+	decodeAPI = sonic.Config{
+		UseInt64:  true,
+		UseNumber: sonic.APIKind != sonic.UseSonicJSON,
+	}.Froze()
+	encodeAPI = sonic.Config{
+		EscapeHTML:     true,
+		SortMapKeys:    true,
+		ValidateString: true,
+	}.Froze()
+)
 
 // DecodeJSON decodes one JSON document. Integral numbers become int64 so ids
 // and counts survive a round trip exactly; other numbers become float64.
 //
-// The fast path decodes numbers as float64 and turns the integral ones
-// into int64; a document holding an integer too large for a float64 to
-// represent exactly (beyond 2^53) is decoded again keeping every digit.
+// Integer literals that fit in an int64 are decoded as int64 directly, so
+// big ids keep every digit; a number written with a fraction or exponent
+// (1e3, 2.0) becomes int64 too when integral and below 2^53. Larger
+// numbers stay float64.
 func DecodeJSON(b []byte) (any, error) {
 	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := decodeAPI.Unmarshal(b, &v); err != nil {
+		var se decoder.SyntaxError
+		if errors.As(err, &se) {
+			// Error() spans lines and quotes the input; keep one line.
+			return nil, fmt.Errorf("decode json: %s at offset %d", se.Message(), se.Pos)
+		}
 		return nil, fmt.Errorf("decode json: %w", err)
 	}
-	if v, ok := integers(v); ok {
-		return v, nil
-	}
-	return decodeExact(b)
+	return integers(v)
 }
 
 // maxExact is the largest integer every float64 up to it represents exactly.
 const maxExact = 1 << 53
 
-// integers converts integral float64s to int64 in place; false means a
-// number was too large to trust.
-func integers(v any) (any, bool) {
+// integers turns integral float64s below 2^53 into int64, in place, and
+// json.Number (only from the encoding/json fallback) into int64 or float64.
+func integers(v any) (any, error) {
 	switch t := v.(type) {
 	case float64:
-		if t == math.Trunc(t) {
-			if math.Abs(t) >= maxExact {
-				return v, false
-			}
-			return int64(t), true
+		if t == math.Trunc(t) && math.Abs(t) < maxExact {
+			return int64(t), nil
 		}
-		return t, true
-	case map[string]any:
-		for k, e := range t {
-			x, ok := integers(e)
-			if !ok {
-				return v, false
-			}
-			t[k] = x
-		}
-	case []any:
-		for i, e := range t {
-			x, ok := integers(e)
-			if !ok {
-				return v, false
-			}
-			t[i] = x
-		}
-	}
-	return v, true
-}
-
-func decodeExact(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decode json: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decode json: unexpected data after the first value")
-	}
-	return normalize(v), nil
-}
-
-func normalize(v any) any {
-	switch t := v.(type) {
+		return t, nil
 	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return i
+		if i, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+			return i, nil
 		}
-		f, _ := t.Float64()
-		if f == math.Trunc(f) && math.Abs(f) < maxExact {
-			return int64(f) // 1e3 or 2.0: integral, as on the fast path
+		f, err := strconv.ParseFloat(string(t), 64)
+		if err != nil {
+			return nil, fmt.Errorf("decode json: %w", err)
 		}
-		return f
+		return integers(f)
 	case map[string]any:
 		for k, e := range t {
-			t[k] = normalize(e)
+			switch e.(type) {
+			case float64, json.Number, map[string]any, []any:
+				x, err := integers(e)
+				if err != nil {
+					return nil, err
+				}
+				t[k] = x
+			}
 		}
-		return t
 	case []any:
 		for i, e := range t {
-			t[i] = normalize(e)
+			switch e.(type) {
+			case float64, json.Number, map[string]any, []any:
+				x, err := integers(e)
+				if err != nil {
+					return nil, err
+				}
+				t[i] = x
+			}
 		}
-		return t
-	default:
-		return v
 	}
+	return v, nil
 }
