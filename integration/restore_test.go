@@ -19,14 +19,14 @@ import (
 	"github.com/conveyor-dev/conveyor/internal/service"
 )
 
-// TestRestoreMillionKeys measures how long a restarted runner takes to
-// restore the aggregate state of 1,000,000 keys from its changelog, and how
-// much memory that takes. It is a measurement, not a CI test: it runs only
-// with CONVEYOR_RESTORE=1 (several minutes, ~1 GB of broker disk), checks
-// only that every changelog entry came back, and reports its numbers with
-// t.Logf:
+// BenchmarkRestoreMillionKeys measures how long a restarted runner takes
+// to restore the aggregate state of 1,000,000 keys from its changelog, and
+// how much memory that takes. A benchmark, so plain `go test` never runs it
+// (a minute or more, ~1 GB of broker disk); it runs once whatever b.N is,
+// checks that every changelog entry came back and the restored state is
+// live, and reports its numbers:
 //
-//	CONVEYOR_RESTORE=1 go test ./integration -run TestRestoreMillionKeys -v -count=1 -timeout 30m
+//	go test ./integration -run '^$' -bench RestoreMillionKeys -benchtime 1x -v -timeout 30m
 //
 // The pipeline counts and sums records per record key over a preloaded
 // topic of 1,000,000 records with as many distinct keys (6 partitions), so
@@ -34,10 +34,8 @@ import (
 // everything and is stopped with SIGTERM once its group has committed the
 // whole input; the second one restores and is timed from its start to the
 // "state restored" log lines that cover all 6 partitions.
-func TestRestoreMillionKeys(t *testing.T) {
-	if os.Getenv("CONVEYOR_RESTORE") != "1" {
-		t.Skip("a measurement, not a CI test: set CONVEYOR_RESTORE=1 to restore 1,000,000 keys and report the times")
-	}
+func BenchmarkRestoreMillionKeys(b *testing.B) {
+	var t testing.TB = b
 	const n, partitions = 1_000_000, 6
 	brokers := service.Kafka(t)
 	name := unique("restore")
@@ -149,7 +147,7 @@ var (
 	partRE    = regexp.MustCompile(`\[(\d+)\]`)
 )
 
-func restoreLines(t *testing.T, stderr string) []restoreLine {
+func restoreLines(t testing.TB, stderr string) []restoreLine {
 	t.Helper()
 	var out []restoreLine
 	for sc := bufio.NewScanner(strings.NewReader(stderr)); sc.Scan(); {
@@ -203,7 +201,7 @@ func sumTook(rs []restoreLine) time.Duration {
 }
 
 // logTime is the time of the first log line with msg.
-func logTime(t *testing.T, stderr, msg string) (time.Time, bool) {
+func logTime(t testing.TB, stderr, msg string) (time.Time, bool) {
 	t.Helper()
 	for sc := bufio.NewScanner(strings.NewReader(stderr)); sc.Scan(); {
 		if line := sc.Text(); strings.Contains(line, `msg="`+msg+`"`) {
@@ -238,7 +236,7 @@ func procStatus(pid int, field string) string {
 
 // readNewRow reads topic from the offsets from on until a record with key
 // arrives, and returns its value.
-func readNewRow(t *testing.T, brokers, topic string, from map[int32]int64, key string) map[string]any {
+func readNewRow(t testing.TB, brokers, topic string, from map[int32]int64, key string) map[string]any {
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers": brokers, "group.id": unique("restore-check"),
