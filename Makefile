@@ -39,6 +39,7 @@ lint:
 # integration tests against real Kafka and PostgreSQL, verbose so their
 # counts and the fault table show in CI.
 test: lint check
+	./$(BIN) test configs/
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /integration)
 	$(GO) test -count=1 -v ./integration
 

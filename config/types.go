@@ -14,6 +14,7 @@ type Pipeline struct {
 	ShutdownTimeout Duration         `yaml:"shutdown_timeout"`
 	Vars            map[string]any   `yaml:"vars"`
 	Kafka           Kafka            `yaml:"kafka"`
+	Metrics         Metrics          `yaml:"metrics"`
 	Topics          map[string]Topic `yaml:"topics"`
 	Sources         []Source         `yaml:"sources"`
 	Transforms      []Transform      `yaml:"transforms"`
@@ -24,6 +25,11 @@ type Pipeline struct {
 	namePos Pos
 	// deliverySet tells an explicit pipeline delivery from the default.
 	deliverySet bool
+}
+
+// Metrics is where a runner serves its metrics, /healthz and /readyz.
+type Metrics struct {
+	Listen string `yaml:"listen"` // host:port; empty: not served
 }
 
 // Kafka holds the connection settings shared by every stage of a pipeline.

@@ -97,9 +97,11 @@ func (l *consumeLoop) run(ctx context.Context) error {
 					return err
 				}
 			}
+			start := time.Now()
 			if err := l.proc.process(gctx, b); err != nil {
 				return err
 			}
+			since(l.counters.batch, start)
 		}
 		return nil
 	})
@@ -145,6 +147,8 @@ func (l *consumeLoop) poll(ctx, gctx context.Context) error {
 				return fmt.Errorf("%s %s: consumer: %s", l.kind, l.name, kafkaconf.Scrub(l.cm, e.Error()))
 			}
 			l.warn("consumer", e)
+		case *kafka.Stats:
+			l.stats.handle("consumer", e)
 		}
 		if len(l.batch) > 0 && (len(l.batch) >= l.maxBatch || time.Since(batchStart) >= l.linger) {
 			if !l.send(ctx, gctx) {
@@ -198,6 +202,7 @@ func (l *consumeLoop) store() {
 
 // commit stores and synchronously commits confirmed offsets.
 func (l *consumeLoop) commit() error {
+	defer since(l.counters.commit, time.Now())
 	l.store()
 	if _, err := l.c.Commit(); err != nil {
 		var ke kafka.Error
@@ -217,6 +222,7 @@ func (l *consumeLoop) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		l.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
+		l.counters.markReady()
 		l.tr.release(e.Partitions)
 		return c.Assign(l.resumePositions(c, e.Partitions))
 	case kafka.RevokedPartitions:

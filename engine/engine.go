@@ -219,6 +219,12 @@ type RunOptions struct {
 	// pipelines; exactly-once stages put it in their transactional ids.
 	// Default: the host name.
 	Instance string
+	// Monitor, when set, is told of every stage and gets librdkafka's
+	// statistics.
+	Monitor Monitor
+	// Terminal, when set, gets the progress as one line per stage redrawn
+	// in place instead of log lines.
+	Terminal Terminal
 }
 
 // Run starts every stage of every pipeline and returns when all stages have
@@ -259,13 +265,16 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 			return err
 		}
 		plog := log.With("pipeline", p.Name)
-		stages, err := pp.stages(brokers, instance(opts.Instance), plog)
+		stages, err := pp.stages(brokers, instance(opts.Instance), opts.Monitor, plog)
 		if err != nil {
 			return err
 		}
-		rep := &progress{log: plog}
+		rep := &progress{log: plog, pipeline: p.Name}
 		for _, st := range stages {
 			rep.add(st.base().name, st.base().counters)
+			if opts.Monitor != nil {
+				opts.Monitor.AddStage(st.base().info())
+			}
 			g.Go(func() error { return st.run(gctx) })
 		}
 		reporters = append(reporters, rep)
@@ -282,6 +291,10 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 				case <-stop:
 					return
 				case <-t.C:
+					if opts.Terminal != nil {
+						drawProgress(opts.Terminal, reporters)
+						continue
+					}
 					for _, r := range reporters {
 						r.report()
 					}
@@ -354,18 +367,27 @@ type runnable interface {
 
 func (s *stage) base() *stage { return s }
 
-func (pp *pipelinePlan) newStage(st *config.Stage, kind string, chain *transforms.Chain, log *slog.Logger) *stage {
-	return &stage{
-		pipeline: pp.cfg.Name,
-		name:     st.Name,
-		kind:     kind,
-		onError:  st.OnError,
-		format:   record.Format(st.Format),
-		chain:    chain,
-		log:      log.With("stage", st.Name),
-		counters: &Counters{},
-		drain:    time.Duration(pp.cfg.ShutdownTimeout),
+func (pp *pipelinePlan) newStage(st *config.Stage, kind, connector string, chain *transforms.Chain, mon Monitor, log *slog.Logger) *stage {
+	s := &stage{
+		pipeline:  pp.cfg.Name,
+		name:      st.Name,
+		kind:      kind,
+		connector: connector,
+		delivery:  st.Delivery,
+		onError:   st.OnError,
+		format:    record.Format(st.Format),
+		chain:     chain,
+		log:       log.With("stage", st.Name),
+		counters:  newCounters(),
+		drain:     time.Duration(pp.cfg.ShutdownTimeout),
 	}
+	s.stats = &statsHandler{mon: mon, pipeline: s.pipeline, stage: s.name, counters: s.counters}
+	return s
+}
+
+// info describes the stage to a Monitor.
+func (s *stage) info() StageInfo {
+	return StageInfo{Pipeline: s.pipeline, Stage: s.name, Kind: s.kind, Connector: s.connector, Delivery: string(s.delivery), Counters: s.counters}
 }
 
 func instance(name string) string {
@@ -378,12 +400,12 @@ func instance(name string) string {
 	return "runner"
 }
 
-func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]runnable, error) {
+func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.Logger) ([]runnable, error) {
 	p := pp.cfg
 	var out []runnable
-	producerFor := func(st *config.Stage, l *slog.Logger) (*producer, error) {
+	producerFor := func(st *config.Stage, l *slog.Logger, stats *statsHandler) (*producer, error) {
 		cm := kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, nil)
-		return newProducer(cm, l)
+		return newProducer(cm, l, stats)
 	}
 	consumerConfig := func(st *config.Stage, c *config.Consumer) kafka.ConfigMap {
 		return kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, map[string]string{
@@ -392,7 +414,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]ru
 		})
 	}
 	for _, sp := range pp.sources {
-		base := pp.newStage(&sp.cfg.Stage, "source", sp.chain, log)
+		base := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, mon, log)
 		var txnCM kafka.ConfigMap
 		if sp.cfg.Delivery == config.ExactlyOnce {
 			txnCM = kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, exactlyOnceProducer(p, &sp.cfg.Stage, instance))
@@ -400,7 +422,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]ru
 		out = append(out, &sourceRun{
 			txnCM:       txnCM,
 			sourceStage: sourceStage{stage: base, src: sp.src, to: sp.cfg.To},
-			newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) },
+			newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log, base.stats) },
 			cursorTopic: pp.cursorTopic(),
 			cursorCM: kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, map[string]string{
 				"group.id": p.Name + "." + sp.cfg.Name + ".cursor", "enable.auto.commit": "false",
@@ -408,7 +430,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]ru
 		})
 	}
 	for _, tp := range pp.transform {
-		base := pp.newStage(&tp.cfg.Stage, "transform", tp.chain, log)
+		base := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, mon, log)
 		if tp.cfg.Delivery == config.ExactlyOnce {
 			st := &tp.cfg.Stage
 			var state *stateful
@@ -439,10 +461,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]ru
 			})
 			continue
 		}
-		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log) }})
+		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
 	}
 	for _, sp := range pp.sinks {
-		base := pp.newStage(&sp.cfg.Stage, "sink", sp.chain, log)
+		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, mon, log)
 		if osink, ok := sp.sink.(OffsetSink); ok && sp.cfg.Delivery == config.ExactlyOnce {
 			r := &offsetSinkRun{
 				stage:    base,
@@ -467,7 +489,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, log *slog.Logger) ([]ru
 		}
 		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer)}
 		if sp.cfg.OnError.Action == config.DeadLetter {
-			r.newProducer = func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log) }
+			r.newProducer = func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log, base.stats) }
 		}
 		out = append(out, r)
 	}
@@ -514,6 +536,7 @@ func (r *sourceRun) run(ctx context.Context) error {
 			return fail(fmt.Errorf("open: %w", err))
 		}
 	}
+	r.counters.markReady()
 	var saveErr error
 	stopSaver, saverDone := make(chan struct{}), make(chan struct{})
 	if r.cursors != nil {
@@ -551,7 +574,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	// The producer first: registering the transactional id aborts what a
 	// crashed predecessor left open, which would otherwise hold the cursor
 	// topic's committed end back until the transaction timeout.
-	p, err := newTxnProducer(ctx, r.txnCM, r.log)
+	p, err := newTxnProducer(ctx, r.txnCM, r.log, r.stage)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
@@ -574,6 +597,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 			return fmt.Errorf("source %s: open: %w", r.name, err)
 		}
 	}
+	r.counters.markReady()
 	runErr := r.sourceStage.run(ctx)
 	if p.open { // the batch in hand when the stage stopped: read again next time
 		actx, cancel := context.WithTimeout(context.Background(), r.drain)

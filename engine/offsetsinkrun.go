@@ -102,6 +102,8 @@ func (r *offsetSinkRun) loop(ctx context.Context) error {
 				return fmt.Errorf("sink %s: consumer: %s", r.name, kafkaconf.Scrub(r.cm, e.Error()))
 			}
 			r.log.Warn("consumer", "error", kafkaconf.Scrub(r.cm, e.Error()))
+		case *kafka.Stats:
+			r.stats.handle("consumer", e)
 		}
 		if len(r.batch) > 0 && (len(r.batch) >= r.maxBatch || time.Since(r.began) >= r.linger) {
 			if err := r.flush(ctx); err != nil {
@@ -118,6 +120,7 @@ func (r *offsetSinkRun) loop(ctx context.Context) error {
 // flush applies the steps to the batch and writes it with the positions
 // past it, retrying transient failures.
 func (r *offsetSinkRun) flush(ctx context.Context) error {
+	defer since(r.counters.batch, time.Now())
 	recs := make([]*record.Record, 0, len(r.batch))
 	offsets := map[partitionKey]*Offset{}
 	var order []partitionKey
@@ -157,7 +160,9 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 10*time.Second
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		start := time.Now()
 		err := r.sink.WriteWithOffsets(ctx, recs, offs)
+		since(r.counters.commit, start)
 		var re *RecordError
 		switch {
 		case err == nil:
@@ -271,6 +276,7 @@ func (r *offsetSinkRun) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		r.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
+		r.counters.markReady()
 		ctx, cancel := context.WithTimeout(context.Background(), r.drain)
 		defer cancel()
 		parts, err := r.positions(ctx, e.Partitions)

@@ -25,17 +25,18 @@ type producer struct {
 	p      *kafka.Producer
 	cm     kafka.ConfigMap
 	log    *slog.Logger
+	stats  *statsHandler
 	failed chan error // the first delivery failure
 	done   chan struct{}
 	queued atomic.Int64
 }
 
-func newProducer(cm kafka.ConfigMap, log *slog.Logger) (*producer, error) {
+func newProducer(cm kafka.ConfigMap, log *slog.Logger, stats *statsHandler) (*producer, error) {
 	p, err := kafka.NewProducer(&cm)
 	if err != nil {
 		return nil, fmt.Errorf("create producer: %s", kafkaconf.Scrub(cm, err.Error()))
 	}
-	pr := &producer{p: p, cm: cm, log: log, failed: make(chan error, 1), done: make(chan struct{})}
+	pr := &producer{p: p, cm: cm, log: log, stats: stats, failed: make(chan error, 1), done: make(chan struct{})}
 	go kafkaconf.Logs(p.Logs(), cm, log)
 	go pr.deliveries()
 	return pr, nil
@@ -61,6 +62,8 @@ func (pr *producer) deliveries() {
 				continue
 			}
 			pr.log.Warn("kafka producer", "error", kafkaconf.Scrub(pr.cm, e.Error()))
+		case *kafka.Stats:
+			pr.stats.handle("producer", e)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/record"
@@ -51,6 +52,7 @@ func (s *sourceStage) run(ctx context.Context) error {
 	w := s.chain.NewWorker()
 	var outs []*record.Record
 	emit := func(ctx context.Context, batch []*record.Record, cursor []byte) error {
+		defer since(s.counters.batch, time.Now())
 		if s.txn != nil {
 			return s.emitTxn(ctx, w, batch, cursor)
 		}

@@ -17,13 +17,22 @@ import (
 	"github.com/conveyor-dev/conveyor/transforms"
 )
 
-// Counters are a stage's running totals, read by the progress reporter.
+// Counters are a stage's running totals, read by the progress reporter
+// and by a Monitor.
 type Counters struct {
 	In           atomic.Int64 // records read
 	Out          atomic.Int64 // records written
 	Filtered     atomic.Int64 // records a filter removed
 	Dropped      atomic.Int64 // bad records dropped by on_error: drop
 	DeadLettered atomic.Int64 // bad records sent to the dead-letter topic
+	Failed       atomic.Int64 // bad records that stopped the stage (on_error: fail)
+	TxnCommits   atomic.Int64 // exactly-once transactions committed
+	TxnAborts    atomic.Int64 // exactly-once transactions aborted
+
+	ready  atomic.Bool
+	lag    atomic.Int64
+	batch  Observer // seconds to process a batch (a transaction's work, a sink write)
+	commit Observer // seconds to commit (offsets, a transaction, a sink's offsets with its rows)
 }
 
 // Dead-letter headers. The original key, value and headers are kept; these
@@ -41,15 +50,18 @@ const (
 
 // stage holds what every kind of running stage shares.
 type stage struct {
-	pipeline string
-	name     string
-	kind     string // source, transform, sink
-	onError  config.OnError
-	format   record.Format
-	chain    *transforms.Chain
-	log      *slog.Logger
-	counters *Counters
-	drain    time.Duration
+	pipeline  string
+	name      string
+	kind      string // source, transform, sink
+	connector string // the source's or sink's connector kind
+	delivery  config.Delivery
+	onError   config.OnError
+	format    record.Format
+	chain     *transforms.Chain
+	log       *slog.Logger
+	counters  *Counters
+	drain     time.Duration
+	stats     *statsHandler
 
 	dropLog rateLimited
 }
@@ -99,6 +111,7 @@ func stepName(err error) string {
 
 // failure is the error that stops a stage whose on_error is fail.
 func (s *stage) failure(b badRecord) error {
+	s.counters.Failed.Add(1)
 	where := b.where()
 	if where != "" {
 		where = " at " + where

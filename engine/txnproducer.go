@@ -18,6 +18,7 @@ import (
 type txnProducer struct {
 	cm  kafka.ConfigMap
 	log *slog.Logger
+	st  *stage // for statistics and transaction counts
 	p   *kafka.Producer
 	// events is closed when the producer's event channel is.
 	events chan struct{}
@@ -32,8 +33,8 @@ type txnProducer struct {
 // where the transaction began and carries on.
 var errTxnAborted = errors.New("transaction aborted")
 
-func newTxnProducer(ctx context.Context, cm kafka.ConfigMap, log *slog.Logger) (*txnProducer, error) {
-	t := &txnProducer{cm: cm, log: log}
+func newTxnProducer(ctx context.Context, cm kafka.ConfigMap, log *slog.Logger, st *stage) (*txnProducer, error) {
+	t := &txnProducer{cm: cm, log: log, st: st}
 	if err := t.start(ctx); err != nil {
 		return nil, err
 	}
@@ -58,8 +59,11 @@ func (t *txnProducer) start(ctx context.Context) error {
 	go func() { // delivery reports are off; errors still come here
 		defer close(t.events)
 		for ev := range p.Events() {
-			if e, ok := ev.(kafka.Error); ok {
+			switch e := ev.(type) {
+			case kafka.Error:
 				t.log.Warn("kafka producer", "error", kafkaconf.Scrub(t.cm, e.Error()))
+			case *kafka.Stats:
+				t.st.stats.handle("producer", e)
 			}
 		}
 	}()
@@ -132,6 +136,7 @@ func (t *txnProducer) commit(ctx context.Context, offsets []kafka.TopicPartition
 		return t.recover(ctx, "commit transaction", err)
 	}
 	t.open = false
+	t.st.counters.TxnCommits.Add(1)
 	return nil
 }
 
@@ -163,6 +168,7 @@ func (t *txnProducer) abort(ctx context.Context) error {
 		return fmt.Errorf("abort transaction: %s", kafkaconf.Scrub(t.cm, err.Error()))
 	}
 	t.open = false
+	t.st.counters.TxnAborts.Add(1)
 	return nil
 }
 
@@ -206,6 +212,9 @@ func (t *txnProducer) reset(ctx context.Context, cause error) error {
 			t.id(), len(t.resets), kafkaconf.Scrub(t.cm, cause.Error()))
 	}
 	t.close()
+	if t.open {
+		t.st.counters.TxnAborts.Add(1) // lost with the producer
+	}
 	t.open = false
 	return t.start(ctx)
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
@@ -77,7 +78,9 @@ func (s *sourceStage) emitTxn(ctx context.Context, w *transforms.Worker, batch [
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drain)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		err := s.commitTxn(ctx)
+		since(s.counters.commit, start)
 		if err == nil {
 			s.counters.Out.Add(x.outputs)
 			s.counters.DeadLettered.Add(x.deadLetters)

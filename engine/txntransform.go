@@ -64,7 +64,7 @@ func (x *txnTransform) run(ctx context.Context) error {
 	x.c = c
 	go kafkaconf.Logs(c.Logs(), x.consumerCM, x.log)
 	defer c.Close()
-	p, err := newTxnProducer(ctx, x.producerCM, x.log)
+	p, err := newTxnProducer(ctx, x.producerCM, x.log, x.stage)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 	}
@@ -126,6 +126,8 @@ func (x *txnTransform) loop(ctx context.Context) error {
 				return fmt.Errorf("%s %s: consumer: %s", x.kind, x.name, kafkaconf.Scrub(x.consumerCM, e.Error()))
 			}
 			x.log.Warn("consumer", "error", kafkaconf.Scrub(x.consumerCM, e.Error()))
+		case *kafka.Stats:
+			x.stats.handle("consumer", e)
 		}
 		if !x.p.open && time.Since(x.began) >= x.interval {
 			// Idle: a transaction marker read since the last commit moves
@@ -242,7 +244,12 @@ func (x *txnTransform) commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: group metadata: %w", x.kind, x.name, err)
 	}
+	commitStart := time.Now()
 	err = x.p.commit(ctx, offsets, meta)
+	since(x.counters.commit, commitStart)
+	if x.n > 0 {
+		since(x.counters.batch, x.began)
+	}
 	if err == nil {
 		x.aborts = 0
 		x.forget()
@@ -338,6 +345,7 @@ func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		x.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
+		x.counters.markReady()
 		if x.state == nil {
 			return c.Assign(e.Partitions)
 		}
@@ -402,7 +410,13 @@ func (x *txnTransform) reposition() error {
 	}
 	for _, tp := range positioned {
 		if tp.Offset < 0 {
-			continue // nothing committed: the reset policy applies
+			// Nothing committed yet: back to the aborted transaction's
+			// first record (or leave a partition it did not touch).
+			first, ok := x.first[partitionKey{*tp.Topic, tp.Partition}]
+			if !ok {
+				continue
+			}
+			tp.Offset = first
 		}
 		if err := x.c.Seek(tp, 0); err != nil {
 			return fmt.Errorf("seek %s: %w", formatPartitions([]kafka.TopicPartition{tp}), err)

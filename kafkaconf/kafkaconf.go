@@ -32,6 +32,9 @@ var (
 		"enable.metrics.push":    "false",
 		"go.logs.channel.enable": "true", // librdkafka's logs go to slog, see Logs
 		"client.id":              "conveyor",
+		// Statistics feed the consumer lag in progress lines and the
+		// metrics; every 5 s costs next to nothing.
+		"statistics.interval.ms": "5000",
 	}
 	producer = map[string]string{
 		"enable.idempotence":        "true",
@@ -50,6 +53,13 @@ var (
 		"queued.max.messages.kbytes":    "16384",
 		"partition.assignment.strategy": "range",
 	}
+	// Properties of one client kind only: a pipeline's kafka.config applies
+	// to every client, and librdkafka warns about the others' properties.
+	consumerOnly = []string{"session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "isolation.level",
+		"auto.offset.reset", "group.instance.id", "partition.assignment.strategy", "fetch.min.bytes", "fetch.max.bytes",
+		"fetch.wait.max.ms", "max.partition.fetch.bytes", "group.protocol", "group.remote.assignor"}
+	producerOnly = []string{"transaction.timeout.ms", "delivery.timeout.ms", "message.timeout.ms", "queue.buffering.max.messages",
+		"queue.buffering.max.kbytes", "batch.num.messages", "partitioner", "retries", "max.in.flight.requests.per.connection"}
 	// Forced settings the engine's delivery guarantee depends on.
 	forcedProducer = map[string]string{"enable.idempotence": "true", "acks": "all"}
 	forcedConsumer = map[string]string{"enable.auto.offset.store": "false"}
@@ -79,15 +89,22 @@ func Build(role Role, brokers string, global, stage map[string]string, extra map
 		for k := range producer {
 			delete(m, k)
 		}
+		for _, k := range producerOnly {
+			delete(m, k)
+		}
 		delete(m, "compression.type")
 	}
 	if role != Consumer {
 		for k := range consumer {
 			delete(m, k)
 		}
+		for _, k := range consumerOnly {
+			delete(m, k)
+		}
 	}
 	if role == Admin {
 		delete(m, "go.logs.channel.enable") // the admin client has no logs channel
+		delete(m, "statistics.interval.ms") // nor anyone reading its events
 	}
 	m["bootstrap.servers"] = brokers
 	cm := kafka.ConfigMap{}

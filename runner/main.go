@@ -25,6 +25,7 @@ import (
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/embedded"
 	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/metrics"
 )
 
 // Exit statuses.
@@ -46,17 +47,22 @@ type globals struct {
 
 type cli struct {
 	globals
-	command string     `kong:"-"`
-	Run     runCmd     `cmd:"" default:"withargs" help:"Run pipelines (the default command)."`
-	Check   checkCmd   `cmd:"" help:"Validate pipeline files offline and print every problem."`
-	Version versionCmd `cmd:"" help:"Print the version."`
-	Broker  brokerCmd  `cmd:"" help:"Serve the embedded in-memory broker on its own, for local runs of several runners."`
+	command    string     `kong:"-"`
+	subcommand string     `kong:"-"` // dlq inspect, dlq replay
+	Run        runCmd     `cmd:"" default:"withargs" help:"Run pipelines (the default command)."`
+	Check      checkCmd   `cmd:"" help:"Validate pipeline files offline and print every problem."`
+	Version    versionCmd `cmd:"" help:"Print the version."`
+	Broker     brokerCmd  `cmd:"" help:"Serve the embedded in-memory broker on its own, for local runs of several runners."`
+	Plan       planCmd    `cmd:"" help:"Print the stage graph of pipeline files, as text or Mermaid, with warnings."`
+	DLQ        dlqCmd     `cmd:"" name:"dlq" help:"Inspect or replay a dead-letter topic."`
+	Test       testCmd    `cmd:"" help:"Run pipeline tests (*.test.yaml) on the embedded broker and SQLite."`
 }
 
 type runCmd struct {
 	Config     []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
 	Progress   time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
 	Instance   string        `help:"Names this process among the runners of the same pipelines; exactly-once stages derive their transactional ids from it, so a restarted process fences its predecessor. Default: the host name." env:"CONVEYOR_INSTANCE"`
+	Metrics    string        `name:"metrics-addr" help:"Serve Prometheus metrics, /healthz and /readyz on this address (host:port); overrides the files' metrics.listen." env:"CONVEYOR_METRICS_ADDR"`
 	CPUProfile string        `name:"cpuprofile" help:"Write a Go CPU profile of the whole run to this file (for tuning)." type:"path"`
 }
 
@@ -98,7 +104,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if done {
 		return code
 	}
-	log := newLogger(c.globals, stderr)
+	term := newTerminal(stderr)
+	logOut := stderr
+	if term != nil {
+		logOut = term.logs()
+	}
+	log := newLogger(c.globals, logOut)
 	var cmdErr error
 	switch c.command {
 	case "check":
@@ -107,8 +118,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionString())
 	case "broker":
 		cmdErr = c.Broker.run(log)
+	case "plan":
+		cmdErr = c.Plan.run(stdout)
+	case "dlq":
+		cmdErr = c.DLQ.run(c.subcommand, log, stdout)
+	case "test":
+		cmdErr = c.Test.run(log, stdout)
 	default:
-		cmdErr = c.Run.run(log, stdout)
+		cmdErr = c.Run.run(log, stdout, term)
 	}
 	if cmdErr == nil {
 		return exitOK
@@ -144,7 +161,11 @@ func parseArgs(parser *kong.Kong, args []string, stderr io.Writer) (code int, do
 		return exitUsage, true
 	}
 	c := parser.Model.Target.Addr().Interface().(*cli)
-	c.command = strings.Fields(kctx.Command())[0]
+	words := strings.Fields(kctx.Command())
+	c.command = words[0]
+	if len(words) > 1 && !strings.HasPrefix(words[1], "<") {
+		c.subcommand = words[1]
+	}
 	return 0, false
 }
 
@@ -175,6 +196,12 @@ func versionString() string {
 
 // load reads and compiles pipelines; errors are config errors (exit 3).
 func load(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, error) {
+	plan, _, err := loadPipelines(paths, stdout, log)
+	return plan, err
+}
+
+// loadPipelines is load that also returns the pipelines as loaded.
+func loadPipelines(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, []*config.Pipeline, error) {
 	reg := registry()
 	pipes, err := config.Load(paths, config.Options{Kinds: reg.Kinds()})
 	var errs config.Errors
@@ -187,9 +214,9 @@ func load(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, err
 	if len(errs) > 0 {
 		errs.Sort()
 		errs = dedupe(errs)
-		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("%w\n%d problem(s) found", errs, len(errs))}
+		return nil, nil, &exitError{code: exitInvalid, err: fmt.Errorf("%w\n%d problem(s) found", errs, len(errs))}
 	}
-	return plan, nil
+	return plan, pipes, nil
 }
 
 // dedupe drops errors reported twice at the same place (the engine re-checks
@@ -216,10 +243,23 @@ func (c *checkCmd) run(stdout io.Writer) error {
 	return nil
 }
 
-func (c *runCmd) run(log *slog.Logger, stdout io.Writer) error {
-	plan, err := load(c.Config, stdout, log)
+func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
+	plan, pipes, err := loadPipelines(c.Config, stdout, log)
 	if err != nil {
 		return err
+	}
+	opts := engine.RunOptions{Log: log, ProgressInterval: c.Progress, Instance: c.Instance}
+	if term != nil {
+		opts.Terminal = term
+	}
+	if addr := metricsAddr(c.Metrics, pipes); addr != "" {
+		reg := metrics.New()
+		stopServer, err := serveMetrics(addr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopServer()
+		opts.Monitor = reg
 	}
 	if c.CPUProfile != "" {
 		f, err := os.Create(c.CPUProfile)
@@ -234,7 +274,7 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer) error {
 	}
 	ctx, stop := signalContext(log)
 	defer stop()
-	return plan.Run(ctx, engine.RunOptions{Log: log, ProgressInterval: c.Progress, Instance: c.Instance})
+	return plan.Run(ctx, opts)
 }
 
 func (c *brokerCmd) run(log *slog.Logger) error {

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"testing"
+)
+
+// durations in the report ("(2.35s)") change from run to run.
+var durationRE = regexp.MustCompile(`\([0-9.]+(ns|µs|ms|s|m[0-9.]*s?|h[0-9hms.]*)\)`)
+
+// TestPipelineTestReport runs the fixture under ../pipetest/testdata, whose
+// wrong-total case fails on purpose, and compares the report with the golden
+// file (go test ./runner -run TestPipelineTestReport -update rewrites it).
+func TestPipelineTestReport(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"test", "../pipetest/testdata"}, &stdout, &stderr)
+	if code != exitFailed {
+		t.Fatalf("exit status %d, want %d; stdout:\n%s\nstderr:\n%s", code, exitFailed, stdout.String(), stderr.String())
+	}
+	got := durationRE.ReplaceAllString(stdout.String(), "(DURATION)")
+	golden := "../pipetest/testdata/wrong-total.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("read golden (go test ./runner -run TestPipelineTestReport -update): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("report differs from %s\n--- got\n%s--- want\n%s\n--- stderr\n%s", golden, got, want, stderr.String())
+	}
+}
+
+// TestPipelineTestInvalid: a test file that does not load is reported with
+// its position and exit status 3, before anything runs.
+func TestPipelineTestInvalid(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.test.yaml"
+	if err := os.WriteFile(bad, []byte("pipeline: x.yaml\ntests:\n  one:\n    expcet: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"test", bad}, &stdout, &stderr); code != exitInvalid {
+		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitInvalid, stderr.String())
+	}
+	want := bad + `:4:5: tests.one.expcet: unknown key (did you mean "expect"?)`
+	if !bytes.Contains(stderr.Bytes(), []byte(want)) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	}
+}

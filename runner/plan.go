@@ -1,0 +1,39 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/graph"
+)
+
+// planCmd prints the stage graph of pipeline files: stages, topics, tables,
+// delivery modes and consumer groups, as text or Mermaid, with warnings
+// about topics read but not written, topics written but not read, and
+// cycles. Warnings do not change the exit status; invalid files exit 3, as
+// with check.
+type planCmd struct {
+	Config []string `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
+	Format string   `help:"Output format: text or mermaid." enum:"text,mermaid" default:"text"`
+}
+
+func (c *planCmd) run(stdout io.Writer) error {
+	// Validate exactly as check does (connectors built, expressions
+	// compiled), so a plan is only ever printed for files that would run.
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := load(c.Config, io.Discard, log); err != nil {
+		return err
+	}
+	pipes, err := config.Load(c.Config, config.Options{Kinds: registry().Kinds()})
+	if err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	g := graph.Build(pipes)
+	if c.Format == "mermaid" {
+		g.Mermaid(stdout)
+	} else {
+		g.Text(stdout)
+	}
+	return nil
+}
