@@ -49,6 +49,9 @@ type txnTransform struct {
 	closing   bool
 	// committed is the offset this process last committed per partition.
 	committed map[partitionKey]kafka.Offset
+	// seeked holds partitions moved back by a seek and not read from since:
+	// their position may still show where they were before.
+	seeked map[partitionKey]bool
 	// state is set for a stage with stateful steps.
 	state *stateful
 	// failed is set by a rebalance callback that could not restore state;
@@ -71,6 +74,7 @@ func (x *txnTransform) run(ctx context.Context) error {
 	x.p = p
 	defer p.close()
 	x.first, x.next, x.committed = map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}
+	x.seeked = map[partitionKey]bool{}
 	topics := x.topics
 	if x.state != nil {
 		if err := x.state.prepare(ctx, x.kind, x.name); err != nil {
@@ -164,6 +168,7 @@ func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
 		x.first[k] = m.TopicPartition.Offset
 	}
 	x.next[k] = m.TopicPartition.Offset + 1
+	delete(x.seeked, k)
 	x.n++
 	x.counters.In.Add(1)
 	if x.state != nil {
@@ -235,7 +240,7 @@ func (x *txnTransform) commit(ctx context.Context) error {
 	// markers, so a caught-up stage commits the partition's end.
 	if pos, err := x.c.Position(offsets); err == nil {
 		for i, tp := range pos {
-			if tp.Offset > offsets[i].Offset {
+			if tp.Offset > offsets[i].Offset && !x.seeked[partitionKey{*tp.Topic, tp.Partition}] {
 				offsets[i].Offset = tp.Offset
 			}
 		}
@@ -284,7 +289,7 @@ func (x *txnTransform) catchUp() error {
 	moved := false
 	for _, tp := range pos {
 		k := partitionKey{*tp.Topic, tp.Partition}
-		if tp.Offset > x.committed[k] {
+		if tp.Offset > x.committed[k] && !x.seeked[k] {
 			x.next[k], moved = tp.Offset, true
 		}
 	}
@@ -322,6 +327,7 @@ func (x *txnTransform) rewind(cause error) error {
 	} else if !x.closing {
 		for k, off := range x.first {
 			t := k.topic
+			x.seeked[k] = true
 			if err := x.c.Seek(kafka.TopicPartition{Topic: &t, Partition: k.part, Offset: off}, 0); err != nil {
 				x.log.Debug("seek after abort", "partition", k, "error", err)
 			}
@@ -368,6 +374,7 @@ func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		}
 		for _, tp := range e.Partitions {
 			delete(x.committed, partitionKey{*tp.Topic, tp.Partition})
+			delete(x.seeked, partitionKey{*tp.Topic, tp.Partition})
 			if x.state != nil {
 				delete(x.state.st.parts, tp.Partition) // released; the next owner restores it
 			}
@@ -418,6 +425,7 @@ func (x *txnTransform) reposition() error {
 			}
 			tp.Offset = first
 		}
+		x.seeked[partitionKey{*tp.Topic, tp.Partition}] = true
 		if err := x.c.Seek(tp, 0); err != nil {
 			return fmt.Errorf("seek %s: %w", formatPartitions([]kafka.TopicPartition{tp}), err)
 		}

@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 	"github.com/conveyor-dev/conveyor/internal/service"
 )
@@ -41,6 +43,7 @@ func TestUserRewards(t *testing.T) {
 		"REWARDS_TX_RATE=40/s", "REWARDS_SESSION_TIMEOUT_MS=6000"}
 	app := runnertest.Start(t, filepath.Join(configs, "user-rewards-app.yaml"), env...)
 	stream := runnertest.Start(t, filepath.Join(configs, "user-rewards.yaml"), env...)
+	streams := []*runnertest.Proc{stream}
 	if !waitUntil(60*time.Second, func() bool { return countRows(db, "user_rewards_realtime") >= 9 }) {
 		t.Fatalf("the realtime table never had nine users; stream stderr:\n%s", stream.Stderr.String())
 	}
@@ -53,6 +56,7 @@ func TestUserRewards(t *testing.T) {
 		stream.Kill(t)
 		t.Logf("kill %d: %d transactions posted so far", k+1, countRows(db, "user_rewards_transactions"))
 		stream = runnertest.Start(t, filepath.Join(configs, "user-rewards.yaml"), env...)
+		streams = append(streams, stream)
 	}
 	waitUntil(30*time.Second, func() bool { return strings.Contains(stream.Stderr.String(), "state restored") })
 	if err := app.Term(t); err != nil {
@@ -68,6 +72,17 @@ func TestUserRewards(t *testing.T) {
 		t.Errorf("stream exit: %v\n%s", err, stream.Stderr.String())
 	}
 	if !caughtUp {
+		ids := map[string]bool{}
+		for _, m := range kafkatest.ReadAll(t, brokers, "user-rewards-transactions", 30*time.Second) {
+			var v struct{ ID json.RawMessage }
+			if json.Unmarshal(m.Value, &v) == nil {
+				ids[string(v.ID)] = true
+			}
+		}
+		t.Logf("topic user-rewards-transactions holds %d distinct transactions of %d posted", len(ids), posted)
+		for i, p := range streams {
+			t.Logf("streaming runner %d: aborts, failures and restores:\n%s", i+1, grepLines(p.Stderr.String(), "abort", "fenced", "failed", "error", "restored"))
+		}
 		t.Fatalf("after %d transactions and %d kills, the streamed table differs from the batch computation:\n%s\nstream stderr:\n%s",
 			posted, kills, strings.Join(diff, "\n"), lastLines(stream.Stderr.String(), 40))
 	}
@@ -136,4 +151,18 @@ func waitUntil(timeout time.Duration, ok func() bool) bool {
 func lastLines(s string, lines int) string {
 	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(ls[max(0, len(ls)-lines):], "\n")
+}
+
+// grepLines keeps the lines of s that contain any of words.
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
