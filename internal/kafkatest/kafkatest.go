@@ -285,3 +285,43 @@ func HasRecords(t testing.TB, brokers, topic string, n int64) bool {
 	}
 	return sum >= n
 }
+
+// Forget deletes topics and consumer groups left by an earlier run against
+// the same broker, for tests whose pipelines use fixed names. Missing ones
+// are fine.
+func Forget(t testing.TB, brokers string, topics, groups []string) {
+	t.Helper()
+	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.metrics.push": false, "log_level": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(groups) > 0 {
+		if _, err := a.DeleteConsumerGroups(ctx, groups); err != nil {
+			t.Logf("delete groups: %v", err)
+		}
+	}
+	res, err := a.DeleteTopics(ctx, topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Error.Code() != kafka.ErrNoError && r.Error.Code() != kafka.ErrUnknownTopicOrPart {
+			t.Fatalf("delete topic %s: %v", r.Topic, r.Error)
+		}
+	}
+	// Deletion completes in the background; wait until metadata stops
+	// showing the topics so the runner creates them afresh.
+	for _, topic := range topics {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			md, err := a.GetMetadata(&topic, false, 5000)
+			if err == nil {
+				if tm, ok := md.Topics[topic]; !ok || tm.Error.Code() == kafka.ErrUnknownTopicOrPart {
+					break
+				}
+			}
+		}
+	}
+}
