@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/kafkaread"
 )
 
 // readTopic calls fn for the records of topic from the start of each
@@ -32,21 +34,8 @@ func (h *harness) readTopic(ctx context.Context, topic string, limit int64, fn f
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	// The position, not the last record read, says when the end is
-	// reached: transaction markers take offsets and are never returned.
-	reached := func() bool {
-		ps, err := c.Position(assign)
-		if err != nil {
-			return false
-		}
-		pos := map[int32]int64{}
-		for _, tp := range ps {
-			pos[tp.Partition] = int64(tp.Offset)
-		}
-		return reachedEnd(pos, end)
-	}
 	var read int64
-	for !reached() && (limit <= 0 || read < limit) {
+	for !kafkaread.Reached(c, assign, end) && (limit <= 0 || read < limit) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("read %s: %d records read: %w", topic, read, ctx.Err())
 		}
@@ -66,15 +55,6 @@ func (h *harness) readTopic(ctx context.Context, topic string, limit int64, fn f
 		}
 	}
 	return nil
-}
-
-func reachedEnd(pos, end map[int32]int64) bool {
-	for p, e := range end {
-		if pos[p] < e {
-			return false
-		}
-	}
-	return true
 }
 
 // sampleSize is the average value size of up to 2000 records of topic.

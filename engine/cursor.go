@@ -11,6 +11,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafkaread"
 )
 
 // Resumer is a Source with a cursor (a SQL source's last id or timestamp,
@@ -89,18 +90,7 @@ func loadCursor(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]b
 	// The end is reached when the position is: exactly-once sources write
 	// cursors in transactions, whose markers take offsets but are never
 	// returned, and whose aborted records are skipped.
-	reached := func() bool {
-		pos, err := c.Position(assign)
-		if err != nil {
-			return false
-		}
-		for _, tp := range pos {
-			if int64(tp.Offset) < end[tp.Partition] {
-				return false
-			}
-		}
-		return true
-	}
+	reached := func() bool { return kafkaread.Reached(c, assign, end) }
 	for !reached() {
 		if err := ctx.Err(); err != nil {
 			return nil, err

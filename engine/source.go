@@ -9,6 +9,7 @@ import (
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms"
 )
 
 // Source reads an external system. Read calls emit with batches of records
@@ -62,27 +63,13 @@ func (s *sourceStage) run(ctx context.Context) error {
 			s.cursors.track(ba)
 		}
 		for _, r := range batch {
-			s.counters.In.Add(1)
-			orig := s.original(r)
-			var err error
-			if r.Value == nil && r.Raw != nil {
-				// A source that reads bytes lets the stage's format decode them.
-				if r.Value, err = s.format.Decode(r.Raw); err != nil {
-					if err := s.bad(ctx, badRecord{rec: orig, step: "decode", err: err}, ba); err != nil {
-						return err
-					}
-					continue
-				}
-			}
-			outs, err = w.Apply(r, outs[:0])
-			if err != nil {
-				if err := s.bad(ctx, badRecord{rec: orig, step: stepName(err), err: err}, ba); err != nil {
+			var orig *record.Record
+			var bad *badRecord
+			if outs, orig, bad = s.steps(w, r, outs); bad != nil {
+				if err := s.bad(ctx, *bad, ba); err != nil {
 					return err
 				}
 				continue
-			}
-			if len(outs) == 0 {
-				s.counters.Filtered.Add(1)
 			}
 			for _, o := range outs {
 				m, err := s.toMessage(o, s.to)
@@ -120,6 +107,30 @@ func (s *sourceStage) run(ctx context.Context) error {
 		return fmt.Errorf("source %s: %w", s.name, err)
 	}
 	return nil
+}
+
+// steps counts a source record in, decodes its bytes when the source read
+// bytes (the stage's format decides how), and applies the steps. It returns
+// the outputs and the record as read, for dead letters; a record that fails
+// comes back as a badRecord.
+func (s *sourceStage) steps(w *transforms.Worker, r *record.Record, outs []*record.Record) ([]*record.Record, *record.Record, *badRecord) {
+	s.counters.In.Add(1)
+	orig := s.original(r)
+	if r.Value == nil && r.Raw != nil {
+		v, err := s.format.Decode(r.Raw)
+		if err != nil {
+			return outs[:0], orig, &badRecord{rec: orig, step: "decode", err: err}
+		}
+		r.Value = v
+	}
+	outs, err := w.Apply(r, outs[:0])
+	if err != nil {
+		return outs, orig, &badRecord{rec: orig, step: stepName(err), err: err}
+	}
+	if len(outs) == 0 {
+		s.counters.Filtered.Add(1)
+	}
+	return outs, orig, nil
 }
 
 // original keeps what a dead letter needs of a source record before the

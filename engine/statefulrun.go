@@ -13,6 +13,7 @@ import (
 	"github.com/conveyor-dev/conveyor/aggregate"
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafkaread"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/topic"
 )
@@ -253,8 +254,7 @@ func readPartition(ctx context.Context, cm kafka.ConfigMap, t string, p int32, f
 		return 0, fmt.Errorf("read %s[%d]: %w", t, p, err)
 	}
 	for {
-		pos, err := c.Position(parts)
-		if err == nil && int64(pos[0].Offset) >= until {
+		if kafkaread.Reached(c, parts, map[int32]int64{p: until}) {
 			return until, nil
 		}
 		if err := ctx.Err(); err != nil {

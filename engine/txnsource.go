@@ -32,25 +32,13 @@ func (s *sourceStage) emitTxn(ctx context.Context, w *transforms.Worker, batch [
 	x.msgs, x.outputs, x.deadLetters = x.msgs[:0], 0, 0
 	var outs []*record.Record
 	for _, r := range batch {
-		s.counters.In.Add(1)
-		orig := s.original(r)
-		var err error
-		if r.Value == nil && r.Raw != nil {
-			if r.Value, err = s.format.Decode(r.Raw); err != nil {
-				if err := s.badTxn(badRecord{rec: orig, step: "decode", err: err}); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		if outs, err = w.Apply(r, outs[:0]); err != nil {
-			if err := s.badTxn(badRecord{rec: orig, step: stepName(err), err: err}); err != nil {
+		var orig *record.Record
+		var bad *badRecord
+		if outs, orig, bad = s.steps(w, r, outs); bad != nil {
+			if err := s.badTxn(*bad); err != nil {
 				return err
 			}
 			continue
-		}
-		if len(outs) == 0 {
-			s.counters.Filtered.Add(1)
 		}
 		for _, o := range outs {
 			m, err := s.toMessage(o, s.to)

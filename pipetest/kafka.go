@@ -12,6 +12,7 @@ import (
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafkaread"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/topic"
 )
@@ -173,18 +174,7 @@ func readTopic(ctx context.Context, brokers, name string) ([]*Got, error) {
 		return nil, err
 	}
 	byPart := map[int32][]*Got{}
-	reached := func() bool {
-		pos, err := c.Position(assign)
-		if err != nil {
-			return false
-		}
-		for _, tp := range pos {
-			if int64(tp.Offset) < end[tp.Partition] {
-				return false
-			}
-		}
-		return true
-	}
+	reached := func() bool { return kafkaread.Reached(c, assign, end) }
 	for !reached() {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("read %s: did not reach its end offsets %v: %w", name, end, ctx.Err())

@@ -11,6 +11,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/embedded"
+	"github.com/conveyor-dev/conveyor/kafkaread"
 )
 
 // Embedded starts an in-process broker for the test and returns its address.
@@ -227,18 +228,7 @@ func ReadAll(t testing.TB, brokers, topic string, timeout time.Duration) []*kafk
 		t.Fatal(err)
 	}
 	var out []*kafka.Message
-	reached := func() bool {
-		pos, err := c.Position(parts)
-		if err != nil {
-			return false
-		}
-		for _, tp := range pos {
-			if int64(tp.Offset) < end[tp.Partition] {
-				return false
-			}
-		}
-		return true
-	}
+	reached := func() bool { return kafkaread.Reached(c, parts, end) }
 	for deadline := time.Now().Add(timeout); !reached(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("read %d records of %s within %s without reaching its end offsets %v", len(out), topic, timeout, end)
