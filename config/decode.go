@@ -386,6 +386,11 @@ func contains(list []string, s string) bool {
 }
 
 // suggest names the closest known key, to catch typos.
+// Suggest is the hint for an unknown key: the closest known one, or the
+// list of them. Other YAML readers of the project (pipeline tests) use it
+// so every file reads alike.
+func Suggest(key string, known []string) string { return suggest(key, known) }
+
 func suggest(key string, known []string) string {
 	best, bestDist := "", 3
 	for _, k := range known {

@@ -33,7 +33,6 @@ type joinStep struct {
 	table, as string
 	key       *expression.Program // nil: the record key
 	typ       config.JoinType
-	name      string // steps[N].join
 }
 
 // compileStateful compiles a transform whose steps include stateful ones,
@@ -70,7 +69,7 @@ func compileStateful(t *config.Transform, opts expression.Options, errs *config.
 			}
 			pl.joinTable = s.JoinTable
 		case s.Join != nil:
-			js := &joinStep{table: s.Join.Table, as: s.Join.As, typ: s.Join.Type, name: fmt.Sprintf("steps[%d].join", i)}
+			js := &joinStep{table: s.Join.Table, as: s.Join.As, typ: s.Join.Type}
 			if s.Join.Key != nil {
 				p, err := expression.Compile(*s.Join.Key, opts, expression.Any)
 				errs.Add(s.Join.Key.Pos, s.Join.Key.Path, err)
@@ -121,6 +120,9 @@ type stageState struct {
 
 	aggOuts []aggregate.Output
 	changes []aggregate.Change
+	// cur and next hold the records between parts, reused record after
+	// record.
+	cur, next []*record.Record
 }
 
 func newStageState(pl *statefulPlan, opts expression.Options) *stageState {
@@ -212,25 +214,22 @@ func (s *stageState) joinTables(ps *partState, rec *record.Record, fromWith bool
 // with the changelog entries of the aggregate. The error names the step;
 // the changelog entries come back with it too, because a step after the
 // aggregate can fail after the aggregate changed its state.
-func (s *stageState) run(ps *partState, recs []*record.Record) ([]*record.Record, []aggregate.Change, error) {
+func (s *stageState) run(ps *partState, rec *record.Record) ([]*record.Record, []aggregate.Change, error) {
 	s.changes = s.changes[:0]
+	s.cur = append(s.cur[:0], rec)
 	for i, pt := range s.plan.parts {
-		next := make([]*record.Record, 0, len(recs))
-		for _, r := range recs {
+		next := s.next[:0]
+		for _, r := range s.cur {
 			var err error
 			switch {
 			case pt.chain != nil:
 				next, err = s.workers[i].Apply(r, next)
 				var se *transforms.StepError
 				if errors.As(err, &se) {
-					se.Index += pt.index
+					se.Index += pt.index // the chain counts from its own first step
 				}
 			case pt.join != nil:
-				next, err = s.join(ps, pt.join, r, next)
-				var se *transforms.StepError
-				if errors.As(err, &se) {
-					se.Index = pt.index
-				}
+				next, err = s.join(ps, pt.join, pt.index, r, next)
 			case pt.agg != nil:
 				s.aggOuts, s.changes, err = ps.agg.Add(r, s.aggOuts[:0], s.changes)
 				if err != nil {
@@ -242,16 +241,17 @@ func (s *stageState) run(ps *partState, recs []*record.Record) ([]*record.Record
 			}
 			if err != nil {
 				// The changes so far stand: the aggregate took the record in.
+				s.next = next
 				return nil, s.changes, err
 			}
 		}
-		recs = next
+		s.cur, s.next = next, s.cur
 	}
-	return recs, s.changes, nil
+	return s.cur, s.changes, nil
 }
 
 // join enriches r with its table row; an inner join drops r without one.
-func (s *stageState) join(ps *partState, j *joinStep, r *record.Record, out []*record.Record) ([]*record.Record, error) {
+func (s *stageState) join(ps *partState, j *joinStep, index int, r *record.Record, out []*record.Record) ([]*record.Record, error) {
 	key := string(r.Key)
 	if j.key != nil {
 		s.env.Reset(r)
@@ -261,7 +261,7 @@ func (s *stageState) join(ps *partState, j *joinStep, r *record.Record, out []*r
 			key, err = expression.Text(v)
 		}
 		if err != nil {
-			return out, &transforms.StepError{Kind: "join", Path: "join.key", Err: err}
+			return out, &transforms.StepError{Index: index, Kind: "join", Path: "join.key", Err: err}
 		}
 	}
 	row, ok := ps.tables[j.table][key]
@@ -270,7 +270,7 @@ func (s *stageState) join(ps *partState, j *joinStep, r *record.Record, out []*r
 	}
 	obj, isObj := r.Value.(map[string]any)
 	if !isObj {
-		return out, &transforms.StepError{Kind: "join", Path: "join", Err: fmt.Errorf("join needs an object value, got %s", expression.TypeName(r.Value))}
+		return out, &transforms.StepError{Index: index, Kind: "join", Path: "join", Err: fmt.Errorf("join needs an object value, got %s", expression.TypeName(r.Value))}
 	}
 	obj[j.as] = row
 	return append(out, r), nil

@@ -169,16 +169,15 @@ func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) err
 	if err != nil {
 		return x.bad(ctx, m, "decode", err)
 	}
-	recs := []*record.Record{rec}
 	if jt := s.st.plan.joinTable; jt != nil {
-		recs[0] = s.st.joinTables(ps, rec, t == jt.With)
-		if recs[0].Value == nil {
+		rec = s.st.joinTables(ps, rec, t == jt.With)
+		if rec.Value == nil {
 			// The key has no joined row (any more): its deletion goes
 			// straight out; the steps are for rows.
-			return x.emit(ctx, m, recs)
+			return x.emit(ctx, m, []*record.Record{rec})
 		}
 	}
-	outs, changes, err := s.st.run(ps, recs)
+	outs, changes, err := s.st.run(ps, rec)
 	for _, ch := range changes {
 		cm := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &s.changelog, Partition: p}, Key: ch.Key, Value: ch.Value}
 		if err := x.p.produce(ctx, cm); err != nil {

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
+
+	"github.com/conveyor-dev/conveyor/connectors/sqldb"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 	"github.com/conveyor-dev/conveyor/internal/service"
 )
@@ -57,4 +60,16 @@ func TestMain(m *testing.M) {
 	code := service.Main(m)
 	fmt.Print(faults.String())
 	os.Exit(code)
+}
+
+// openPostgres connects to the test server; the connection closes with the
+// test.
+func openPostgres(t testing.TB, dsn string) *sqlx.DB {
+	t.Helper()
+	db, err := sqldb.Open(sqldb.Postgres, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -11,7 +11,6 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/conveyor-dev/conveyor/connectors/sqldb"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 	"github.com/conveyor-dev/conveyor/internal/service"
@@ -27,11 +26,7 @@ import (
 func TestUserRewards(t *testing.T) {
 	brokers := service.Kafka(t)
 	dsn := service.Postgres(t)
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(t, dsn)
 	for _, table := range []string{"user_rewards", "user_rewards_transactions", "user_rewards_realtime", "conveyor_offsets"} {
 		if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
 			t.Fatal(err)

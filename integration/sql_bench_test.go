@@ -11,7 +11,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/connectors/sqldb"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
@@ -25,11 +24,7 @@ const benchRows = 200000
 // per benchmark run.
 func benchTable(b *testing.B, dsn string) string {
 	b.Helper()
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(b, dsn)
 	table := fmt.Sprintf("bench_%d", time.Now().UnixNano()%1e9)
 	for _, s := range []string{
 		`CREATE TABLE ` + table + ` (id bigint PRIMARY KEY, store text, donut text, qty int, total numeric(10,2), ordered_at timestamptz)`,
@@ -104,11 +99,7 @@ sources:
 func BenchmarkPlainSelect(b *testing.B) {
 	dsn := service.Postgres(b)
 	table := benchTable(b, dsn)
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(b, dsn)
 	b.ResetTimer()
 	for range b.N {
 		rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY id`)
@@ -156,11 +147,7 @@ func sinkRecords(b *testing.B, brokers string) string {
 func BenchmarkKafkaToPostgresUpsert(b *testing.B) {
 	brokers, dsn := service.Kafka(b), service.Postgres(b)
 	topic := sinkRecords(b, brokers)
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(b, dsn)
 	table := fmt.Sprintf("bench_sink_%d", time.Now().UnixNano()%1e9)
 	if _, err := db.Exec(`CREATE TABLE ` + table + ` (order_id text PRIMARY KEY, store text, donut text, qty bigint, total double precision, seq bigint)`); err != nil {
 		b.Fatal(err)
@@ -191,11 +178,7 @@ sinks:
 // of 1,000 rows (no ON CONFLICT), 5,000 rows per transaction: the ceiling.
 func BenchmarkPlainInsert(b *testing.B) {
 	dsn := service.Postgres(b)
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(b, dsn)
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()

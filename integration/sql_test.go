@@ -10,7 +10,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	json "github.com/goccy/go-json"
 
-	"github.com/conveyor-dev/conveyor/connectors/sqldb"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 	"github.com/conveyor-dev/conveyor/internal/service"
@@ -26,11 +25,7 @@ func TestSQLSourceCrash(t *testing.T) { eachDelivery(t, testSQLSourceCrash) }
 func testSQLSourceCrash(t *testing.T, delivery string) {
 	brokers := service.Kafka(t)
 	dsn := service.Postgres(t)
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(t, dsn)
 	name := unique("sqlsrc")
 	table := "rows_" + name[len("sqlsrc-"):]
 	if _, err := db.Exec(`CREATE TABLE ` + table + ` (id bigserial PRIMARY KEY, k text NOT NULL, payload text)`); err != nil {
@@ -128,11 +123,7 @@ func distinctIDs(n int) func([]*kafka.Message) bool {
 func TestSQLSinkRestartAndReplay(t *testing.T) {
 	brokers := service.Kafka(t)
 	dsn := service.Postgres(t)
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(t, dsn)
 	name := unique("sqlsink")
 	table := "latest_" + name[len("sqlsink-"):]
 	if _, err := db.Exec(`CREATE TABLE ` + table + ` (k text PRIMARY KEY, seq bigint NOT NULL, amount bigint NOT NULL)`); err != nil {
@@ -236,11 +227,7 @@ func TestSQLSinkCrash(t *testing.T) { eachDelivery(t, testSQLSinkCrash) }
 func testSQLSinkCrash(t *testing.T, delivery string) {
 	brokers := service.Kafka(t)
 	dsn := service.Postgres(t)
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(t, dsn)
 	name := unique("sqlcrash")
 	table := "events_" + name[len("sqlcrash-"):]
 	if _, err := db.Exec(`CREATE TABLE ` + table + ` (ord bigserial PRIMARY KEY, id bigint NOT NULL, key text NOT NULL, seq bigint NOT NULL)`); err != nil {

@@ -8,8 +8,10 @@ package pipetest
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -257,39 +259,7 @@ func (d *specDecoder) mapping(n *yaml.Node, path string, keys map[string]func(*y
 }
 
 func suggest(key string, keys map[string]func(*yaml.Node, string)) string {
-	best, bestD := "", 3
-	var names []string
-	for k := range keys {
-		names = append(names, k)
-		if dist := levenshtein(key, k); dist < bestD {
-			best, bestD = k, dist
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	sort.Strings(names)
-	return fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return config.Suggest(key, slices.Collect(maps.Keys(keys)))
 }
 
 func (d *specDecoder) str(n *yaml.Node, path string) string {
