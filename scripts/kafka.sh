@@ -10,6 +10,7 @@
 #   kafka.sh start-node [--dir DIR] N        (start it again, same config and data)
 #   kafka.sh leader [--dir DIR] TOPIC PARTITION
 #   kafka.sh status [--dir DIR]
+#   kafka.sh run-class CLASS [ARGS...]       (a class of Kafka's jars, e.g. its tools)
 #
 # `up` prints KAFKA_DIR=... and, last, KAFKA_BROKERS=host:port[,...] on
 # stdout; everything else goes to stderr. With --owner-pid, a watchdog runs
@@ -581,6 +582,23 @@ cmd_status() {
 }
 
 
+# Kafka's own tools from the cached jars, against any broker: the tests
+# compare conveyor's view (lag, partitions) with Kafka's.
+#   kafka.sh run-class CLASS [ARGS...]
+cmd_run_class() {
+  (($# >= 1)) || die "usage: run-class CLASS [ARGS...]"
+  need_java
+  cmd_fetch "$DEFAULT_VERSION"
+  local conf
+  conf=$(mktemp --suffix=.properties)
+  trap 'rm -f "$conf"' RETURN
+  printf '%s\n' 'status = warn' 'appender.err.type = Console' 'appender.err.name = err' \
+    'appender.err.target = SYSTEM_ERR' 'appender.err.layout.type = PatternLayout' \
+    'appender.err.layout.pattern = %p %m (%c)%n' 'rootLogger.level = WARN' 'rootLogger.appenderRef.err.ref = err' >"$conf"
+  timeout 120 "$JAVA" "${TOOL_JVM[@]}" "${JVM_COMMON[@]}" -Dlog4j2.configurationFile="$conf" \
+    -cp "$(home_of "$DEFAULT_VERSION")/libs/*" "$@"
+}
+
 case ${1:-} in
   fetch) shift; cmd_fetch "$@" ;;
   up) shift; cmd_up "$@" ;;
@@ -589,6 +607,7 @@ case ${1:-} in
   start-node) shift; cmd_start_node "$@" ;;
   leader) shift; cmd_leader "$@" ;;
   status) shift; cmd_status "$@" ;;
+  run-class) shift; cmd_run_class "$@" ;;
   _watch) shift; cmd_watch "$@" ;;
   *) usage ;;
 esac

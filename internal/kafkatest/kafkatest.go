@@ -315,3 +315,42 @@ func Forget(t testing.TB, brokers string, topics, groups []string) {
 		}
 	}
 }
+
+// EndOffsets returns the end offset of each partition of topic.
+func EndOffsets(t testing.TB, brokers, topic string) map[int32]int64 {
+	t.Helper()
+	end, err := endOffsets(brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+// WaitRecordAfter waits until a committed record appears in topic at or
+// after the given offsets, and reports whether one did within timeout.
+// Transaction markers move end offsets without being records, so this
+// reads rather than comparing offsets.
+func WaitRecordAfter(t testing.TB, brokers, topic string, from map[int32]int64, timeout time.Duration) bool {
+	t.Helper()
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers": brokers, "group.id": fmt.Sprintf("kafkatest-%d", time.Now().UnixNano()),
+		"enable.auto.commit": false, "enable.metrics.push": false, "log_level": 2, "fetch.wait.max.ms": 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var parts []kafka.TopicPartition
+	for p, off := range from {
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(off)})
+	}
+	if err := c.Assign(parts); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		if m, ok := c.Poll(20).(*kafka.Message); ok && m.TopicPartition.Error == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -22,8 +22,13 @@ import (
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 )
 
-// Binary builds the runner once per test binary and returns its path.
+// Binary builds the runner once per test binary and returns its path, or
+// returns $CONVEYOR_TEST_RUNNER when set: the same tests then run against
+// another build (to see a new test fail on the old code, say).
 var Binary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("CONVEYOR_TEST_RUNNER"); bin != "" {
+		return bin, nil
+	}
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
@@ -215,10 +220,16 @@ type Tally struct {
 	// DuplicatedBy counts duplicates per output partition, to tell a
 	// consumer replay (all partitions) from producer retries (one).
 	DuplicatedBy map[int32]int
+	// LostIDs names the first lost records, to find them in the input.
+	LostIDs []int
 }
 
 func (tl Tally) String() string {
-	return fmt.Sprintf("records=%d received=%d lost=%d duplicated=%d reordered=%d", tl.Records, tl.Received, tl.Lost, tl.Duplicated, tl.Reordered)
+	s := fmt.Sprintf("records=%d received=%d lost=%d duplicated=%d reordered=%d", tl.Records, tl.Received, tl.Lost, tl.Duplicated, tl.Reordered)
+	if len(tl.LostIDs) > 0 {
+		s += fmt.Sprintf(" (first lost ids %v)", tl.LostIDs)
+	}
+	return s
 }
 
 // Count checks every output record (copied, key and header carried) and
@@ -226,25 +237,50 @@ func (tl Tally) String() string {
 // occurrences that came out of sequence order.
 func Count(t testing.TB, msgs []*kafka.Message, n int) Tally {
 	t.Helper()
-	seen := make([]int, n)
-	lastSeq := map[string]int{}
-	tl := Tally{Records: n, Received: len(msgs), DuplicatedBy: map[int32]int{}}
-	for _, m := range msgs {
-		var v struct {
-			ID     int
-			Key    string
-			Seq    int
-			Copied bool
-		}
-		if err := json.Unmarshal(m.Value, &v); err != nil || !v.Copied || v.ID < 0 || v.ID >= n {
-			t.Fatalf("bad output record %q: %v", m.Value, err)
-		}
+	values := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		v := parse(t, m.Value, n)
 		if string(m.Key) != v.Key || len(m.Headers) != 1 || m.Headers[0].Key != "origin" || string(m.Headers[0].Value) != "preload" {
 			t.Fatalf("output record %q lost its key or headers: key %q headers %v", m.Value, m.Key, m.Headers)
 		}
+		values[i] = m.Value
+	}
+	return count(t, values, n, func(i int) int32 { return msgs[i].TopicPartition.Partition })
+}
+
+// CountValues is Count for outputs that keep only the value (a file, a
+// table, standard output): each value must be a copied record.
+func CountValues(t testing.TB, values [][]byte, n int) Tally {
+	t.Helper()
+	return count(t, values, n, func(int) int32 { return 0 })
+}
+
+type output struct {
+	ID     int
+	Key    string
+	Seq    int
+	Copied bool
+}
+
+func parse(t testing.TB, value []byte, n int) output {
+	t.Helper()
+	var v output
+	if err := json.Unmarshal(value, &v); err != nil || !v.Copied || v.ID < 0 || v.ID >= n {
+		t.Fatalf("bad output record %q (want a copied record with id below %d): %v", value, n, err)
+	}
+	return v
+}
+
+func count(t testing.TB, values [][]byte, n int, partition func(int) int32) Tally {
+	t.Helper()
+	seen := make([]int, n)
+	lastSeq := map[string]int{}
+	tl := Tally{Records: n, Received: len(values), DuplicatedBy: map[int32]int{}}
+	for i, value := range values {
+		v := parse(t, value, n)
 		if seen[v.ID]++; seen[v.ID] > 1 {
 			tl.Duplicated++
-			tl.DuplicatedBy[m.TopicPartition.Partition]++
+			tl.DuplicatedBy[partition(i)]++
 			continue
 		}
 		if last, ok := lastSeq[v.Key]; ok && v.Seq < last {
@@ -252,9 +288,12 @@ func Count(t testing.TB, msgs []*kafka.Message, n int) Tally {
 		}
 		lastSeq[v.Key] = v.Seq
 	}
-	for _, c := range seen {
+	for id, c := range seen {
 		if c == 0 {
 			tl.Lost++
+			if len(tl.LostIDs) < 20 {
+				tl.LostIDs = append(tl.LostIDs, id)
+			}
 		}
 	}
 	return tl
