@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/membership"
 )
 
 // item is one consumed message and its place in the offset tracker.
@@ -47,6 +49,9 @@ type consumeLoop struct {
 	batch   []item // read but not yet handed to the processor
 	closing bool
 	errLog  rateLimited
+	// fatalLog gets librdkafka's fatal errors that Poll does not return.
+	fatalLog chan string
+	watch    *groupWatch
 }
 
 const (
@@ -55,15 +60,22 @@ const (
 	storeInterval   = 200 * time.Millisecond
 )
 
-// newConsumeLoop sets batching from the stage's rate cap: a capped stage
-// takes batches of about a tenth of a second's worth.
+// newConsumeLoop sets batching from the stage's rate cap.
 func newConsumeLoop(st *stage, cm kafka.ConfigMap, c *config.Consumer, proc processor, tr *tracker) *consumeLoop {
-	l := &consumeLoop{stage: st, cm: cm, topics: c.From, proc: proc, tr: tr, maxBatch: defaultMaxBatch, linger: defaultLinger}
-	if c.Rate > 0 {
-		l.maxBatch = max(1, min(defaultMaxBatch, int(float64(c.Rate)/10)))
-		l.limit = rate.NewLimiter(rate.Limit(c.Rate), l.maxBatch)
-	}
+	l := &consumeLoop{stage: st, cm: cm, topics: c.From, proc: proc, tr: tr, linger: defaultLinger}
+	l.limit, l.maxBatch = rateCap(c.Rate, defaultMaxBatch)
 	return l
+}
+
+// rateCap returns the limiter of a stage's `rate:` (nil without one) and
+// the batch size to use: a capped stage takes batches of about a tenth of a
+// second's worth, so the cap holds smoothly.
+func rateCap(r config.Rate, batch int) (*rate.Limiter, int) {
+	if r <= 0 {
+		return nil, batch
+	}
+	batch = max(1, min(batch, int(float64(r)/10)))
+	return rate.NewLimiter(rate.Limit(r), batch), batch
 }
 
 func (l *consumeLoop) run(ctx context.Context) error {
@@ -72,11 +84,14 @@ func (l *consumeLoop) run(ctx context.Context) error {
 		return fmt.Errorf("%s %s: create consumer: %s", l.kind, l.name, kafkaconf.Scrub(l.cm, err.Error()))
 	}
 	l.c = c
-	go kafkaconf.Logs(c.Logs(), l.cm, l.log)
+	l.fatalLog = make(chan string, 1)
+	go kafkaconf.WatchLogs(c.Logs(), l.cm, l.log, l.fatalLog)
+	l.watch = newGroupWatch(l.stage, c, l.cm, l.topics)
 	if err := c.SubscribeTopics(l.topics, l.rebalance); err != nil {
 		c.Close()
 		return fmt.Errorf("%s %s: subscribe to %s: %w", l.kind, l.name, strings.Join(l.topics, ","), err)
 	}
+	stopWatch := l.watch.start()
 	l.batches = make(chan []item, 2)
 
 	// Processing outlives ctx by up to the drain period so a shutdown
@@ -114,9 +129,8 @@ func (l *consumeLoop) run(ctx context.Context) error {
 	}
 	finErr := l.proc.finish(procCtx)
 	commitErr := l.commit()
-	if err := c.Close(); err != nil {
-		l.log.Warn("close consumer", "error", err)
-	}
+	stopWatch()
+	closeConsumer(c, l.cm, l.log, pollErr)
 	return errors.Join(pollErr, procErr, finErr, commitErr)
 }
 
@@ -126,6 +140,9 @@ func (l *consumeLoop) poll(ctx, gctx context.Context) error {
 	var batchStart time.Time
 	for ctx.Err() == nil && gctx.Err() == nil {
 		if err := l.proc.err(); err != nil {
+			return err
+		}
+		if err := l.fatalLogged(l.fatalLog, l.cm); err != nil {
 			return err
 		}
 		timeout := 100
@@ -144,7 +161,7 @@ func (l *consumeLoop) poll(ctx, gctx context.Context) error {
 			l.batch = append(l.batch, item{m: e, e: l.tr.add(*e.TopicPartition.Topic, e.TopicPartition.Partition, int64(e.TopicPartition.Offset))})
 		case kafka.Error:
 			if e.IsFatal() {
-				return fmt.Errorf("%s %s: consumer: %s", l.kind, l.name, kafkaconf.Scrub(l.cm, e.Error()))
+				return l.fatal(l.cm, e)
 			}
 			l.warn("consumer", e)
 		case *kafka.Stats:
@@ -156,6 +173,7 @@ func (l *consumeLoop) poll(ctx, gctx context.Context) error {
 			}
 		}
 		if time.Since(lastStore) >= storeInterval {
+			l.stepOverGaps()
 			l.store()
 			lastStore = time.Now()
 		}
@@ -181,14 +199,24 @@ func (l *consumeLoop) send(ctx, gctx context.Context) bool {
 	return false
 }
 
-// store hands the offsets the tracker confirmed to librdkafka, which commits
-// them in the background (auto commit of stored offsets only).
-func (l *consumeLoop) store() {
+// stepOverGaps moves idle partitions past offsets that hold no record
+// (transaction markers, compacted gaps), to the consumer's position. Only
+// the poll loop may call it, between polls: the position then counts only
+// records this loop was handed and tracked. Close, and librdkafka's
+// rebalance handling inside it, poll and throw away prefetched records,
+// which moves the position past records never processed; a commit from the
+// position there lost every such record.
+func (l *consumeLoop) stepOverGaps() {
 	if parts, err := l.c.Assignment(); err == nil && len(parts) > 0 {
 		if pos, err := l.c.Position(parts); err == nil {
 			l.tr.skipTo(pos)
 		}
 	}
+}
+
+// store hands the offsets the tracker confirmed to librdkafka, which commits
+// them in the background (auto commit of stored offsets only).
+func (l *consumeLoop) store() {
 	offs := l.tr.commitable()
 	if len(offs) == 0 {
 		return
@@ -219,6 +247,7 @@ func (l *consumeLoop) commit() error {
 // lets the partitions go; records still unfinished are read again by the new
 // owner.
 func (l *consumeLoop) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	l.watch.rebalanced(ev)
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		l.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
@@ -275,6 +304,68 @@ func (l *consumeLoop) resumePositions(c *kafka.Consumer, parts []kafka.TopicPart
 		}
 	}
 	return out
+}
+
+// errConsumerFailed marks a fatal consumer error: the consumer can neither
+// commit nor close any more.
+var errConsumerFailed = errors.New("consumer failed")
+
+// fatal describes a fatal consumer error; a fenced static member means
+// another live process uses this process's instance name.
+func (s *stage) fatal(cm kafka.ConfigMap, e kafka.Error) error {
+	if e.Code() == kafka.ErrFencedInstanceID {
+		id, _ := cm.Get("group.instance.id", "")
+		return fmt.Errorf("%s %s: %w: another process joined the consumer group as the same member %v: give each runner of these pipelines its own --instance (CONVEYOR_INSTANCE)", s.kind, s.name, errConsumerFailed, id)
+	}
+	return fmt.Errorf("%s %s: %w: %s", s.kind, s.name, errConsumerFailed, kafkaconf.Scrub(cm, e.Error()))
+}
+
+// fatalLogged returns the fatal error librdkafka logged, if it did.
+func (s *stage) fatalLogged(ch <-chan string, cm kafka.ConfigMap) error {
+	select {
+	case msg := <-ch:
+		code := kafka.ErrFatal
+		if strings.Contains(msg, kafka.ErrFencedInstanceID.String()) {
+			code = kafka.ErrFencedInstanceID
+		}
+		return s.fatal(cm, kafka.NewError(code, msg, true))
+	default:
+		return nil
+	}
+}
+
+// closeConsumer closes c and, when it is a static member, removes it from
+// its group: librdkafka never sends LeaveGroup for a static member (KIP-345),
+// and a clean stop should hand its partitions to the other members at once,
+// not after the session timeout. A crash leaves the member in place, so that
+// the restarted process takes its partitions back without a rebalance.
+//
+// After a fatal error it does neither: librdkafka refuses to close a failed
+// consumer, and confluent-kafka-go's Close then polls for ever. The process
+// is on its way out; the client goes with it.
+func closeConsumer(c *kafka.Consumer, cm kafka.ConfigMap, log *slog.Logger, runErr error) {
+	if errors.Is(runErr, errConsumerFailed) {
+		log.Debug("consumer failed: left unclosed")
+		return
+	}
+	if err := c.Close(); err != nil {
+		log.Warn("close consumer", "error", err)
+	}
+	instance, _ := cm.Get("group.instance.id", "")
+	group, _ := cm.Get("group.id", "")
+	id, _ := instance.(string)
+	g, _ := group.(string)
+	if id == "" || g == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := membership.Leave(ctx, cm, g, id); err != nil {
+		session, _ := cm.Get("session.timeout.ms", "45000")
+		log.Warn("could not leave the consumer group: other members take this process's partitions only when its session times out", "group", g, "session_timeout_ms", session, "error", kafkaconf.Scrub(cm, err.Error()))
+		return
+	}
+	log.Debug("left the consumer group", "group", g, "instance", id)
 }
 
 func formatPartitions(ps []kafka.TopicPartition) string {

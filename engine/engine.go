@@ -407,11 +407,17 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		cm := kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, nil)
 		return newProducer(cm, l, stats)
 	}
-	consumerConfig := func(st *config.Stage, c *config.Consumer) kafka.ConfigMap {
-		return kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, map[string]string{
-			"group.id":          c.Group,
-			"auto.offset.reset": string(c.Start),
-		})
+	// consumerConfig is the config of a stage's group consumer, with more
+	// settings for its delivery mode.
+	consumerConfig := func(st *config.Stage, c *config.Consumer, more map[string]string) kafka.ConfigMap {
+		m := map[string]string{"group.id": c.Group, "auto.offset.reset": string(c.Start)}
+		maps.Copy(m, more)
+		maps.Copy(m, staticMember(p, st, instance))
+		cm := kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, m)
+		if cm["group.instance.id"] == "" {
+			delete(cm, "group.instance.id") // a dynamic member
+		}
+		return cm
 	}
 	for _, sp := range pp.sources {
 		base := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, mon, log)
@@ -448,27 +454,29 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 			} else {
 				w = tp.chain.NewWorker()
 			}
+			limit, _ := rateCap(tp.cfg.Rate, defaultMaxBatch)
 			out = append(out, &txnTransform{
 				state:      state,
 				stage:      base,
-				consumerCM: kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceConsumer(tp.cfg.Group, tp.cfg.Start)),
+				consumerCM: consumerConfig(st, &tp.cfg.Consumer, exactlyOnceConsumer),
 				producerCM: kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
 				topics:     tp.cfg.From,
 				to:         tp.cfg.To,
 				interval:   time.Duration(st.CommitInterval),
 				maxRecords: st.CommitRecords,
+				limit:      limit,
 				w:          w,
 			})
 			continue
 		}
-		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
+		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer, nil), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
 	}
 	for _, sp := range pp.sinks {
 		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, mon, log)
 		if osink, ok := sp.sink.(OffsetSink); ok && sp.cfg.Delivery == config.ExactlyOnce {
 			r := &offsetSinkRun{
 				stage:    base,
-				cm:       kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, map[string]string{"group.id": sp.cfg.Group, "auto.offset.reset": string(sp.cfg.Start), "isolation.level": "read_committed"}),
+				cm:       consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, map[string]string{"isolation.level": "read_committed"}),
 				topics:   sp.cfg.From,
 				group:    sp.cfg.Group,
 				sink:     osink,
@@ -484,10 +492,11 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 					r.linger = d
 				}
 			}
+			r.limit, r.maxBatch = rateCap(sp.cfg.Rate, r.maxBatch)
 			out = append(out, r)
 			continue
 		}
-		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer)}
+		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, nil)}
 		if sp.cfg.OnError.Action == config.DeadLetter {
 			r.newProducer = func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log, base.stats) }
 		}

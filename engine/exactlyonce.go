@@ -14,16 +14,27 @@ import (
 // partitions, and read_committed readers are held up no longer than that.
 const defaultTxnTimeout = 10000
 
-// exactlyOnceConsumer is what an exactly-once stage's consumer needs: no
-// automatic commits (offsets go with transactions or into the sink's
-// store) and only committed records.
-func exactlyOnceConsumer(group string, start config.Start) map[string]string {
-	return map[string]string{
-		"group.id":           group,
-		"auto.offset.reset":  string(start),
-		"enable.auto.commit": "false",
-		"isolation.level":    "read_committed",
+// exactlyOnceConsumer is what an exactly-once transform's consumer needs:
+// no automatic commits (offsets go with transactions) and only committed
+// records.
+var exactlyOnceConsumer = map[string]string{
+	"enable.auto.commit": "false",
+	"isolation.level":    "read_committed",
+}
+
+// staticMember makes a stage's consumer a static group member named after
+// pipeline, stage and instance, so a process restarted after a crash takes
+// its partitions back at once instead of waiting for the dead member's
+// session to time out. A user's own group.instance.id wins; an empty one
+// turns static membership off.
+func staticMember(p *config.Pipeline, st *config.Stage, instance string) map[string]string {
+	if v, set := stageKafkaConfig(p, st)["group.instance.id"]; set {
+		if v == "" {
+			return map[string]string{"group.instance.id": ""}
+		}
+		return nil
 	}
+	return map[string]string{"group.instance.id": transactionalID(p.Name, st.Name, instance)}
 }
 
 // transactionalID is stable per pipeline, stage and instance: a restarted

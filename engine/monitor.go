@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -34,6 +33,10 @@ type Monitor interface {
 	// KafkaStats is one librdkafka statistics document (JSON) of a
 	// stage's consumer or producer.
 	KafkaStats(pipeline, stage, client string, stats string)
+	// ConsumerLag is a consuming stage's group lag per partition, as
+	// Kafka's consumer group tool computes it (end offset - committed
+	// offset); partitions without a commit are absent.
+	ConsumerLag(pipeline, stage string, lag map[Partition]int64)
 }
 
 // ready marks a stage able to do its work: a source once open, a
@@ -44,8 +47,8 @@ func (c *Counters) markReady() { c.ready.Store(true) }
 // Ready reports whether the stage is ready (see StageInfo).
 func (c *Counters) Ready() bool { return c.ready.Load() }
 
-// Lag is the stage's consumer lag summed over its partitions, from the last
-// statistics; -1 before the first.
+// Lag is the stage's group lag summed over its partitions, as last measured
+// (see groupWatch); -1 before a partition has a committed offset.
 func (c *Counters) Lag() int64 { return c.lag.Load() }
 
 // setObservers installs latency observers; nil leaves the no-ops.
@@ -70,8 +73,7 @@ func newCounters() *Counters {
 // since observes the seconds from start.
 func since(o Observer, start time.Time) { o.Observe(time.Since(start).Seconds()) }
 
-// statsHandler forwards librdkafka statistics to the monitor and keeps the
-// stage's lag from them.
+// statsHandler forwards librdkafka statistics to the monitor.
 type statsHandler struct {
 	mon             Monitor
 	pipeline, stage string
@@ -79,37 +81,11 @@ type statsHandler struct {
 	mu              sync.Mutex
 }
 
-// consumerStats is the part of librdkafka's statistics the engine reads.
-type consumerStats struct {
-	Topics map[string]struct {
-		Partitions map[string]struct {
-			ConsumerLag int64 `json:"consumer_lag"`
-		} `json:"partitions"`
-	} `json:"topics"`
-}
-
 func (h *statsHandler) handle(client string, s *kafka.Stats) {
-	if h == nil {
+	if h == nil || h.mon == nil {
 		return
 	}
-	js := s.String()
-	if client == "consumer" {
-		var cs consumerStats
-		if json.Unmarshal([]byte(js), &cs) == nil {
-			var lag int64
-			for _, t := range cs.Topics {
-				for id, p := range t.Partitions {
-					if id != "-1" && p.ConsumerLag > 0 {
-						lag += p.ConsumerLag
-					}
-				}
-			}
-			h.counters.lag.Store(lag)
-		}
-	}
-	if h.mon != nil {
-		h.mu.Lock()
-		h.mon.KafkaStats(h.pipeline, h.stage, client, js)
-		h.mu.Unlock()
-	}
+	h.mu.Lock()
+	h.mon.KafkaStats(h.pipeline, h.stage, client, s.String())
+	h.mu.Unlock()
 }

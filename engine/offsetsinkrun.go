@@ -9,6 +9,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"golang.org/x/time/rate"
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/kafkaconf"
@@ -30,14 +31,20 @@ type offsetSinkRun struct {
 	w        *transforms.Worker
 	maxBatch int
 	linger   time.Duration
+	limit    *rate.Limiter // the stage's rate cap; nil: none
 
 	c *kafka.Consumer
 	// stored is the position the sink's store holds for each assigned
 	// partition (-1: none yet): the Prev of the next write.
 	stored map[partitionKey]int64
-	batch  []*kafka.Message
-	began  time.Time
-	outs   []*record.Record
+	// seeked holds partitions moved back to the store's position and not
+	// read since: their consumer position may still show where they were.
+	seeked   map[partitionKey]bool
+	batch    []*kafka.Message
+	began    time.Time
+	outs     []*record.Record
+	fatalLog chan string // see consumeLoop.fatalLog
+	watch    *groupWatch
 	// failed is set by a rebalance callback that could not position the
 	// partitions (the store stayed unreachable); the loop stops with it.
 	failed error
@@ -59,12 +66,15 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 		return fmt.Errorf("sink %s: create consumer: %s", r.name, kafkaconf.Scrub(r.cm, err.Error()))
 	}
 	r.c = c
-	go kafkaconf.Logs(c.Logs(), r.cm, r.log)
-	r.stored = map[partitionKey]int64{}
+	r.fatalLog = make(chan string, 1)
+	go kafkaconf.WatchLogs(c.Logs(), r.cm, r.log, r.fatalLog)
+	r.stored, r.seeked = map[partitionKey]int64{}, map[partitionKey]bool{}
+	r.watch = newGroupWatch(r.stage, c, r.cm, r.topics)
 	if err := c.SubscribeTopics(r.topics, r.rebalance); err != nil {
 		c.Close()
 		return fmt.Errorf("sink %s: subscribe to %s: %w", r.name, strings.Join(r.topics, ","), err)
 	}
+	stopWatch := r.watch.start()
 	runErr := r.loop(ctx)
 	if runErr == nil && len(r.batch) > 0 {
 		// Write what was read, within the drain period.
@@ -75,14 +85,21 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 			runErr = nil // not written, not stored: read again on the next start
 		}
 	}
-	if err := c.Close(); err != nil {
-		r.log.Warn("close consumer", "error", err)
-	}
+	stopWatch()
+	closeConsumer(c, r.cm, r.log, runErr)
 	return runErr
 }
 
 func (r *offsetSinkRun) loop(ctx context.Context) error {
+	lastStep := time.Now()
 	for ctx.Err() == nil && r.failed == nil {
+		if err := r.fatalLogged(r.fatalLog, r.cm); err != nil {
+			return err
+		}
+		if len(r.batch) == 0 && time.Since(lastStep) >= storeInterval {
+			r.stepOverGaps()
+			lastStep = time.Now()
+		}
 		timeout := 100
 		if len(r.batch) > 0 {
 			timeout = 1
@@ -96,16 +113,20 @@ func (r *offsetSinkRun) loop(ctx context.Context) error {
 			if len(r.batch) == 0 {
 				r.began = time.Now()
 			}
+			delete(r.seeked, partitionKey{*e.TopicPartition.Topic, e.TopicPartition.Partition})
 			r.batch = append(r.batch, e)
 		case kafka.Error:
 			if e.IsFatal() {
-				return fmt.Errorf("sink %s: consumer: %s", r.name, kafkaconf.Scrub(r.cm, e.Error()))
+				return r.fatal(r.cm, e)
 			}
 			r.log.Warn("consumer", "error", kafkaconf.Scrub(r.cm, e.Error()))
 		case *kafka.Stats:
 			r.stats.handle("consumer", e)
 		}
 		if len(r.batch) > 0 && (len(r.batch) >= r.maxBatch || time.Since(r.began) >= r.linger) {
+			if r.limit != nil && r.limit.WaitN(ctx, len(r.batch)) != nil {
+				return nil // stopping: run writes the batch within the drain period
+			}
 			if err := r.flush(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil // stopping: the batch was not stored and is read again
@@ -204,6 +225,41 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 	return nil
 }
 
+// stepOverGaps commits to Kafka, for monitoring, the position of each idle
+// partition where it is past the stored offset: transaction markers take
+// offsets but are never records, so the stored offset of a caught-up
+// partition of a transactional topic stays short of its end. Kafka's
+// committed offset then shows lag 0 as the sink's store, which needs no
+// such step, is exact. Called between polls with no batch pending, so
+// every record before the position is written.
+func (r *offsetSinkRun) stepOverGaps() {
+	parts := make([]kafka.TopicPartition, 0, len(r.stored))
+	for k := range r.stored {
+		if !r.seeked[k] {
+			parts = append(parts, kafka.TopicPartition{Topic: &k.topic, Partition: k.part})
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	pos, err := r.c.Position(parts)
+	if err != nil {
+		return
+	}
+	var moved []kafka.TopicPartition
+	for _, tp := range pos {
+		if int64(tp.Offset) > r.stored[partitionKey{*tp.Topic, tp.Partition}] {
+			moved = append(moved, tp)
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	if _, err := r.c.StoreOffsets(moved); err != nil {
+		r.log.Debug("store offsets for lag monitoring", "error", err)
+	}
+}
+
 // errRetryNow asks backoff for another attempt at once: a bad record was
 // taken out of the batch.
 var errRetryNow = errors.New("retry without the rejected record")
@@ -230,6 +286,7 @@ func (r *offsetSinkRun) reposition(ctx context.Context, keys []partitionKey) err
 		return err
 	}
 	for _, tp := range positioned {
+		r.seeked[partitionKey{*tp.Topic, tp.Partition}] = true
 		if err := r.c.Seek(tp, 0); err != nil {
 			return fmt.Errorf("sink %s: seek %s: %w", r.name, formatPartitions([]kafka.TopicPartition{tp}), err)
 		}
@@ -273,6 +330,7 @@ func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartit
 // the sink's store says; on revoke the unwritten records of the batch are
 // dropped (nothing of them is stored, so the next owner reads them).
 func (r *offsetSinkRun) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	r.watch.rebalanced(ev)
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		r.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
@@ -290,6 +348,7 @@ func (r *offsetSinkRun) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		r.batch = r.batch[:0]
 		for _, tp := range e.Partitions {
 			delete(r.stored, partitionKey{*tp.Topic, tp.Partition})
+			delete(r.seeked, partitionKey{*tp.Topic, tp.Partition})
 		}
 		return c.Unassign()
 	}

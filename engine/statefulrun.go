@@ -181,6 +181,9 @@ func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) err
 	for _, ch := range changes {
 		cm := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &s.changelog, Partition: p}, Key: ch.Key, Value: ch.Value}
 		if err := x.p.produce(ctx, cm); err != nil {
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
 			return fmt.Errorf("%s %s: write changelog %s: %w", x.kind, x.name, s.changelog, err)
 		}
 	}
@@ -207,7 +210,7 @@ func (x *txnTransform) emit(ctx context.Context, m *kafka.Message, outs []*recor
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return errInterrupted
 			}
 			if err := x.bad(ctx, m, "encode or produce", err); err != nil {
 				return err

@@ -180,8 +180,9 @@ func (t *tracker) resume(parts []kafka.TopicPartition) map[partitionKey]int64 {
 // is done) up to the consumer's position. The position steps over
 // transaction markers, which are never handed to the application: without
 // this, a stage reading a transactional topic would commit one short of the
-// end for ever and show a lag of 1. Call it from the goroutine that adds
-// records, so no record sits between the position and the tracker.
+// end for ever and show a lag of 1. Call it only from the poll loop that
+// adds records, between polls, so no record sits between the position and
+// the tracker (never while closing: see consumeLoop.stepOverGaps).
 func (t *tracker) skipTo(positions []kafka.TopicPartition) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

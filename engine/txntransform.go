@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"golang.org/x/time/rate"
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/kafkaconf"
@@ -30,6 +31,7 @@ type txnTransform struct {
 	to         string
 	interval   time.Duration
 	maxRecords int
+	limit      *rate.Limiter // the stage's rate cap; nil: none
 
 	c    *kafka.Consumer
 	p    *txnProducer
@@ -53,7 +55,9 @@ type txnTransform struct {
 	// their position may still show where they were before.
 	seeked map[partitionKey]bool
 	// state is set for a stage with stateful steps.
-	state *stateful
+	state    *stateful
+	fatalLog chan string // see consumeLoop.fatalLog
+	watch    *groupWatch
 	// failed is set by a rebalance callback that could not restore state;
 	// the loop stops with it.
 	failed error
@@ -65,8 +69,10 @@ func (x *txnTransform) run(ctx context.Context) error {
 		return fmt.Errorf("%s %s: create consumer: %s", x.kind, x.name, kafkaconf.Scrub(x.consumerCM, err.Error()))
 	}
 	x.c = c
-	go kafkaconf.Logs(c.Logs(), x.consumerCM, x.log)
-	defer c.Close()
+	x.fatalLog = make(chan string, 1)
+	go kafkaconf.WatchLogs(c.Logs(), x.consumerCM, x.log, x.fatalLog)
+	var runErr error
+	defer func() { closeConsumer(c, x.consumerCM, x.log, runErr) }()
 	p, err := newTxnProducer(ctx, x.producerCM, x.log, x.stage)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
@@ -84,16 +90,24 @@ func (x *txnTransform) run(ctx context.Context) error {
 		// topic goes to the same process (range assignment).
 		topics = append(slices.Clone(topics), x.state.st.plan.topics()...)
 	}
+	x.watch = newGroupWatch(x.stage, c, x.consumerCM, topics)
 	if err := c.SubscribeTopics(topics, x.rebalance); err != nil {
 		return fmt.Errorf("%s %s: subscribe to %s: %w", x.kind, x.name, strings.Join(x.topics, ","), err)
 	}
-	runErr := x.loop(ctx)
+	stopWatch := x.watch.start()
+	defer stopWatch() // before the consumer closes: deferred calls run last first
+	runErr = x.loop(ctx)
 	// Commit what was handled, within the drain period, unless the stage
-	// failed: then the open transaction is rolled back.
+	// failed or a record was cut short: then the open transaction is rolled
+	// back and read again on the next start.
 	x.closing = true
 	dctx, cancel := context.WithTimeout(context.Background(), x.drain)
 	defer cancel()
-	if runErr == nil {
+	interrupted := errors.Is(runErr, errInterrupted)
+	if interrupted {
+		runErr = nil
+	}
+	if runErr == nil && !interrupted {
 		runErr = x.commit(dctx)
 		if errors.Is(runErr, errTxnAborted) {
 			runErr = nil // read again on the next start
@@ -101,16 +115,21 @@ func (x *txnTransform) run(ctx context.Context) error {
 	} else if err := x.p.abort(dctx); err != nil {
 		x.log.Warn("abort transaction", "error", err)
 	}
-	if err := c.Close(); err != nil {
-		x.log.Warn("close consumer", "error", err)
-	}
 	return runErr
 }
+
+// errInterrupted says the stage stopped in the middle of a record (its
+// outputs were not all produced), so the open transaction must not commit:
+// the position has moved past a record whose effect is incomplete.
+var errInterrupted = errors.New("stopped in the middle of a record")
 
 func (x *txnTransform) loop(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if x.failed != nil {
 			return x.failed
+		}
+		if err := x.fatalLogged(x.fatalLog, x.consumerCM); err != nil {
+			return err
 		}
 		timeout := 100
 		if x.p.open {
@@ -122,12 +141,15 @@ func (x *txnTransform) loop(ctx context.Context) error {
 				x.log.Warn("consume", "error", kafkaconf.Scrub(x.consumerCM, e.TopicPartition.Error.Error()))
 				break
 			}
+			if x.limit != nil && x.limit.Wait(ctx) != nil {
+				return errInterrupted // stopping before this record
+			}
 			if err := x.handle(ctx, e); err != nil {
 				return err
 			}
 		case kafka.Error:
 			if e.IsFatal() {
-				return fmt.Errorf("%s %s: consumer: %s", x.kind, x.name, kafkaconf.Scrub(x.consumerCM, e.Error()))
+				return x.fatal(x.consumerCM, e)
 			}
 			x.log.Warn("consumer", "error", kafkaconf.Scrub(x.consumerCM, e.Error()))
 		case *kafka.Stats:
@@ -193,7 +215,7 @@ func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil // stopping: the open transaction is committed or aborted as a whole
+				return errInterrupted
 			}
 			if err := x.bad(ctx, m, "encode or produce", err); err != nil {
 				return err
@@ -348,6 +370,7 @@ func (x *txnTransform) forget() {
 // transaction: the partitions' next owner reads from the committed offsets,
 // which the abort leaves where they were.
 func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	x.watch.rebalanced(ev)
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		x.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))

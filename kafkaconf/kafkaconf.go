@@ -117,7 +117,21 @@ func Build(role Role, brokers string, global, stage map[string]string, extra map
 // Logs forwards librdkafka's log lines to log until the client closes the
 // channel. Its info lines (connections coming and going) go to debug.
 func Logs(ch chan kafka.LogEvent, cm kafka.ConfigMap, log *slog.Logger) {
+	WatchLogs(ch, cm, log, nil)
+}
+
+// WatchLogs is Logs that also sends the (scrubbed) message of a fatal error
+// to fatal, without blocking. A consumer fenced while committing offsets in
+// the background raises a fatal error that Poll never returns; the log line
+// is where it shows.
+func WatchLogs(ch chan kafka.LogEvent, cm kafka.ConfigMap, log *slog.Logger, fatal chan<- string) {
 	for ev := range ch {
+		if ev.Tag == "FATAL" && fatal != nil {
+			select {
+			case fatal <- Scrub(cm, ev.Message):
+			default:
+			}
+		}
 		level := slog.LevelDebug
 		switch {
 		case ev.Level <= 3:

@@ -26,6 +26,7 @@ type Registry struct {
 
 	mu     sync.Mutex
 	stages []engine.StageInfo
+	lagged map[[2]string]map[engine.Partition]int64 // the lag series set per pipeline and stage
 
 	batch, commit *prometheus.HistogramVec
 	lag           *prometheus.GaugeVec
@@ -39,7 +40,8 @@ var stageLabels = []string{"pipeline", "stage"}
 // New returns a registry with the process and Go runtime collectors.
 func New() *Registry {
 	r := &Registry{
-		reg: prometheus.NewRegistry(),
+		reg:    prometheus.NewRegistry(),
+		lagged: map[[2]string]map[engine.Partition]int64{},
 		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "conveyor_batch_duration_seconds",
 			Help:    "Time to process a batch: a consumed batch, a sink write, a source batch, an exactly-once transaction's work.",
@@ -52,7 +54,7 @@ func New() *Registry {
 		}, stageLabels),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "conveyor_consumer_lag",
-			Help: "Records between a partition's committed end and the stage's position, from librdkafka statistics.",
+			Help: "Records between a partition's end and the stage's group's committed offset, as kafka-consumer-groups reports it; every process of the group reports the whole group.",
 		}, []string{"pipeline", "stage", "topic", "partition"}),
 		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "conveyor_producer_queue_messages",
@@ -89,11 +91,6 @@ type stats struct {
 	Cgrp    *struct {
 		RebalanceCnt int64 `json:"rebalance_cnt"`
 	} `json:"cgrp"`
-	Topics map[string]struct {
-		Partitions map[string]struct {
-			ConsumerLag int64 `json:"consumer_lag"`
-		} `json:"partitions"`
-	} `json:"topics"`
 }
 
 // KafkaStats turns one librdkafka statistics document into gauges.
@@ -111,19 +108,24 @@ func (r *Registry) KafkaStats(pipeline, stage, client, doc string) {
 	if s.Cgrp != nil {
 		r.rebalances.WithLabelValues(pipeline, stage).Set(float64(s.Cgrp.RebalanceCnt))
 	}
-	for topic, t := range s.Topics {
-		for id, p := range t.Partitions {
-			if id == "-1" {
-				continue // librdkafka's internal unassigned partition
-			}
-			if p.ConsumerLag < 0 {
-				// Not known (not assigned, nothing committed yet): drop a stale value.
-				r.lag.DeleteLabelValues(pipeline, stage, topic, id)
-				continue
-			}
-			r.lag.WithLabelValues(pipeline, stage, topic, id).Set(float64(p.ConsumerLag))
+}
+
+// ConsumerLag replaces a stage's lag series with the partitions given,
+// setting the new values before dropping the gone ones, so a scrape never
+// sees the stage without them.
+func (r *Registry) ConsumerLag(pipeline, stage string, lag map[engine.Partition]int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := [2]string{pipeline, stage}
+	for p, l := range lag {
+		r.lag.WithLabelValues(pipeline, stage, p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(l))
+	}
+	for p := range r.lagged[key] {
+		if _, ok := lag[p]; !ok {
+			r.lag.DeleteLabelValues(pipeline, stage, p.Topic, strconv.Itoa(int(p.Partition)))
 		}
 	}
+	r.lagged[key] = lag
 }
 
 // stageCollector reads the stage counters at scrape time.

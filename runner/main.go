@@ -61,7 +61,7 @@ type cli struct {
 type runCmd struct {
 	Config     []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
 	Progress   time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
-	Instance   string        `help:"Names this process among the runners of the same pipelines; exactly-once stages derive their transactional ids from it, so a restarted process fences its predecessor. Default: the host name." env:"CONVEYOR_INSTANCE"`
+	Instance   string        `help:"Names this process among the runners of the same pipelines; stages derive their static group member ids and transactional ids from it, so a restarted process takes over from its predecessor at once. Default: the host name, or host-2, host-3... for more runners of the same pipelines on one host." env:"CONVEYOR_INSTANCE"`
 	Metrics    string        `name:"metrics-addr" help:"Serve Prometheus metrics, /healthz and /readyz on this address (host:port); overrides the files' metrics.listen." env:"CONVEYOR_METRICS_ADDR"`
 	CPUProfile string        `name:"cpuprofile" help:"Write a Go CPU profile of the whole run to this file (for tuning)." type:"path"`
 }
@@ -248,7 +248,21 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
 	if err != nil {
 		return err
 	}
-	opts := engine.RunOptions{Log: log, ProgressInterval: c.Progress, Instance: c.Instance}
+	instance := c.Instance
+	if instance == "" {
+		names := make([]string, len(pipes))
+		for i, p := range pipes {
+			names[i] = p.Name
+		}
+		name, release, err := defaultInstance(names)
+		if err != nil {
+			return err
+		}
+		defer release()
+		instance = name
+	}
+	log.Info("instance", "name", instance, "explicit", c.Instance != "")
+	opts := engine.RunOptions{Log: log, ProgressInterval: c.Progress, Instance: instance}
 	if term != nil {
 		opts.Terminal = term
 	}
@@ -290,26 +304,45 @@ func (c *brokerCmd) run(log *slog.Logger) error {
 	return nil
 }
 
-// signalContext is cancelled by the first SIGINT or SIGTERM, which starts a
-// graceful drain; a second one exits at once.
+// repeatWindow is how long after a stop signal a repeat counts as the same
+// signal: GNU timeout and some supervisors deliver SIGTERM twice a moment
+// apart, which must not cut the drain short.
+const repeatWindow = time.Second
+
+// signalContext is cancelled by the first SIGINT, SIGTERM or SIGHUP, which
+// starts a graceful drain; a signal more than repeatWindow later exits at
+// once. SIGHUP drains like SIGTERM until pipelines can reload.
 func signalContext(log *slog.Logger) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() {
+		var first time.Time
 		select {
 		case s := <-sigs:
-			log.Info("stopping: draining in-flight records (signal again to exit at once)", "signal", s.String())
+			first = time.Now()
+			if s == syscall.SIGHUP {
+				log.Info("stopping: SIGHUP does not reload pipelines yet, so it drains like SIGTERM (signal again to exit at once)", "signal", s.String())
+			} else {
+				log.Info("stopping: draining in-flight records (signal again to exit at once)", "signal", s.String())
+			}
 			cancel()
 		case <-done:
 			return
 		}
-		select {
-		case <-sigs:
-			log.Warn("second signal: exiting without draining")
-			os.Exit(exitInterrupt)
-		case <-done:
+		for {
+			select {
+			case s := <-sigs:
+				if time.Since(first) < repeatWindow {
+					log.Info("signal repeated within 1s: taken as the same stop, still draining", "signal", s.String())
+					continue
+				}
+				log.Warn("second signal: exiting without draining", "signal", s.String())
+				os.Exit(exitInterrupt)
+			case <-done:
+				return
+			}
 		}
 	}()
 	return ctx, func() {

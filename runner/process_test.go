@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -95,11 +96,50 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	kafkatest.ReadUntil(t, brokers, "sig-out", 60*time.Second, kafkatest.Count(1))
 	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	p.WaitLog(t, "stopping:", 10*time.Second)
+	time.Sleep(repeatWindow + 200*time.Millisecond) // a repeat within the window is the same stop
 	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	if ok, _ := p.Wait(30 * time.Second); !ok {
 		t.Fatal("runner still running 30s after two SIGTERMs")
 	}
 	if code := p.Cmd.ProcessState.ExitCode(); code != exitInterrupt {
 		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitInterrupt, p.Stderr.String())
+	}
+}
+
+// TestStopSignalsDrain: a SIGTERM repeated at once (as GNU timeout and some
+// supervisors send it) and a SIGHUP each stop the runner with a drain, exit
+// 0, and say so in the log.
+func TestStopSignalsDrain(t *testing.T) {
+	brokers := kafkatest.Embedded(t)
+	for _, c := range []struct {
+		name    string
+		signals []syscall.Signal
+		log     string
+	}{
+		{"SIGTERM twice at once", []syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, "signal repeated within 1s"},
+		{"SIGHUP", []syscall.Signal{syscall.SIGHUP}, "SIGHUP does not reload pipelines yet"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := strings.ToLower(strings.ReplaceAll(c.name, " ", "-"))
+			kafkatest.CreateTopic(t, brokers, name+"-in", 1)
+			runnertest.Preload(t, brokers, name+"-in", 200, 5)
+			cfg := runnertest.Passthrough(t, name, name+"-in", name+"-out", nil)
+			// At 5 records a second, batches are one record and the drain
+			// of the queued ones takes most of a second.
+			p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "RATE=5/s")
+			kafkatest.ReadUntil(t, brokers, name+"-out", 60*time.Second, kafkatest.Count(3))
+			for _, s := range c.signals {
+				_ = p.Cmd.Process.Signal(s)
+				time.Sleep(50 * time.Millisecond)
+			}
+			if ok, _ := p.Wait(60 * time.Second); !ok {
+				t.Fatal("runner still running 60s after the signals")
+			}
+			if code := p.Cmd.ProcessState.ExitCode(); code != exitOK {
+				t.Fatalf("exit status %d, want %d (drained); stderr:\n%s", code, exitOK, p.Stderr.String())
+			}
+			p.WaitLog(t, c.log, 0)
+			p.WaitLog(t, "partitions revoked", 0)
+		})
 	}
 }
