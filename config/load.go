@@ -190,7 +190,11 @@ func (p *Pipeline) validate(d *decoder) {
 		p.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
 	if p.Kafka.Brokers == "" && !d.failed("kafka.brokers") {
-		errf(p.Kafka.Pos, "kafka.brokers", "missing: set a broker list such as host:9092, or embedded for an in-process broker")
+		at := p.Kafka.Pos
+		if at.Line == 0 { // no kafka section at all
+			at = Pos{File: d.file, Line: 1, Col: 1}
+		}
+		errf(at, "kafka.brokers", "missing: set a broker list such as host:9092, or embedded for an in-process broker")
 	}
 	for name, t := range p.Topics {
 		path := "topics." + name

@@ -29,7 +29,7 @@ type Pipeline struct {
 
 // Metrics is where a runner serves its metrics, /healthz and /readyz.
 type Metrics struct {
-	Listen string `yaml:"listen"` // host:port; empty: not served
+	Listen ListenAddr `yaml:"listen"` // host:port; empty: not served
 }
 
 // Kafka holds the connection settings shared by every stage of a pipeline.
