@@ -53,7 +53,7 @@ func TestMetricsAddrUsage(t *testing.T) {
 	for _, addr := range []string{"nonsense", "9464", ":99999", "127.0.0.1:http", "bad host:9464", "[::1:9464"} {
 		t.Run(addr, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run([]string{"--metrics-addr", addr, "testdata/run/finite.yaml"}, &stdout, &stderr)
+			code := run([]string{"--metrics-addr", addr, "-c", "testdata/run/finite.yaml"}, &stdout, &stderr)
 			want := `runner: --metrics-addr (or CONVEYOR_METRICS_ADDR): invalid address "` + addr + `"`
 			if code != exitUsage || !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "source finished") {
 				t.Fatalf("exit %d, want %d with %q and no run; stderr:\n%s", code, exitUsage, want, stderr.String())
@@ -63,7 +63,7 @@ func TestMetricsAddrUsage(t *testing.T) {
 	t.Run("env", func(t *testing.T) {
 		t.Setenv("CONVEYOR_METRICS_ADDR", "localhost")
 		var stdout, stderr bytes.Buffer
-		if code := run([]string{"testdata/run/finite.yaml"}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), `invalid address "localhost": want host:port`) {
+		if code := run([]string{"-c", "testdata/run/finite.yaml"}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), `invalid address "localhost": want host:port`) {
 			t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
 		}
 	})
@@ -76,7 +76,7 @@ func TestMetricsEveryInterfaceWarning(t *testing.T) {
 	for addr, warnings := range map[string]int{":0": 1, "0.0.0.0:0": 1, "127.0.0.1:0": 0, "localhost:0": 0} {
 		t.Run(addr, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run([]string{"--progress", "0", "--metrics-addr", addr, "testdata/run/finite.yaml"}, &stdout, &stderr)
+			code := run([]string{"--progress", "0", "--metrics-addr", addr, "-c", "testdata/run/finite.yaml"}, &stdout, &stderr)
 			if code != exitOK {
 				t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 			}
