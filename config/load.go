@@ -146,7 +146,17 @@ func Parse(file string, src []byte, opts Options) (*Pipeline, error) {
 	d.decode(root, "", reflect.ValueOf(p).Elem())
 	p.locate(d, root)
 	p.validate(d)
+	p.failed = map[string]bool{}
+	for _, e := range d.errs {
+		p.failed[e.Path] = true
+	}
 	return p, d.errs.Err()
+}
+
+// Failed reports whether loading found a problem at path, so later checks
+// (of the values that could not be read) need not report it again.
+func (p *Pipeline) Failed(path string) bool {
+	return p.failed[path]
 }
 
 // documents parses every YAML document of src and returns the roots of

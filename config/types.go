@@ -26,6 +26,8 @@ type Pipeline struct {
 	// VarsPos locates the vars section for errors about it.
 	VarsPos Pos
 	namePos Pos
+	// failed holds the paths loading reported problems at.
+	failed map[string]bool
 	// deliverySet tells an explicit pipeline delivery from the default.
 	deliverySet bool
 }

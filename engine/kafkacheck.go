@@ -30,6 +30,9 @@ func checkKafka(p *config.Pipeline, errs *config.Errors) {
 		for _, pr := range kafkaconf.CheckProperties(s.props) {
 			bad = true
 			path := s.path + "." + pr.Key
+			if p.Failed(path) {
+				continue // an unset variable, say: reported already
+			}
 			at := p.Positions.Of(path, s.at)
 			if pr.Unknown {
 				errs.Addf(at, path, "unknown librdkafka property%s", config.DidYouMean(pr.Key, kafkaconf.Names()))
