@@ -44,6 +44,9 @@ func checkKafka(p *config.Pipeline, errs *config.Errors) {
 	if bad {
 		return // creating a client would stop at the same properties
 	}
+	if len(global.props) == 0 && len(stages) == 0 {
+		return // the runner's defaults alone: nothing of the file to check
+	}
 	if !checkClients(p, global, nil, errs) {
 		return // the stages' clients would fail alike
 	}
