@@ -173,7 +173,7 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 			v.SetBool(b)
 		}
 	case reflect.Map:
-		d.decodeMap(n, path, v)
+		d.decodeMap(n, path, v, false)
 	case reflect.Slice:
 		if n.Kind == yaml.MappingNode && reflect.PointerTo(v.Type().Elem()).Implements(namedType) {
 			d.decodeNamed(n, path, v)
@@ -219,6 +219,9 @@ func (d *decoder) interpolateAny(n *yaml.Node, path string, x any) any {
 		return s
 	case map[string]any:
 		for k, e := range t {
+			if strings.Contains(k, "${") {
+				d.errs.Addf(d.pos(n), join(path, k), "${VAR} is not expanded in keys: only in values and in the topic names under topics:")
+			}
 			t[k] = d.interpolateAny(n, join(path, k), e)
 		}
 	case []any:
@@ -231,22 +234,57 @@ func (d *decoder) interpolateAny(n *yaml.Node, path string, x any) any {
 	return x
 }
 
-func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
+// decodeMap fills a map whose keys are names. Keys are taken as written,
+// unless expand is set (topic names under topics:, see TopicDecls): then
+// ${VAR} is expanded in them as in values.
+func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value, expand bool) {
 	kv, ok := d.pairs(n, path)
 	if !ok {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(kv))
+	at := map[string]*yaml.Node{}
 	for _, p := range kv {
-		key, ok := d.scalar(p[0], path, "a key")
+		key, ok := d.key(p[0], path, expand)
 		if !ok {
 			continue
 		}
+		if first, dup := at[key]; dup {
+			if first.Value != p[0].Value { // same text: the duplicate-key check reports it
+				d.errorf(p[0], join(path, key), "%q is declared twice: as %q here and as %q at line %d", key, p[0].Value, first.Value, first.Line)
+			}
+			continue
+		}
+		at[key] = p[0]
 		elem := reflect.New(v.Type().Elem()).Elem()
 		d.decode(p[1], join(path, key), elem)
 		m.SetMapIndex(reflect.ValueOf(key), elem)
+		if d.positions != nil {
+			// An entry is found by its key, which is where errors about
+			// it (an unknown property, say) should point.
+			d.positions[join(path, key)] = d.pos(p[0])
+		}
 	}
 	v.Set(m)
+}
+
+// key returns a mapping key's text, with variables expanded when expand is
+// set. Elsewhere a ${ in a key is an error rather than a name that silently
+// keeps the braces.
+func (d *decoder) key(n *yaml.Node, path string, expand bool) (string, bool) {
+	if expand {
+		return d.scalar(n, path, "a key")
+	}
+	n = resolveAlias(n)
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, path, "want a key, got %s", kindName(n))
+		return "", false
+	}
+	if strings.Contains(n.Value, "${") {
+		d.errorf(n, join(path, n.Value), "${VAR} is not expanded in keys: only in values and in the topic names under topics:")
+		return "", false
+	}
+	return n.Value, true
 }
 
 // named is a list element written as a mapping entry whose key is its name,
@@ -262,6 +300,9 @@ func (d *decoder) decodeNamed(n *yaml.Node, path string, v reflect.Value) {
 	s := reflect.MakeSlice(v.Type(), len(kv), len(kv))
 	for i, p := range kv {
 		name := p[0].Value
+		if strings.Contains(name, "${") {
+			d.key(p[0], path, false) // reports it; the name stays as written
+		}
 		elem := s.Index(i)
 		elem.Addr().Interface().(named).setIdentity(name, join(path, name), d.pos(p[0]))
 		d.decode(p[1], join(path, name), elem)
@@ -392,18 +433,27 @@ func contains(list []string, s string) bool {
 func Suggest(key string, known []string) string { return suggest(key, known) }
 
 func suggest(key string, known []string) string {
+	if hint := DidYouMean(key, known); hint != "" {
+		return hint
+	}
+	sorted := append([]string(nil), known...)
+	sort.Strings(sorted)
+	return fmt.Sprintf(" (known: %s)", strings.Join(sorted, ", "))
+}
+
+// DidYouMean names the known word closest to key, when one is close
+// enough to be a typo, else "": for lists too long to print.
+func DidYouMean(key string, known []string) string {
 	best, bestDist := "", 3
 	for _, k := range known {
 		if dist := levenshtein(key, k); dist < bestDist {
 			best, bestDist = k, dist
 		}
 	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
+	if best == "" {
+		return ""
 	}
-	sorted := append([]string(nil), known...)
-	sort.Strings(sorted)
-	return fmt.Sprintf(" (known: %s)", strings.Join(sorted, ", "))
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func levenshtein(a, b string) int {

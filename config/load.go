@@ -4,7 +4,11 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -122,23 +126,86 @@ func Parse(file string, src []byte, opts Options) (*Pipeline, error) {
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	docs, err := documents(src)
+	if err != nil {
 		return nil, yamlError(file, err)
 	}
-	if len(doc.Content) == 0 {
+	if len(docs) == 0 {
 		return nil, Errorf(Pos{File: file, Line: 1, Col: 1}, "", "the file is empty")
 	}
 	d := &decoder{file: file, lookup: opts.Lookup, connectorKinds: map[reflect.Type][]string{
 		reflect.TypeFor[Source](): opts.Kinds.Sources,
 		reflect.TypeFor[Sink]():   opts.Kinds.Sinks,
-	}}
-	root := doc.Content[0]
-	p := &Pipeline{File: file}
+	}, positions: Positions{}}
+	for _, extra := range docs[1:] {
+		d.errorf(extra, "", "a second YAML document (after ---): a file holds one pipeline, put each in its own file")
+	}
+	root := docs[0]
+	d.duplicateKeys(root, "")
+	p := &Pipeline{File: file, Positions: d.positions}
 	d.decode(root, "", reflect.ValueOf(p).Elem())
 	p.locate(d, root)
 	p.validate(d)
+	p.failed = map[string]bool{}
+	for _, e := range d.errs {
+		p.failed[e.Path] = true
+	}
 	return p, d.errs.Err()
+}
+
+// Failed reports whether loading found a problem at path, so later checks
+// (of the values that could not be read) need not report it again.
+func (p *Pipeline) Failed(path string) bool {
+	return p.failed[path]
+}
+
+// documents parses every YAML document of src and returns the roots of
+// those that hold something: a stray "---" at the end is no document.
+func documents(src []byte) ([]*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var out []*yaml.Node
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		if root := doc.Content[0]; root.Kind != yaml.ScalarNode || root.Tag != "!!null" {
+			out = append(out, root)
+		}
+	}
+}
+
+// duplicateKeys reports a key given twice in one mapping, anywhere in the
+// file: YAML readers differ on which one counts (this one would take the
+// last), so neither should.
+func (d *decoder) duplicateKeys(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		first := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+				continue
+			}
+			if f, dup := first[k.Value]; dup {
+				d.errorf(k, join(path, k.Value), "duplicate key %q: first at line %d, column %d (YAML readers differ on which counts)", k.Value, f.Line, f.Column)
+			} else {
+				first[k.Value] = k
+			}
+			d.duplicateKeys(v, join(path, k.Value))
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			d.duplicateKeys(c, index(path, i))
+		}
+	}
 }
 
 func yamlError(file string, err error) error {
@@ -190,18 +257,26 @@ func (p *Pipeline) validate(d *decoder) {
 		p.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
 	if p.Kafka.Brokers == "" && !d.failed("kafka.brokers") {
-		errf(p.Kafka.Pos, "kafka.brokers", "missing: set a broker list such as host:9092, or embedded for an in-process broker")
+		at := p.Kafka.Pos
+		if at.Line == 0 { // no kafka section at all
+			at = Pos{File: d.file, Line: 1, Col: 1}
+		}
+		errf(at, "kafka.brokers", "missing: set a broker list such as host:9092, or embedded for an in-process broker")
 	}
 	for name, t := range p.Topics {
 		path := "topics." + name
 		if !validTopic(name) {
 			errf(t.Pos, path, "invalid topic name %q: use up to 249 letters, digits, '.', '_' and '-'", name)
 		}
-		if t.Partitions < 0 {
-			errf(t.Pos, path+".partitions", "must be at least 1")
+		if at, set := p.Positions[path+".partitions"]; set && !d.failed(path+".partitions") && (t.Partitions < 1 || t.Partitions > math.MaxInt32) {
+			errf(at, path+".partitions", "must be from 1 to %d (Kafka counts partitions in 32 bits), got %d", math.MaxInt32, t.Partitions)
 		}
 		if t.Partitions == 0 {
 			t.Partitions = 1
+		}
+		// -1 (the broker's default) is what the file means without the key.
+		if at, set := p.Positions[path+".replication_factor"]; set && !d.failed(path+".replication_factor") && (t.ReplicationFactor < 1 || t.ReplicationFactor > math.MaxInt16) && t.ReplicationFactor != -1 {
+			errf(at, path+".replication_factor", "must be from 1 to %d (Kafka counts replicas in 16 bits), or -1 for the broker's default, got %d", math.MaxInt16, t.ReplicationFactor)
 		}
 		if t.ReplicationFactor == 0 {
 			t.ReplicationFactor = -1 // the broker's default
@@ -210,10 +285,10 @@ func (p *Pipeline) validate(d *decoder) {
 	}
 	seen := map[string]*Stage{}
 	stage := func(s *Stage, transform bool) {
-		if !nameRE.MatchString(s.Name) {
+		if !nameRE.MatchString(s.Name) && !strings.Contains(s.Name, "${") { // ${ in a key is reported as such
 			errf(s.Pos, s.Path, "invalid stage name %q: use letters, digits, '.', '_' and '-'", s.Name)
 		}
-		if other, dup := seen[s.Name]; dup {
+		if other, dup := seen[s.Name]; dup && other.Path != s.Path { // within a section: a duplicate key, reported as such
 			errf(s.Pos, s.Path, "duplicate stage name %q: also used by %s at line %d", s.Name, other.Path, other.Pos.Line)
 		}
 		seen[s.Name] = s

@@ -7,29 +7,34 @@ import (
 // Pipeline is one pipeline file after loading and validation.
 type Pipeline struct {
 	File            string
-	Name            string           `yaml:"pipeline" conf:"required"`
-	Description     string           `yaml:"description"`
-	Delivery        Delivery         `yaml:"delivery"`
-	CursorTopic     string           `yaml:"cursor_topic"`
-	ShutdownTimeout Duration         `yaml:"shutdown_timeout"`
-	Vars            map[string]any   `yaml:"vars"`
-	Kafka           Kafka            `yaml:"kafka"`
-	Metrics         Metrics          `yaml:"metrics"`
-	Topics          map[string]Topic `yaml:"topics"`
-	Sources         []Source         `yaml:"sources"`
-	Transforms      []Transform      `yaml:"transforms"`
-	Sinks           []Sink           `yaml:"sinks"`
+	Name            string         `yaml:"pipeline" conf:"required"`
+	Description     string         `yaml:"description"`
+	Delivery        Delivery       `yaml:"delivery"`
+	CursorTopic     string         `yaml:"cursor_topic"`
+	ShutdownTimeout Duration       `yaml:"shutdown_timeout"`
+	Vars            map[string]any `yaml:"vars"`
+	Kafka           Kafka          `yaml:"kafka"`
+	Metrics         Metrics        `yaml:"metrics"`
+	Topics          TopicDecls     `yaml:"topics"`
+	Sources         []Source       `yaml:"sources"`
+	Transforms      []Transform    `yaml:"transforms"`
+	Sinks           []Sink         `yaml:"sinks"`
 
+	// Positions locate every value read, by YAML path as in errors (a
+	// mapping entry by its key), for checks made after loading.
+	Positions Positions
 	// VarsPos locates the vars section for errors about it.
 	VarsPos Pos
 	namePos Pos
+	// failed holds the paths loading reported problems at.
+	failed map[string]bool
 	// deliverySet tells an explicit pipeline delivery from the default.
 	deliverySet bool
 }
 
 // Metrics is where a runner serves its metrics, /healthz and /readyz.
 type Metrics struct {
-	Listen string `yaml:"listen"` // host:port; empty: not served
+	Listen ListenAddr `yaml:"listen"` // host:port; empty: not served
 }
 
 // Kafka holds the connection settings shared by every stage of a pipeline.
@@ -38,6 +43,11 @@ type Kafka struct {
 	Config  map[string]string `yaml:"config"`
 	Pos     Pos
 }
+
+// TopicDecls are the topics a file declares, by name. Unlike other keys,
+// the names may come from the environment (${VAR}), as the topic names in
+// from: and to: may: a topic named by a variable can be declared too.
+type TopicDecls map[string]Topic
 
 // Topic declares a topic the runner creates when it is missing.
 type Topic struct {

@@ -130,6 +130,7 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 	}
 	for _, p := range pipes {
 		pp := &pipelinePlan{cfg: p}
+		checkKafka(p, &errs)
 		opts := expression.Options{Vars: p.Vars}
 		cenv := env
 		cenv.Vars = p.Vars

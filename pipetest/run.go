@@ -176,7 +176,7 @@ func (r *caseRun) lookup(name string) (string, bool) {
 
 func (r *caseRun) run(ctx context.Context) {
 	c, res := r.c, r.res
-	src, err := os.ReadFile(r.f.Pipeline)
+	src, err := readBounded(r.f.Pipeline) // checked by Load: inside the test's folder, a pipeline
 	if err != nil {
 		res.fail("pipeline: %v", err)
 		return

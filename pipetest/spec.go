@@ -33,7 +33,9 @@ const (
 type File struct {
 	Path     string // as given
 	Pipeline string // the pipeline file, resolved against the test file's folder
-	Cases    []*Case
+	// PipelinePos is where the file names it.
+	PipelinePos config.Pos
+	Cases       []*Case
 }
 
 // Case is one test case of a file.
@@ -148,12 +150,20 @@ func Files(paths []string) ([]string, error) {
 
 // Load reads and checks one test file; errors name file:line:col and the
 // YAML path, like pipeline errors.
+// The pipeline file must be inside the test file's folder tree.
 func Load(path string) (*File, error) {
-	src, err := os.ReadFile(path)
+	src, err := readBounded(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, src)
+	f, err := Parse(path, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPipelinePath(path, f.Pipeline); err != nil {
+		return nil, &config.Error{Pos: f.PipelinePos, Path: "pipeline", Err: err}
+	}
+	return f, nil
 }
 
 // Parse decodes a test file's text.
@@ -168,14 +178,20 @@ func Parse(path string, src []byte) (*File, error) {
 	}
 	f := &File{Path: path}
 	root := doc.Content[0]
+	if !d.boundNodes(root) {
+		return nil, d.errs.Err()
+	}
 	var pipeline string
 	d.mapping(root, "", map[string]func(*yaml.Node, string){
-		"pipeline": func(n *yaml.Node, p string) { pipeline = d.str(n, p) },
+		"pipeline": func(n *yaml.Node, p string) { pipeline, f.PipelinePos = d.str(n, p), d.pos(n) },
 		"tests": func(n *yaml.Node, p string) {
 			d.pairs(n, p, func(k, v *yaml.Node, p string) { f.Cases = append(f.Cases, d.testCase(k, v, p)) })
 		},
 	}, "pipeline", "tests")
-	if pipeline != "" {
+	switch {
+	case filepath.IsAbs(pipeline):
+		f.Pipeline = pipeline // Load checks that it is in the test's folder
+	case pipeline != "":
 		f.Pipeline = filepath.Join(filepath.Dir(path), pipeline)
 	}
 	if err := d.errs.Err(); err != nil {
@@ -190,6 +206,9 @@ func Parse(path string, src []byte) (*File, error) {
 type specDecoder struct {
 	file string
 	errs config.Errors
+	// expected counts the expected records of the case being decoded,
+	// against MaxExpected.
+	expected int
 }
 
 func (d *specDecoder) pos(n *yaml.Node) config.Pos {
@@ -319,6 +338,7 @@ func (d *specDecoder) duration(n *yaml.Node, path string) time.Duration {
 
 func (d *specDecoder) testCase(k, v *yaml.Node, path string) *Case {
 	c := &Case{Name: k.Value, Pos: d.pos(k), Timeout: DefaultTimeout, Quiet: DefaultQuiet}
+	d.expected = 0
 	d.mapping(v, path, map[string]func(*yaml.Node, string){
 		"description": func(n *yaml.Node, p string) { c.Description = d.str(n, p) },
 		"env": func(n *yaml.Node, p string) {
@@ -479,13 +499,19 @@ func (d *specDecoder) expect(n *yaml.Node, path string) []Expect {
 		},
 		"count": func(n *yaml.Node, p string) {
 			v, err := strconv.Atoi(d.str(n, p))
-			if err != nil || v < 1 {
-				d.errorf(n, p, "must be a whole number of at least 1")
+			if err != nil || v < 1 || v > MaxExpected {
+				d.errorf(n, p, "must be a whole number from 1 to %d", MaxExpected)
 				return
 			}
 			count = v
 		},
 	})
+	if d.expected += count; d.expected > MaxExpected {
+		if d.expected-count <= MaxExpected { // once per case
+			d.errorf(n, path, "the case expects more than %d records: write smaller cases", MaxExpected)
+		}
+		return nil
+	}
 	if e.HasValue && e.HasRaw {
 		d.errorf(n, path, "value and raw exclude each other")
 	}

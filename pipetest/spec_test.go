@@ -76,7 +76,7 @@ tests:
 		`x.test.yaml:4:14: tests.one.timeout: `,
 		`x.test.yaml:7:20: tests.one.expect.out[0].valeu: unknown key (did you mean "value"?)`,
 		`x.test.yaml:8:11: tests.one.expect.out[1]: an expected record needs at least one of key, value, raw, headers or where`,
-		`x.test.yaml:9:29: tests.one.expect.out[2].count: must be a whole number of at least 1`,
+		`x.test.yaml:9:29: tests.one.expect.out[2].count: must be a whole number from 1 to 100000`,
 		`x.test.yaml:11:9: tests.one.expect_rows[0].query: missing`,
 		`x.test.yaml:11:25: tests.one.expect_rows[0].rows[0]: a row must be a list of cells`,
 	}

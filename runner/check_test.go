@@ -63,3 +63,17 @@ func TestUsageError(t *testing.T) {
 		t.Fatalf("check without -c: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// TestCheckHidesSecrets: the values of secret properties never appear in
+// check's output, whatever else is wrong around them.
+func TestCheckHidesSecrets(t *testing.T) {
+	for _, f := range []string{"testdata/check/kafka-properties.yaml", "testdata/check/kafka-clients.yaml"} {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"check", "-c", f}, &stdout, &stderr); code != exitInvalid {
+			t.Fatalf("%s: exit %d, want %d", f, code, exitInvalid)
+		}
+		if strings.Contains(stderr.String()+stdout.String(), "SECRET-canary") {
+			t.Errorf("%s: a secret shows:\n%s", f, stderr.String())
+		}
+	}
+}

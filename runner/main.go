@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -59,7 +61,7 @@ type cli struct {
 }
 
 type runCmd struct {
-	Config     []string      `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
+	pipelineFiles
 	Progress   time.Duration `help:"Interval of the per-stage progress lines (0 turns them off)." default:"5s"`
 	Instance   string        `help:"Names this process among the runners of the same pipelines; stages derive their static group member ids and transactional ids from it, so a restarted process takes over from its predecessor at once. Default: the host name, or host-2, host-3... for more runners of the same pipelines on one host." env:"CONVEYOR_INSTANCE"`
 	Metrics    string        `name:"metrics-addr" help:"Serve Prometheus metrics, /healthz and /readyz on this address (host:port); overrides the files' metrics.listen." env:"CONVEYOR_METRICS_ADDR"`
@@ -67,7 +69,38 @@ type runCmd struct {
 }
 
 type checkCmd struct {
-	Config []string `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
+	pipelineFiles
+}
+
+// pipelineFiles are the pipeline files a command reads: given with -c, as
+// arguments, or both (runner check a.yaml -c b.yaml), as runner test takes
+// its paths.
+type pipelineFiles struct {
+	Config []string `short:"c" help:"Pipeline file or folder; repeat for several." placeholder:"FILE|FOLDER"`
+	Paths  []string `arg:"" optional:"" name:"path" help:"Pipeline files or folders, as with -c." placeholder:"FILE|FOLDER"`
+}
+
+// paths returns every path given, -c ones first, each once. None, or one
+// that does not exist, is a usage error (exit 2): with run as the default
+// command, a misspelt command arrives here as a path.
+func (f *pipelineFiles) paths() ([]string, error) {
+	var all []string
+	seen := map[string]bool{}
+	for _, p := range append(append([]string(nil), f.Config...), f.Paths...) {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("runner: %s: no such pipeline file or folder, nor a command (see runner --help)", p)}
+		} else if err != nil {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("runner: %w", err)}
+		}
+		if c := filepath.Clean(p); !seen[c] {
+			seen[c] = true
+			all = append(all, p)
+		}
+	}
+	if len(all) == 0 {
+		return nil, &exitError{code: exitUsage, err: errors.New("runner: no pipeline file: give one or more FILE|FOLDER, as arguments or with -c")}
+	}
+	return all, nil
 }
 
 type versionCmd struct{}
@@ -234,17 +267,29 @@ func dedupe(es config.Errors) config.Errors {
 }
 
 func (c *checkCmd) run(stdout io.Writer) error {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := load(c.Config, io.Discard, log); err != nil {
+	paths, err := c.paths()
+	if err != nil {
 		return err
 	}
-	files, _ := config.Files(c.Config)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := load(paths, io.Discard, log); err != nil {
+		return err
+	}
+	files, _ := config.Files(paths)
 	fmt.Fprintf(stdout, "ok: %d file(s) valid\n", len(files))
 	return nil
 }
 
 func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
-	plan, pipes, err := loadPipelines(c.Config, stdout, log)
+	paths, err := c.paths()
+	if err != nil {
+		return err
+	}
+	flagAddr, err := metricsFlag(c.Metrics)
+	if err != nil {
+		return err
+	}
+	plan, pipes, err := loadPipelines(paths, stdout, log)
 	if err != nil {
 		return err
 	}
@@ -266,7 +311,7 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
 	if term != nil {
 		opts.Terminal = term
 	}
-	if addr := metricsAddr(c.Metrics, pipes); addr != "" {
+	if addr := metricsAddr(flagAddr, pipes); addr != "" {
 		reg := metrics.New()
 		stopServer, err := serveMetrics(addr, reg, log)
 		if err != nil {

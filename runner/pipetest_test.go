@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,28 @@ func TestPipelineTestInvalid(t *testing.T) {
 	want := bad + `:4:5: tests.one.expcet: unknown key (did you mean "expect"?)`
 	if !bytes.Contains(stderr.Bytes(), []byte(want)) {
 		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	}
+}
+
+// TestPipelineTestOutsideFolder: a test file naming a file outside its
+// folder is invalid (exit 3) and the report never shows that file's
+// content.
+func TestPipelineTestOutsideFolder(t *testing.T) {
+	top := t.TempDir()
+	if err := os.WriteFile(top+"/private.yaml", []byte("SECRET-canary: [1, 2]\nmore: SECRET-canary\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(top+"/tests", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	test := top + "/tests/peek.test.yaml"
+	if err := os.WriteFile(test, []byte("pipeline: ../private.yaml\ntests:\n  one: {expect: {out: []}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"test", test}, &stdout, &stderr)
+	out := stdout.String() + stderr.String()
+	if code != exitInvalid || !strings.Contains(out, test+":1:11: pipeline: ") || strings.Contains(out, "SECRET-canary") {
+		t.Fatalf("exit %d, want %d with a positioned error and no content of the file; output:\n%s", code, exitInvalid, out)
 	}
 }

@@ -14,18 +14,22 @@ import (
 // cycles. Warnings do not change the exit status; invalid files exit 3, as
 // with check.
 type planCmd struct {
-	Config []string `short:"c" help:"Pipeline file or folder; repeat for several." required:""`
-	Format string   `help:"Output format: text or mermaid." enum:"text,mermaid" default:"text"`
+	pipelineFiles
+	Format string `help:"Output format: text or mermaid." enum:"text,mermaid" default:"text"`
 }
 
 func (c *planCmd) run(stdout io.Writer) error {
 	// Validate exactly as check does (connectors built, expressions
 	// compiled), so a plan is only ever printed for files that would run.
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := load(c.Config, io.Discard, log); err != nil {
+	paths, err := c.paths()
+	if err != nil {
 		return err
 	}
-	pipes, err := config.Load(c.Config, config.Options{Kinds: registry().Kinds()})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := load(paths, io.Discard, log); err != nil {
+		return err
+	}
+	pipes, err := config.Load(paths, config.Options{Kinds: registry().Kinds()})
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}

@@ -18,8 +18,21 @@ import (
 	"github.com/conveyor-dev/conveyor/metrics"
 )
 
+// metricsFlag checks --metrics-addr (or CONVEYOR_METRICS_ADDR) before
+// anything loads: a malformed one is a bad command line (exit 2).
+func metricsFlag(flag string) (config.ListenAddr, error) {
+	if flag == "" {
+		return "", nil
+	}
+	addr, err := config.ParseListenAddr(flag)
+	if err != nil {
+		return "", &exitError{code: exitUsage, err: fmt.Errorf("runner: --metrics-addr (or CONVEYOR_METRICS_ADDR): %w", err)}
+	}
+	return addr, nil
+}
+
 // metricsAddr is the flag's address, else the first file's metrics.listen.
-func metricsAddr(flag string, pipes []*config.Pipeline) string {
+func metricsAddr(flag config.ListenAddr, pipes []*config.Pipeline) config.ListenAddr {
 	if flag != "" {
 		return flag
 	}
@@ -33,8 +46,12 @@ func metricsAddr(flag string, pipes []*config.Pipeline) string {
 
 // serveMetrics listens at once, so a taken port fails the start, and serves
 // until the returned stop is called.
-func serveMetrics(addr string, reg *metrics.Registry, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
+func serveMetrics(addr config.ListenAddr, reg *metrics.Registry, log *slog.Logger) (stop func(), err error) {
+	if addr.EveryInterface() {
+		// ":9464" reads like "this machine only" but is every interface.
+		log.Warn("metrics, /healthz and /readyz are served on every network interface; give a host (127.0.0.1:PORT) to keep them local", "address", string(addr))
+	}
+	ln, err := net.Listen("tcp", string(addr))
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
 	}
