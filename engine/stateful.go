@@ -251,7 +251,12 @@ func (s *stageState) run(ps *partState, rec *record.Record) ([]*record.Record, [
 }
 
 // join enriches r with its table row; an inner join drops r without one.
+// A tombstone has no field to put the row in: it passes unchanged, so a
+// deletion reaches the stage's output.
 func (s *stageState) join(ps *partState, j *joinStep, index int, r *record.Record, out []*record.Record) ([]*record.Record, error) {
+	if r.Value == nil {
+		return append(out, r), nil
+	}
 	key := string(r.Key)
 	if j.key != nil {
 		s.env.Reset(r)

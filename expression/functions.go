@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -122,7 +123,7 @@ func functions() []function {
 		},
 		{
 			doc: FunctionDoc{Name: "to_float", Signature: "to_float(x)", Result: "float",
-				Example: `to_float("2.5")`, Doc: "A number or numeric string as a float; null gives null; error for other types."},
+				Example: `to_float("2.5")`, Doc: "A number (a big integer too, rounded) or numeric string as a float; null gives null; error for other types."},
 			fn: toFloat, types: []any{new(func(any) any)},
 		},
 		{
@@ -324,6 +325,8 @@ func hashInput(name string, v any) ([]byte, error) {
 		return t, nil
 	case nil:
 		return nil, fmt.Errorf("%s: argument is null", name)
+	case json.Number:
+		return []byte(t), nil
 	}
 	if _, ok := asFloat(v); ok {
 		s, err := Text(v)
@@ -504,6 +507,8 @@ func toFloat(args ...any) (any, error) {
 			return nil, fmt.Errorf("to_float: cannot parse %q as a number", t)
 		}
 		return f, nil
+	case json.Number: // a big integer: the one way to do arithmetic on it, rounded
+		return strconv.ParseFloat(string(t), 64)
 	}
 	f, ok := asFloat(v)
 	if !ok {

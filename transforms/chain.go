@@ -28,10 +28,11 @@
 // as a var.
 //
 // Tombstones (a nil value) have no fields and _value is null: filter, assert,
-// key, headers and to work on them, and drop, keep and rename leave them
-// alone; set and explode need an object and fail, and map may turn one into
-// a value. A failing record comes back as a *StepError naming the step, for
-// the stage's on_error.
+// map, key, headers and to run on them (a map may turn one into a value, and
+// map: nil makes one); set, explode, drop, keep and rename, which need an
+// object, pass them on unchanged, as Kafka Connect's transforms do. A failing
+// record comes back as a *StepError naming the step, for the stage's
+// on_error.
 package transforms
 
 import (

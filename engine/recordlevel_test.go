@@ -1,0 +1,226 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors/file"
+	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+)
+
+const tombstonePipeline = `
+pipeline: tomb
+kafka: {brokers: '${BROKERS}'}
+topics:
+  raw: {partitions: 1}
+  out: {partitions: 1}
+sources:
+  lines:
+    file: {path: '${IN}'}
+    steps: [{set: {src: true}}]
+    to: raw
+transforms:
+  touch:
+    from: raw
+    delivery: ${DELIVERY}
+    steps:
+      - set: {touched: true}
+      - explode: {expr: '[1]', as: copy}
+    to: out
+sinks:
+  store:
+    from: out
+    steps: [{set: {sunk: true}}]
+    file: {path: '${OUT}'}
+`
+
+// TestTombstonesAndBigIntegers sends a tombstone and integers beyond int64
+// from a file, through a topic, a transform and another topic, into a file,
+// with set and explode steps on every stage and the default on_error
+// (fail): the tombstone passes every step unchanged and stops nothing, and
+// the integers no step touches come out digit for digit, in both delivery
+// modes.
+func TestTombstonesAndBigIntegers(t *testing.T) {
+	for _, delivery := range []string{"at_least_once", "exactly_once"} {
+		t.Run(delivery, func(t *testing.T) { testTombstonesAndBigIntegers(t, delivery) })
+	}
+}
+
+func testTombstonesAndBigIntegers(t *testing.T, delivery string) {
+	brokers := kafkatest.Embedded(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	input := `{"id": 18446744073709551617, "n": -9223372036854775809}` + "\nnull\n" + `{"id": 2, "big": [123456789012345678901234567890]}` + "\n"
+	if err := os.WriteFile(in, []byte(input), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry()
+	reg.Sources["file"] = func(c config.Connector, env engine.Env) (engine.Source, error) { return file.NewSource(c, env) }
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"BROKERS": brokers, "IN": in, "OUT": out, "DELIVERY": delivery}[k]
+		return v, ok
+	}
+	p, err := config.Parse("tomb.yaml", []byte(tombstonePipeline), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup, Stdout: os.Stdout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx, engine.RunOptions{}) }()
+	// Until the sink has committed all three, or the run stops on its own.
+	var runErr error
+	stopped, committed := false, false
+	for deadline := time.Now().Add(60 * time.Second); !stopped && !committed && time.Now().Before(deadline); {
+		select {
+		case runErr = <-done:
+			stopped = true
+		default:
+			committed = kafkatest.WaitCommitted(t, brokers, "tomb.store", "out", 3, time.Second)
+		}
+	}
+	cancel()
+	if !stopped {
+		runErr = <-done
+	}
+	if runErr != nil {
+		t.Fatalf("run: %v", runErr)
+	}
+	if !committed {
+		t.Fatal("the sink did not commit the three records")
+	}
+	want := []string{
+		`{"copy":1,"id":18446744073709551617,"n":-9223372036854775809,"src":true,"sunk":true,"touched":true}`,
+		`null`,
+		`{"big":[123456789012345678901234567890],"copy":1,"id":2,"src":true,"sunk":true,"touched":true}`,
+	}
+	if got := strings.Join(lines(t, out), "\n"); got != strings.Join(want, "\n") {
+		t.Fatalf("file sink wrote:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	msgs := kafkatest.ReadAll(t, brokers, "out", 10*time.Second)
+	if len(msgs) != 3 || msgs[1].Value != nil {
+		t.Fatalf("topic out: %d records, the second %q; want 3 with a tombstone second", len(msgs), valueOf(msgs, 1))
+	}
+	if !strings.Contains(string(msgs[0].Value), `"id":18446744073709551617`) {
+		t.Fatalf("topic out lost the id's digits: %s", msgs[0].Value)
+	}
+}
+
+func valueOf(msgs []*kafka.Message, i int) []byte {
+	if i < len(msgs) {
+		return msgs[i].Value
+	}
+	return nil
+}
+
+const joinDropPipeline = `
+pipeline: jd
+kafka: {brokers: '${BROKERS}'}
+topics:
+  orders: {partitions: 1}
+  users:  {partitions: 1, config: {cleanup.policy: compact}}
+  joined: {partitions: 1}
+transforms:
+  enrich:
+    from: orders
+    on_error: drop
+    steps:
+      - join: {table: users, as: user, type: left}
+    to: joined
+`
+
+// TestJoinTableBadRowDropped: a table row that is not JSON is a bad record
+// like any other. Under on_error: drop it stays out of the table, also
+// when the stage reads the table back at start, instead of stopping the
+// stage for good.
+func TestJoinTableBadRowDropped(t *testing.T) {
+	brokers := kafkatest.Embedded(t)
+	kafkatest.CreateTopic(t, brokers, "orders", 1)
+	kafkatest.CreateTopic(t, brokers, "users", 1)
+	kafkatest.Produce(t, brokers, []*kafka.Message{
+		kafkatest.Message("users", []byte("u1"), []byte(`{"name":"ann"}`)),
+		kafkatest.Message("users", []byte("u2"), []byte(`not json`)),
+		kafkatest.Message("orders", []byte("u1"), []byte(`{"order":1}`)),
+		kafkatest.Message("orders", []byte("u2"), []byte(`{"order":2}`)),
+	})
+	plan := build(t, joinDropPipeline, map[string]string{"BROKERS": brokers})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx, engine.RunOptions{}) }()
+	var runErr error
+	stopped := false
+	msgs := kafkatest.ReadUntil(t, brokers, "joined", 60*time.Second, func(ms []*kafka.Message) bool {
+		select {
+		case runErr = <-done:
+			stopped = true
+			return true
+		default:
+			return len(ms) >= 2
+		}
+	})
+	if stopped {
+		t.Fatalf("the stage stopped: %v", runErr)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := []string{`{"order":1,"user":{"name":"ann"}}`, `{"order":2,"user":null}`}
+	if len(msgs) != 2 || string(msgs[0].Value) != want[0] || string(msgs[1].Value) != want[1] {
+		t.Fatalf("joined: %d records %q, want %q", len(msgs), valueOf(msgs, 0), want)
+	}
+}
+
+func headerValue(m *kafka.Message, key string) []byte {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+const generateFailPipeline = `
+pipeline: gen
+kafka: {brokers: '${BROKERS}'}
+topics:
+  nums: {partitions: 1}
+  bad:  {partitions: 1}
+sources:
+  nums:
+    generate: {count: 10, value: '_offset % 4 == 3 ? nope.field : {"n": _offset}'}
+    to: nums
+    on_error: {dead_letter: bad}
+`
+
+// TestSourceBadRecordDeadLettered: a generated value whose expression fails
+// is one bad record for the source's on_error, not the end of the source.
+func TestSourceBadRecordDeadLettered(t *testing.T) {
+	brokers := kafkatest.Embedded(t)
+	plan := build(t, generateFailPipeline, map[string]string{"BROKERS": brokers})
+	if err := plan.Run(context.Background(), engine.RunOptions{}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := kafkatest.ReadAll(t, brokers, "nums", 10*time.Second); len(got) != 8 {
+		t.Errorf("nums has %d records, want 8", len(got))
+	}
+	bad := kafkatest.ReadAll(t, brokers, "bad", 10*time.Second)
+	if len(bad) != 2 {
+		t.Fatalf("bad has %d dead letters, want 2 (records 3 and 7)", len(bad))
+	}
+	if step, msg := string(headerValue(bad[0], engine.HeaderStep)), string(headerValue(bad[0], engine.HeaderMessage)); step != "read" || !strings.HasPrefix(msg, "generate record 3: value: ") {
+		t.Errorf("dead letter: step %q, message %q", step, msg)
+	}
+}
