@@ -183,6 +183,65 @@ func TestJoinTableBadRowDropped(t *testing.T) {
 	}
 }
 
+const routePipeline = `
+pipeline: route
+kafka: {brokers: '${BROKERS}'}
+topics:
+  in:  {partitions: 1}
+  out: {partitions: 1}
+  dlq: {partitions: 1}
+transforms:
+  route:
+    from: in
+    delivery: ${DELIVERY}
+    steps:
+      - to: dest
+    to: out
+    on_error: {dead_letter: dlq}
+`
+
+// TestToInternalTopicDeadLettered: a to step that computes an internal
+// topic's name (Kafka's own, or the stage's dead-letter topic) fails that
+// record, which goes to on_error; the other records are routed.
+func TestToInternalTopicDeadLettered(t *testing.T) {
+	for _, delivery := range []string{"at_least_once", "exactly_once"} {
+		t.Run(delivery, func(t *testing.T) {
+			brokers := kafkatest.Embedded(t)
+			kafkatest.CreateTopic(t, brokers, "in", 1)
+			kafkatest.Produce(t, brokers, []*kafka.Message{
+				kafkatest.Message("in", nil, []byte(`{"dest":"out"}`)),
+				kafkatest.Message("in", nil, []byte(`{"dest":"__consumer_offsets"}`)),
+				kafkatest.Message("in", nil, []byte(`{"dest":"dlq"}`)),
+				kafkatest.Message("in", nil, []byte(`{"dest":"out"}`)),
+			})
+			plan := build(t, routePipeline, map[string]string{"BROKERS": brokers, "DELIVERY": delivery})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- plan.Run(ctx, engine.RunOptions{}) }()
+			ok := kafkatest.WaitCommitted(t, brokers, "route.route", "in", 4, 60*time.Second)
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if !ok {
+				t.Fatal("the stage did not commit the four records")
+			}
+			if out := kafkatest.ReadAll(t, brokers, "out", 10*time.Second); len(out) != 2 {
+				t.Errorf("out has %d records, want 2", len(out))
+			}
+			dlq := kafkatest.ReadAll(t, brokers, "dlq", 10*time.Second)
+			if len(dlq) != 2 {
+				t.Fatalf("dlq has %d records, want the 2 routed to internal topics", len(dlq))
+			}
+			for i, want := range []string{`"__consumer_offsets" is an internal topic`, `"dlq" is the dead-letter topic of stage route`} {
+				if msg := string(headerValue(dlq[i], engine.HeaderMessage)); !strings.Contains(msg, want) {
+					t.Errorf("dead letter %d: message %q, want it to say %s", i, msg, want)
+				}
+			}
+		})
+	}
+}
+
 func headerValue(m *kafka.Message, key string) []byte {
 	for _, h := range m.Headers {
 		if h.Key == key {

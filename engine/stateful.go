@@ -37,7 +37,7 @@ type joinStep struct {
 
 // compileStateful compiles a transform whose steps include stateful ones,
 // reporting what cannot work: several aggregates, join_table not first.
-func compileStateful(t *config.Transform, opts expression.Options, errs *config.Errors) *statefulPlan {
+func compileStateful(t *config.Transform, opts expression.Options, errs *config.Errors, options ...transforms.Option) *statefulPlan {
 	pl := &statefulPlan{}
 	var run []config.Step
 	runStart := 0
@@ -45,7 +45,7 @@ func compileStateful(t *config.Transform, opts expression.Options, errs *config.
 		if len(run) == 0 {
 			return
 		}
-		ch, err := transforms.Compile(run, opts)
+		ch, err := transforms.Compile(run, opts, options...)
 		errs.Add(t.Pos, t.Path+".steps", err)
 		pl.parts = append(pl.parts, part{index: runStart, chain: ch})
 		run = nil

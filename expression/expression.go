@@ -165,6 +165,12 @@ func nodeError(e config.Expr, n ast.Node, msg string) *config.Error {
 // Lines after the first are a best effort: they assume a block scalar whose
 // lines share the first line's indentation.
 func errorAt(e config.Expr, line, col int, msg string, cause error) *config.Error {
+	return &config.Error{Pos: position(e, line, col), Path: e.Path, Err: &exprError{msg: firstLine(msg), err: cause}}
+}
+
+// position is where a line and 0-based column of the expression are in the
+// pipeline file.
+func position(e config.Expr, line, col int) config.Pos {
 	pos := e.Pos
 	start := e.Col0
 	if start == 0 {
@@ -175,7 +181,7 @@ func errorAt(e config.Expr, line, col int, msg string, cause error) *config.Erro
 	}
 	pos.Line += line - 1
 	pos.Col = start + col
-	return &config.Error{Pos: pos, Path: e.Path, Err: &exprError{msg: firstLine(msg), err: cause}}
+	return pos
 }
 
 // exprError carries expr's message without its source snippet, keeping the

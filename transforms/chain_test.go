@@ -324,6 +324,8 @@ func at(s config.Step, line int) config.Step {
 		}
 	case s.Explode != nil:
 		place(&s.Explode.Expr, "explode.expr", 25)
+	case s.To != nil:
+		place(s.To, "to", 13)
 	}
 	return s
 }
@@ -441,5 +443,44 @@ func TestBigIntegers(t *testing.T) {
 	var se *StepError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "invalid operation: big integer + int") || !strings.Contains(err.Error(), "to_float") {
 		t.Fatalf("arithmetic on a big integer: %v, want a step error naming it", err)
+	}
+}
+
+// TestToInternalTopics: a to step cannot route records into Kafka's
+// internal topics or the pipeline's own (cursor, changelog, dead letters).
+// A name the expression spells out fails Compile; a computed one fails the
+// record, for on_error.
+func TestToInternalTopics(t *testing.T) {
+	internal := InternalTopics(map[string]string{
+		"orders-dlq": "the dead-letter topic of stage price", "conveyor-cursors": "the cursor topic",
+	})
+	for _, tt := range []struct{ src, want string }{
+		{"'__consumer' + '_offsets'", `steps[0] to: "__consumer_offsets" is an internal topic`},
+		{"'_' + 'schemas'", `steps[0] to: "_schemas" is an internal topic`},
+		{"donut + '-dlq'", `steps[0] to: "orders-dlq" is the dead-letter topic of stage price: records may not be written to the runner's internal topics`},
+		{"'conveyor-' + 'cursors'", `steps[0] to: "conveyor-cursors" is the cursor topic`},
+	} {
+		c, err := Compile([]config.Step{to(tt.src)}, expression.Options{}, internal)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		r := orderRecord()
+		r.Value = map[string]any{"donut": "orders"}
+		out, err := c.NewWorker().Apply(r, nil)
+		var se *StepError
+		if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tt.want) || len(out) != 0 {
+			t.Errorf("to: %s: %d records, error %v; want a step error starting %q", tt.src, len(out), err, tt.want)
+		}
+	}
+
+	_, err := Compile([]config.Step{
+		at(to(`bulk ? "orders-dlq" : "orders"`), 10),
+		at(to(`"__transaction_state"`), 11),
+		at(to(`"orders-" + donut`), 12), // computed: checked per record
+	}, expression.Options{}, internal)
+	want := "p.yaml:10:20: transforms.t.steps[0].to: \"orders-dlq\" is the dead-letter topic of stage price: records may not be written to the runner's internal topics\n" +
+		"p.yaml:11:13: transforms.t.steps[1].to: \"__transaction_state\" is an internal topic (names starting with \"_\" are Kafka's and its platform's, as __consumer_offsets and _schemas): records may not be written to it"
+	if err == nil || err.Error() != want {
+		t.Errorf("compile error\n got: %v\nwant: %s", err, want)
 	}
 }

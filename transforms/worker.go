@@ -108,7 +108,7 @@ func (w *Worker) apply(r *record.Record, from int, out []*record.Record) ([]*rec
 		case kindTo:
 			v, err := w.machine.Run(s.prog, &w.env)
 			if err == nil {
-				r.To, err = topic(v)
+				r.To, err = topic(v, s.internal)
 			}
 			if err != nil {
 				return out, s.fail(s.name, err)
