@@ -95,9 +95,7 @@ sinks:
 // letter, and a sink on the embedded broker, and checks every count, with
 // the transform in each delivery mode.
 func TestPipelineEndToEnd(t *testing.T) {
-	for _, delivery := range []string{"at_least_once", "exactly_once"} {
-		t.Run(delivery, func(t *testing.T) { testPipelineEndToEnd(t, delivery) })
-	}
+	eachDelivery(t, testPipelineEndToEnd)
 }
 
 func testPipelineEndToEnd(t *testing.T, delivery string) {

@@ -13,7 +13,7 @@ import (
 // row for its key, and the steps after it pass it too.
 func TestJoinPassesTombstones(t *testing.T) {
 	for _, typ := range []string{"inner", "left"} {
-		p, err := config.Parse("j.yaml", []byte(`pipeline: j
+		st := testStageState(t, `pipeline: j
 kafka: {brokers: embedded}
 transforms:
   t:
@@ -22,16 +22,7 @@ transforms:
       - join: {table: users, as: user, type: `+typ+`}
       - set: {n: 1}
     to: out
-`), config.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var errs config.Errors
-		pl := compileStateful(&p.Transforms[0], expression.Options{}, &errs)
-		if err := errs.Err(); err != nil {
-			t.Fatal(err)
-		}
-		st := newStageState(pl, expression.Options{})
+`)
 		ps := st.partition(0)
 		applyTable(ps.tables["users"], []byte("known"), map[string]any{"name": "ann"})
 		for _, key := range []string{"known", "unknown"} {
@@ -44,4 +35,20 @@ transforms:
 			}
 		}
 	}
+}
+
+// testStageState compiles the stateful steps of the first transform of a
+// pipeline file, for tests and benchmarks of the per-record path.
+func testStageState(tb testing.TB, yaml string) *stageState {
+	tb.Helper()
+	p, err := config.Parse("t.yaml", []byte(yaml), config.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var errs config.Errors
+	pl := compileStateful(&p.Transforms[0], expression.Options{}, &errs)
+	if err := errs.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return newStageState(pl, expression.Options{})
 }
