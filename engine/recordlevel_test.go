@@ -13,6 +13,8 @@ import (
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/connectors/file"
+	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 )
@@ -287,5 +289,78 @@ func TestSourceBadRecordDeadLettered(t *testing.T) {
 	}
 	if step, msg := string(headerValue(bad[0], engine.HeaderStep)), string(headerValue(bad[0], engine.HeaderMessage)); step != "read" || !strings.HasPrefix(msg, "generate record 3: value: ") {
 		t.Errorf("dead letter: step %q, message %q", step, msg)
+	}
+}
+
+const bigRowPipeline = `
+pipeline: rows
+kafka: {brokers: '${BROKERS}'}
+topics:
+  rows: {partitions: 1}
+sources:
+  docs:
+    sql: {driver: sqlite, dsn: '${DSN}', table: docs, mode: incrementing, incrementing_column: id, poll_interval: 50ms}
+    delivery: exactly_once
+    kafka: {config: {message.max.bytes: 2000}}
+    to: rows
+    on_error: drop
+`
+
+// TestExactlyOnceSourceDropsTooLarge: a row too large for a message is one
+// bad record for an exactly-once source too: dropped under on_error: drop,
+// while the rows around it are written and the source goes on.
+func TestExactlyOnceSourceDropsTooLarge(t *testing.T) {
+	brokers := kafkatest.Embedded(t)
+	dsn := "file:" + filepath.Join(t.TempDir(), "docs.db")
+	db, err := sqldb.Open(sqldb.SQLite, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO docs VALUES (1, 'small'), (2, ?), (3, 'small too')`, strings.Repeat("x", 5000)); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry()
+	reg.Sources["sql"] = func(c config.Connector, env engine.Env) (engine.Source, error) { return sqlsource.New(c, env) }
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"BROKERS": brokers, "DSN": dsn}[k]
+		return v, ok
+	}
+	p, err := config.Parse("rows.yaml", []byte(bigRowPipeline), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx, engine.RunOptions{}) }()
+	var runErr error
+	stopped := false
+	msgs := kafkatest.ReadUntil(t, brokers, "rows", 60*time.Second, func(ms []*kafka.Message) bool {
+		select {
+		case runErr = <-done:
+			stopped = true
+			return true
+		default:
+			return len(ms) >= 2
+		}
+	})
+	if stopped {
+		t.Fatalf("the source stopped: %v", runErr)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := []string{`{"body":"small","id":1}`, `{"body":"small too","id":3}`}
+	if got := values(msgs); !slices.Equal(got, want) {
+		t.Fatalf("rows: %q, want %q", got, want)
 	}
 }
