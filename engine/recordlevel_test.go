@@ -11,10 +11,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 )
@@ -63,20 +60,7 @@ func testTombstonesAndBigIntegers(t *testing.T, delivery string) {
 	if err := os.WriteFile(in, []byte(input), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reg := registry()
-	reg.Sources["file"] = func(c config.Connector, env engine.Env) (engine.Source, error) { return file.NewSource(c, env) }
-	lookup := func(k string) (string, bool) {
-		v, ok := map[string]string{"BROKERS": brokers, "IN": in, "OUT": out, "DELIVERY": delivery}[k]
-		return v, ok
-	}
-	p, err := config.Parse("tomb.yaml", []byte(tombstonePipeline), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup, Stdout: os.Stdout})
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := build(t, tombstonePipeline, map[string]string{"BROKERS": brokers, "IN": in, "OUT": out, "DELIVERY": delivery})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- plan.Run(ctx, engine.RunOptions{}) }()
@@ -165,28 +149,7 @@ func TestJoinTableBadRowDropped(t *testing.T) {
 		kafkatest.Message("orders", []byte("u2"), []byte(`{"order":2}`)),
 	})
 	plan := build(t, joinDropPipeline, map[string]string{"BROKERS": brokers})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- plan.Run(ctx, engine.RunOptions{}) }()
-	var runErr error
-	stopped := false
-	msgs := kafkatest.ReadUntil(t, brokers, "joined", 60*time.Second, func(ms []*kafka.Message) bool {
-		select {
-		case runErr = <-done:
-			stopped = true
-			return true
-		default:
-			return len(ms) >= 2
-		}
-	})
-	if stopped {
-		t.Fatalf("the stage stopped: %v", runErr)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	msgs := readWhileRunning(t, plan, brokers, "joined", 2)
 	want := []string{`{"order":1,"user":{"name":"ann"}}`, `{"order":2,"user":null}`}
 	if got := values(msgs); !slices.Equal(got, want) {
 		t.Fatalf("joined: %q, want %q", got, want)
@@ -323,44 +286,39 @@ func TestExactlyOnceSourceDropsTooLarge(t *testing.T) {
 	if _, err := db.Exec(`INSERT INTO docs VALUES (1, 'small'), (2, ?), (3, 'small too')`, strings.Repeat("x", 5000)); err != nil {
 		t.Fatal(err)
 	}
-	reg := registry()
-	reg.Sources["sql"] = func(c config.Connector, env engine.Env) (engine.Source, error) { return sqlsource.New(c, env) }
-	lookup := func(k string) (string, bool) {
-		v, ok := map[string]string{"BROKERS": brokers, "DSN": dsn}[k]
-		return v, ok
+	plan := build(t, bigRowPipeline, map[string]string{"BROKERS": brokers, "DSN": dsn})
+	msgs := readWhileRunning(t, plan, brokers, "rows", 2)
+	want := []string{`{"body":"small","id":1}`, `{"body":"small too","id":3}`}
+	if got := values(msgs); !slices.Equal(got, want) {
+		t.Fatalf("rows: %q, want %q", got, want)
 	}
-	p, err := config.Parse("rows.yaml", []byte(bigRowPipeline), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup})
-	if err != nil {
-		t.Fatal(err)
-	}
+}
+
+// readWhileRunning runs plan until topic has n records, failing the test if
+// the run ends first, then stops the run and returns the records.
+func readWhileRunning(t *testing.T, plan *engine.Plan, brokers, topic string, n int) []*kafka.Message {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- plan.Run(ctx, engine.RunOptions{}) }()
 	var runErr error
-	stopped := false
-	msgs := kafkatest.ReadUntil(t, brokers, "rows", 60*time.Second, func(ms []*kafka.Message) bool {
+	ended := false
+	msgs := kafkatest.ReadUntil(t, brokers, topic, 60*time.Second, func(ms []*kafka.Message) bool {
 		select {
 		case runErr = <-done:
-			stopped = true
+			ended = true
 			return true
 		default:
-			return len(ms) >= 2
+			return len(ms) >= n
 		}
 	})
-	if stopped {
-		t.Fatalf("the source stopped: %v", runErr)
+	if ended {
+		t.Fatalf("the run ended before %s had %d records: %v", topic, n, runErr)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	want := []string{`{"body":"small","id":1}`, `{"body":"small too","id":3}`}
-	if got := values(msgs); !slices.Equal(got, want) {
-		t.Fatalf("rows: %q, want %q", got, want)
-	}
+	return msgs
 }
