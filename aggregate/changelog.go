@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/conveyor-dev/conveyor/record"
@@ -136,9 +137,26 @@ func (st *State) encode(w *window) []byte {
 	return append(b, "]}"...)
 }
 
-// appendJSON appends a canonical value, which came from a JSON decoder or
-// passed canonical's checks, so it always encodes.
+// appendJSON appends a canonical value (or collect's list of them), which
+// came from a JSON decoder or passed canonical's checks, so it always
+// encodes. A float64 beyond int64 gets an exponent (1e+20), so it reads back
+// as a float rather than as a big integer.
 func appendJSON(b []byte, v any) []byte {
+	switch t := v.(type) {
+	case float64:
+		if math.Abs(t) >= 1<<63 {
+			return strconv.AppendFloat(b, t, 'g', -1, 64)
+		}
+	case []any:
+		b = append(b, '[')
+		for i, e := range t {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSON(b, e)
+		}
+		return append(b, ']')
+	}
 	j, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("aggregate: a canonical value failed to encode: %v", err))

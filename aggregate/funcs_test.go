@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -50,6 +51,10 @@ func TestFunctions(t *testing.T) {
 		{"max int and float", "v: {max: x}", []map[string]any{obj("x", 2.5), obj("x", int64(3)), obj("x", 2.9)}, int64(3)},
 		{"max exact beyond 2^53", "v: {max: x}", []map[string]any{obj("x", int64(1<<53+1)), obj("x", float64(1<<53))}, int64(1<<53 + 1)},
 		{"min integral float", "v: {min: x / 2}", []map[string]any{obj("x", int64(4))}, int64(2)},
+		{"max floats beyond int64", "v: {max: x}", []map[string]any{obj("x", 1e20), obj("x", 3e20), obj("x", 2e20)}, 3e20},
+		{"last big integer", "v: {last: x}", []map[string]any{obj("x", json.Number("18446744073709551617"))}, json.Number("18446744073709551617")},
+		{"collect big integers", "v: {collect: x}", []map[string]any{obj("x", json.Number("18446744073709551617")), obj("x", 1e20)},
+			[]any{json.Number("18446744073709551617"), 1e20}},
 
 		{"avg", "v: {avg: x}", nil, 3.5},
 		{"avg where", "v: {avg: x, where: ok}", nil, 5.0},
@@ -142,6 +147,8 @@ func TestAddErrors(t *testing.T) {
 		{"avg of a bool", "m: {avg: x}", obj("x", int64(1)), obj("x", true), "aggregation m (avg): needs a number, got bool", ""},
 		{"min string after number", "m: {min: x}", obj("x", int64(1)), obj("x", "a"), "aggregation m (min): min cannot compare string with number", ""},
 		{"max of a list", "m: {max: x}", obj("x", int64(1)), obj("x", []any{int64(1)}), "aggregation m (max): max needs numbers or strings, got list", ""},
+		{"sum of a big integer", "total: {sum: x}", obj("x", int64(1)), obj("x", json.Number("18446744073709551617")), "aggregation total (sum): needs a number, got big integer", ""},
+		{"min of a big integer", "m: {min: x}", obj("x", int64(1)), obj("x", json.Number("18446744073709551617")), "aggregation m (min): min needs numbers or strings, got big integer", ""},
 		{"expression fails", "m: {sum: x.y}", obj("x", obj("y", int64(1))), obj("x", int64(3)), "aggregation m (sum):", ""},
 		{"where fails", "m: {sum: x, where: 'x > 0'}", obj("x", int64(1)), obj("x", "a"), "aggregation m (sum): where:", ""},
 		{"by fails", "m: count", obj("x", obj("y", "g")), obj("x", int64(1)), "by:", "'x.y'"},
@@ -217,7 +224,7 @@ func mustAdd(t *testing.T, st *State, r *record.Record) []Output {
 func TestCanonical(t *testing.T) {
 	for _, v := range []any{
 		nil, true, "s", int64(-3), 3, int32(7), uint64(1 << 63), 2.5, 3.0, math.Copysign(0, -1), 1e20, 1e21, float64(1 << 60), 0.1, float32(0.1),
-		math.MaxFloat64, float64(math.MinInt64),
+		math.MaxFloat64, float64(math.MinInt64), json.Number("18446744073709551617"), 1e19,
 		map[string]any{"a": []any{1, 2.0, "x"}}, []string{"a"}, t0,
 	} {
 		got, err := canonical(v)

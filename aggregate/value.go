@@ -33,6 +33,12 @@ func canonical(v any) (any, error) {
 		if math.Abs(t) < maxExact {
 			return int64(t), nil
 		}
+		if math.Abs(t) >= 1<<63 {
+			// Written as JSON digits it would read back as a big integer,
+			// which min and max cannot compare: appendJSON writes it with
+			// an exponent, which reads back as this float.
+			return v, nil
+		}
 	}
 	if i, ok := expression.ExactInt(v); ok {
 		return i, nil

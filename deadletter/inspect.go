@@ -8,12 +8,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/printable"
 )
 
 // InspectGroup is the group.id of inspect's consumer. It never commits:
@@ -162,13 +162,13 @@ func (t *Table) Add(l *Letter) {
 		timestamp(l.Timestamp, "-"),
 		cell(l.Key, kw),
 		ps,
-		orDash(printable([]byte(l.header(engine.HeaderStep)))),
+		orDash(printable.Bytes([]byte(l.header(engine.HeaderStep)))),
 		"-",
 		orDash(l.Source()),
 		cell(l.Value, t.width),
 	}
 	if hasMsg {
-		row[5] = truncate(printable([]byte(msg)), t.width)
+		row[5] = truncate(printable.Bytes([]byte(msg)), t.width)
 	}
 	fmt.Fprintln(t.tw, strings.Join(row, "\t"))
 }
@@ -194,7 +194,7 @@ func cell(b []byte, width int) string {
 	if len(b) == 0 {
 		return `""`
 	}
-	return truncate(printable(b), width)
+	return truncate(printable.Bytes(b), width)
 }
 
 func orDash(s string) string {
@@ -210,31 +210,6 @@ func timestamp(t time.Time, none string) string {
 		return none
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-// printable escapes what would break a table line: control characters
-// as \n, \t, \uXXXX and bytes that are not UTF-8 as \xNN.
-func printable(b []byte) string {
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&sb, `\x%02x`, b[0])
-		case r == '\n':
-			sb.WriteString(`\n`)
-		case r == '\r':
-			sb.WriteString(`\r`)
-		case r == '\t':
-			sb.WriteString(`\t`)
-		case !unicode.IsPrint(r) && r != ' ':
-			fmt.Fprintf(&sb, `\u%04x`, r)
-		default:
-			sb.WriteRune(r)
-		}
-		b = b[size:]
-	}
-	return sb.String()
 }
 
 // truncate cuts s to width runes, the last one an ellipsis.

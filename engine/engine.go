@@ -134,6 +134,8 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 		opts := expression.Options{Vars: p.Vars}
 		cenv := env
 		cenv.Vars = p.Vars
+		internal := internalTopics(p)
+		guard := transforms.InternalTopics(internal)
 		compile := func(st *config.Stage, extra ...config.Step) *transforms.Chain {
 			var steps []config.Step
 			for _, s := range append(append([]config.Step(nil), st.Steps...), extra...) {
@@ -141,9 +143,12 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 					steps = append(steps, s)
 				}
 			}
-			ch, err := transforms.Compile(steps, opts)
+			ch, err := transforms.Compile(steps, opts, guard)
 			errs.Add(st.Pos, st.Path+".steps", err)
 			return ch
+		}
+		checkTo := func(st *config.Stage, to string) {
+			errs.Add(st.Pos, st.Path+".to", transforms.InternalTopic(to, internal))
 		}
 		for i := range p.Sources {
 			s := &p.Sources[i]
@@ -163,6 +168,8 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 			}
 			if s.OnError.Action == config.DeadLetter && s.OnError.DeadLetter == s.To {
 				errs.Addf(s.OnError.Pos, s.Path+".on_error.dead_letter", "the dead-letter topic must differ from the output topic %q", s.To)
+			} else {
+				checkTo(&s.Stage, s.To)
 			}
 			pp.sources = append(pp.sources, sp)
 		}
@@ -170,7 +177,7 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 			t := &p.Transforms[i]
 			tp := &transformPlan{cfg: t}
 			if hasStateful(t.Steps) {
-				tp.stateful = compileStateful(t, opts, &errs)
+				tp.stateful = compileStateful(t, opts, &errs, guard)
 				checkCoPartitioned(p, t, tp.stateful, &errs)
 			} else {
 				tp.chain = compile(&t.Stage)
@@ -182,6 +189,7 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 					errs.Addf(t.Pos, t.Path+".to", "a transform cannot write the topic %q it reads", from)
 				}
 			}
+			checkTo(&t.Stage, t.To)
 		}
 		for i := range p.Sinks {
 			s := &p.Sinks[i]
@@ -309,6 +317,35 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 		r.report()
 	}
 	return err
+}
+
+// internalTopics are the topics of p that records may not be routed into
+// (by a to step or a stage's to), each with what it is: the cursor topic,
+// every stage's dead-letter topic and every transform's changelog.
+func internalTopics(p *config.Pipeline) map[string]string {
+	m := map[string]string{}
+	cursor := p.CursorTopic
+	if cursor == "" {
+		cursor = DefaultCursorTopic
+	}
+	m[cursor] = "the cursor topic"
+	deadLetter := func(st *config.Stage) {
+		if st.OnError.Action == config.DeadLetter {
+			m[st.OnError.DeadLetter] = "the dead-letter topic of stage " + st.Name
+		}
+	}
+	for i := range p.Sources {
+		deadLetter(&p.Sources[i].Stage)
+	}
+	for i := range p.Transforms {
+		t := &p.Transforms[i]
+		deadLetter(&t.Stage)
+		m[changelogTopic(p.Name, t.Name)] = "the changelog topic of stage " + t.Name
+	}
+	for i := range p.Sinks {
+		deadLetter(&p.Sinks[i].Stage)
+	}
+	return m
 }
 
 // cursorTopic is the pipeline's cursor topic, or "" when no source of it

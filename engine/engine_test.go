@@ -14,6 +14,7 @@ import (
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 )
@@ -22,6 +23,8 @@ func registry() engine.Registry {
 	return engine.Registry{
 		Sources: map[string]engine.SourceFactory{
 			"generate": func(c config.Connector, env engine.Env) (engine.Source, error) { return generate.New(c, env) },
+			"file":     func(c config.Connector, env engine.Env) (engine.Source, error) { return file.NewSource(c, env) },
+			"sql":      func(c config.Connector, env engine.Env) (engine.Source, error) { return sqlsource.New(c, env) },
 		},
 		Sinks: map[string]engine.SinkFactory{
 			"file": func(c config.Connector, env engine.Env) (engine.Sink, error) { return file.NewSink(c, env) },
@@ -95,9 +98,7 @@ sinks:
 // letter, and a sink on the embedded broker, and checks every count, with
 // the transform in each delivery mode.
 func TestPipelineEndToEnd(t *testing.T) {
-	for _, delivery := range []string{"at_least_once", "exactly_once"} {
-		t.Run(delivery, func(t *testing.T) { testPipelineEndToEnd(t, delivery) })
-	}
+	eachDelivery(t, testPipelineEndToEnd)
 }
 
 func testPipelineEndToEnd(t *testing.T, delivery string) {

@@ -24,6 +24,15 @@ type Source interface {
 // is how a source feels backpressure. cursor may be nil.
 type Emit func(ctx context.Context, batch []*record.Record, cursor []byte) error
 
+// Failed is the Value of a record a source could not make: a generated
+// value whose expression failed, a row with a column that does not
+// convert. The stage applies on_error to it like to any bad record (the
+// dead letter's step is "read", its value the record's Raw), so one bad
+// record neither stops nor stalls the source unless on_error is fail.
+type Failed struct {
+	Err error
+}
+
 // sourceStage runs a Source as a producer loop.
 type sourceStage struct {
 	*stage
@@ -72,8 +81,10 @@ func (s *sourceStage) run(ctx context.Context) error {
 				continue
 			}
 			for _, o := range outs {
+				step := "encode"
 				m, err := s.toMessage(o, s.to)
 				if err == nil {
+					step = "produce"
 					ba.remaining.Add(1)
 					if err = s.prod.produce(ctx, m, ba); err != nil {
 						ba.remaining.Add(-1)
@@ -83,7 +94,7 @@ func (s *sourceStage) run(ctx context.Context) error {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					if err := s.bad(ctx, badRecord{rec: orig, step: "produce", err: err}, ba); err != nil {
+					if err := s.bad(ctx, badRecord{rec: orig, step: step, err: err}, ba); err != nil {
 						return err
 					}
 					continue
@@ -116,6 +127,9 @@ func (s *sourceStage) run(ctx context.Context) error {
 func (s *sourceStage) steps(w *transforms.Worker, r *record.Record, outs []*record.Record) ([]*record.Record, *record.Record, *badRecord) {
 	s.counters.In.Add(1)
 	orig := s.original(r)
+	if f, ok := r.Value.(*Failed); ok {
+		return outs[:0], orig, &badRecord{rec: orig, step: "read", err: f.Err}
+	}
 	if r.Value == nil && r.Raw != nil {
 		v, err := s.format.Decode(r.Raw)
 		if err != nil {
@@ -142,7 +156,7 @@ func (s *sourceStage) original(r *record.Record) *record.Record {
 		return r
 	}
 	c := copyRecord(r)
-	if c.Raw == nil && r.Value != nil {
+	if _, failed := r.Value.(*Failed); c.Raw == nil && r.Value != nil && !failed {
 		c.Raw, _ = s.format.Encode(r.Value)
 	}
 	return c

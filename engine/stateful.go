@@ -37,7 +37,7 @@ type joinStep struct {
 
 // compileStateful compiles a transform whose steps include stateful ones,
 // reporting what cannot work: several aggregates, join_table not first.
-func compileStateful(t *config.Transform, opts expression.Options, errs *config.Errors) *statefulPlan {
+func compileStateful(t *config.Transform, opts expression.Options, errs *config.Errors, options ...transforms.Option) *statefulPlan {
 	pl := &statefulPlan{}
 	var run []config.Step
 	runStart := 0
@@ -45,7 +45,7 @@ func compileStateful(t *config.Transform, opts expression.Options, errs *config.
 		if len(run) == 0 {
 			return
 		}
-		ch, err := transforms.Compile(run, opts)
+		ch, err := transforms.Compile(run, opts, options...)
 		errs.Add(t.Pos, t.Path+".steps", err)
 		pl.parts = append(pl.parts, part{index: runStart, chain: ch})
 		run = nil
@@ -251,7 +251,12 @@ func (s *stageState) run(ps *partState, rec *record.Record) ([]*record.Record, [
 }
 
 // join enriches r with its table row; an inner join drops r without one.
+// A tombstone has no field to put the row in: it passes unchanged, so a
+// deletion reaches the stage's output.
 func (s *stageState) join(ps *partState, j *joinStep, index int, r *record.Record, out []*record.Record) ([]*record.Record, error) {
+	if r.Value == nil {
+		return append(out, r), nil
+	}
 	key := string(r.Key)
 	if j.key != nil {
 		s.env.Reset(r)

@@ -4,15 +4,13 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/expression"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
 // BenchmarkStatefulRun is one record through a set step, an aggregate and
 // a map: the per-record path of a stateful transform, without Kafka.
 func BenchmarkStatefulRun(b *testing.B) {
-	p, err := config.Parse("b.yaml", []byte(`pipeline: b
+	st := testStageState(b, `pipeline: b
 kafka: {brokers: embedded}
 transforms:
   t:
@@ -22,16 +20,7 @@ transforms:
       - aggregate: {values: {count: count, total: {sum: double}}}
       - map: '{"total": total}'
     to: out
-`), config.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var errs config.Errors
-	pl := compileStateful(&p.Transforms[0], expression.Options{}, &errs)
-	if err := errs.Err(); err != nil {
-		b.Fatal(err)
-	}
-	st := newStageState(pl, expression.Options{})
+`)
 	ps := st.partition(0)
 	keys := make([][]byte, 1000)
 	for i := range keys {

@@ -108,7 +108,7 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 			end, err := readPartition(ctx, s.readCM, t, p, kafka.OffsetBeginning, -1, func(m *kafka.Message) error {
 				v, err := x.format.Decode(m.Value)
 				if err != nil {
-					return fmt.Errorf("table %s[%d]@%d: %w", t, p, m.TopicPartition.Offset, err)
+					return x.badRow(m, tp.Offset, err)
 				}
 				applyTable(ps.tables[t], m.Key, v)
 				return nil
@@ -125,7 +125,7 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 			_, err := readPartition(ctx, s.readCM, t, p, kafka.OffsetBeginning, int64(tp.Offset), func(m *kafka.Message) error {
 				rec, err := x.toRecord(m)
 				if err != nil {
-					return fmt.Errorf("table %s[%d]@%d: %w", t, p, m.TopicPartition.Offset, err)
+					return x.badRow(m, tp.Offset, err)
 				}
 				s.st.joinTables(ps, rec, fromWith)
 				return nil
@@ -147,6 +147,23 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 	}
 	x.log.Info("state restored", "partitions", formatPartitions(parts), "changelog_entries", restored, "took", time.Since(started).Round(time.Millisecond))
 	return out, nil
+}
+
+// badRow is what restore does with a table row that does not decode: the
+// stage stops under on_error: fail, as it does when it meets the row while
+// running; otherwise the row stays out of the table. Rows before the
+// partition's committed offset went through on_error when the stage read
+// them; later ones (written while no process ran the stage) are counted
+// and logged as dropped, as a restore cannot dead-letter them once.
+func (x *txnTransform) badRow(m *kafka.Message, committed kafka.Offset, err error) error {
+	b := badRecord{rec: x.original(m), step: "decode", err: err}
+	if x.onError.Action == config.Fail {
+		return fmt.Errorf("table %s: %w", b.where(), err)
+	}
+	if committed < 0 || m.TopicPartition.Offset >= committed {
+		x.logDrop(b)
+	}
+	return nil
 }
 
 // handleStateful runs one record through the stateful plan inside the

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -20,16 +21,22 @@ type txnSource struct {
 	p                      *txnProducer
 	cursorTopic, cursorKey string
 
-	msgs        []*kafka.Message // the batch's messages, cursor last
+	msgs        []*kafka.Message // the batch's outputs, dead letters and cursor
+	origin      []*record.Record // origin[i] is the record msgs[i] is an output of; nil for dead letters and the cursor
 	outputs     int64
 	deadLetters int64
+}
+
+// add appends a message of the batch and the record it is an output of.
+func (x *txnSource) add(m *kafka.Message, origin *record.Record) {
+	x.msgs, x.origin = append(x.msgs, m), append(x.origin, origin)
 }
 
 // emitTxn transforms a batch and commits it with its cursor; an aborted
 // transaction is tried again with the same messages.
 func (s *sourceStage) emitTxn(ctx context.Context, w *transforms.Worker, batch []*record.Record, cursor []byte) error {
 	x := s.txn
-	x.msgs, x.outputs, x.deadLetters = x.msgs[:0], 0, 0
+	x.msgs, x.origin, x.outputs, x.deadLetters = x.msgs[:0], x.origin[:0], 0, 0
 	var outs []*record.Record
 	for _, r := range batch {
 		var orig *record.Record
@@ -48,15 +55,15 @@ func (s *sourceStage) emitTxn(ctx context.Context, w *transforms.Worker, batch [
 				}
 				continue
 			}
-			x.msgs = append(x.msgs, m)
+			x.add(m, orig)
 			x.outputs++
 		}
 	}
 	if cursor != nil {
-		x.msgs = append(x.msgs, &kafka.Message{
+		x.add(&kafka.Message{
 			TopicPartition: kafka.TopicPartition{Topic: &x.cursorTopic, Partition: kafka.PartitionAny},
 			Key:            []byte(x.cursorKey), Value: cursor,
-		})
+		}, nil)
 	}
 	if len(x.msgs) == 0 {
 		return nil
@@ -88,7 +95,7 @@ func (s *sourceStage) badTxn(b badRecord) error {
 		s.logDrop(b)
 		return nil
 	case config.DeadLetter:
-		s.txn.msgs = append(s.txn.msgs, s.deadLetter(b))
+		s.txn.add(s.deadLetter(b), nil)
 		s.txn.deadLetters++
 		return nil
 	default:
@@ -96,18 +103,40 @@ func (s *sourceStage) badTxn(b badRecord) error {
 	}
 }
 
+// commitTxn produces the batch in one transaction and commits it. An
+// output Kafka refuses for good (a record too large, say) is taken out of
+// the batch, which goes again: its record follows on_error.
 func (s *sourceStage) commitTxn(ctx context.Context) error {
 	x := s.txn
-	if err := x.p.begin(); err != nil {
-		return err
-	}
-	for _, m := range x.msgs {
-		if err := x.p.produce(ctx, m); err != nil {
-			if abortErr := x.p.abort(ctx); abortErr != nil {
-				return errors.Join(err, abortErr)
-			}
+	for {
+		if err := x.p.begin(); err != nil {
+			return err
+		}
+		i, err := s.produceTxn(ctx)
+		if err == nil {
+			return x.p.commit(ctx, nil, nil)
+		}
+		if abortErr := x.p.abort(ctx); abortErr != nil {
+			return errors.Join(err, abortErr)
+		}
+		if !errors.Is(err, errPermanent) || x.origin[i] == nil {
+			return err
+		}
+		b := badRecord{rec: x.origin[i], step: "produce", err: err}
+		x.msgs, x.origin = slices.Delete(x.msgs, i, i+1), slices.Delete(x.origin, i, i+1)
+		x.outputs--
+		if err := s.badTxn(b); err != nil {
 			return err
 		}
 	}
-	return x.p.commit(ctx, nil, nil)
+}
+
+// produceTxn produces the batch's messages, and on an error says which.
+func (s *sourceStage) produceTxn(ctx context.Context) (int, error) {
+	for i, m := range s.txn.msgs {
+		if err := s.txn.p.produce(ctx, m); err != nil {
+			return i, err
+		}
+	}
+	return 0, nil
 }

@@ -88,8 +88,11 @@ func Compile(e config.Expr, opts Options, kind Kind) (*Program, error) {
 	if strings.TrimSpace(e.Src) == "" {
 		return nil, errorAt(e, 1, 0, "empty expression", nil)
 	}
+	if err := checkLimits(e); err != nil {
+		return nil, err
+	}
 	fns := functions()
-	sc := &scanner{vars: opts.Vars, ours: make(map[string]bool, len(fns))}
+	sc := &scanner{vars: opts.Vars, ours: make(map[string]bool, len(fns)), maxArgs: map[string]int{}}
 	options := []expr.Option{
 		expr.Env(compileEnv()),
 		expr.AllowUndefinedVariables(), // after Env, which would make unknown names an error
@@ -97,6 +100,9 @@ func Compile(e config.Expr, opts Options, kind Kind) (*Program, error) {
 	}
 	for _, f := range fns {
 		sc.ours[f.doc.Name] = f.random
+		if f.maxArgs > 0 {
+			sc.maxArgs[f.doc.Name] = f.maxArgs
+		}
 		options = append(options, expr.Function(f.doc.Name, f.fn, f.types...))
 	}
 	if kind == Bool {
@@ -107,6 +113,9 @@ func Compile(e config.Expr, opts Options, kind Kind) (*Program, error) {
 	// every record instead.
 	if sc.unknown != nil {
 		return nil, nodeError(e, sc.unknown, fmt.Sprintf("unknown function %q", sc.unknownName))
+	}
+	if sc.tooMany != nil {
+		return nil, nodeError(e, sc.tooMany, sc.tooManyMsg)
 	}
 	// $env would hand out the variable map itself, which Machine.Run edits
 	// and reuses.
@@ -156,6 +165,12 @@ func nodeError(e config.Expr, n ast.Node, msg string) *config.Error {
 // Lines after the first are a best effort: they assume a block scalar whose
 // lines share the first line's indentation.
 func errorAt(e config.Expr, line, col int, msg string, cause error) *config.Error {
+	return &config.Error{Pos: position(e, line, col), Path: e.Path, Err: &exprError{msg: firstLine(msg), err: cause}}
+}
+
+// position is where a line and 0-based column of the expression are in the
+// pipeline file.
+func position(e config.Expr, line, col int) config.Pos {
 	pos := e.Pos
 	start := e.Col0
 	if start == 0 {
@@ -166,7 +181,7 @@ func errorAt(e config.Expr, line, col int, msg string, cause error) *config.Erro
 	}
 	pos.Line += line - 1
 	pos.Col = start + col
-	return &config.Error{Pos: pos, Path: e.Path, Err: &exprError{msg: firstLine(msg), err: cause}}
+	return pos
 }
 
 // exprError carries expr's message without its source snippet, keeping the
@@ -191,12 +206,18 @@ type scanner struct {
 	vars map[string]any
 	ours map[string]bool // our built-ins; true for random ones
 
+	// maxArgs bounds the arguments of our built-ins whose signature is
+	// variadic only to keep the checker to one signature (see function).
+	maxArgs map[string]int
+
 	meta        uint8
 	varNames    []string
 	env         ast.Node // first use of $env
 	random      bool
 	unknown     ast.Node
 	unknownName string
+	tooMany     ast.Node // first call with more arguments than maxArgs
+	tooManyMsg  string
 }
 
 func (s *scanner) Visit(node *ast.Node) {
@@ -217,6 +238,10 @@ func (s *scanner) Visit(node *ast.Node) {
 			return
 		}
 		random, ours := s.ours[id.Value]
+		if most, ok := s.maxArgs[id.Value]; ok && len(n.Arguments) > most && (s.tooMany == nil || n.Location().From < s.tooMany.Location().From) {
+			s.tooMany = n
+			s.tooManyMsg = fmt.Sprintf("too many arguments to call %s: want at most %d, got %d", id.Value, most, len(n.Arguments))
+		}
 		switch {
 		case random:
 			s.random = true

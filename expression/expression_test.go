@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -345,6 +346,71 @@ func TestFunctionsDocumented(t *testing.T) {
 		// Every example compiles.
 		if _, err := Compile(at(f.Example), Options{}, Any); err != nil {
 			t.Errorf("%s: example %q: %v", f.Name, f.Example, err)
+		}
+	}
+}
+
+// TestCompileLimits: expressions that would crash, stall or swamp `check`
+// fail at once with an error pointing where the limit is crossed.
+func TestCompileLimits(t *testing.T) {
+	nest := func(open, inner, close string, n int) string {
+		return strings.Repeat(open, n) + inner + strings.Repeat(close, n)
+	}
+	const where = "configs/x.yaml:12:%d: transforms.price.steps[1].set.total: "
+	pos := func(col int, msg string) string { return strings.Replace(where, "%d", strconv.Itoa(col), 1) + msg }
+	deep := "expression nests more than 64 levels deep here (brackets and prefix operators)"
+	tests := []struct {
+		name, src, want string
+	}{
+		{"700,000 unary minus signs", strings.Repeat("-", 700_000) + "x",
+			pos(16, "expression is 700001 bytes long, more than the 16384 allowed")},
+		{"300,000 nested parentheses", nest("(", "x", ")", 300_000),
+			pos(16, "expression is 600001 bytes long, more than the 16384 allowed")},
+		{"unary minus signs within the length", "1 + " + strings.Repeat("-", 100) + "x", pos(16+4+64, deep)},
+		{"nested parentheses within the length", nest("(", "x", ")", 65), pos(16+64, deep)},
+		// Five levels per "[-{'a': !(": the 65th is the ( of the 13th.
+		{"brackets and prefix operators", nest("[-{'a': !(", "x", ")}]", 20), pos(16+12*10+9, deep)},
+		{"nested calls", nest("upper(", "x", ")", 65), pos(16+6*64+5, deep)},
+		{"replace nested 24 deep", nest("replace(", "x", `, "a", "b")`, 24),
+			pos(16, "calls of replace nest too deeply to type-check (each tries every signature of the function on its arguments): compute the inner ones in an earlier set field")},
+		{"sort nested through pipes", "x" + strings.Repeat(" | sort()", 10),
+			pos(16+1+9*9+3, "calls of sort nest too deeply to type-check (each tries every signature of the function on its arguments): compute the inner ones in an earlier set field")},
+		{"too many arguments to an optional one", "parse_time(ts, 'DateOnly', 'x')",
+			pos(16, "too many arguments to call parse_time: want at most 2, got 3")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compile(at(tt.src), Options{}, Any)
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v (%T), want a *config.Error", err, err)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error\n got: %s\nwant: %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestCompileWithinLimits: what real steps write stays well inside.
+func TestCompileWithinLimits(t *testing.T) {
+	nest := func(open, inner, close string, n int) string {
+		return strings.Repeat(open, n) + inner + strings.Repeat(close, n)
+	}
+	for _, src := range []string{
+		nest("(", "x", ")", 64),
+		"- - - - x",
+		"not not !x",
+		nest("replace(", "phone", `, " ", "")`, 8),
+		nest("trim(", "name", `, " ")`, 8),
+		"x | sort() | sort() | sort() | first()",
+		// One signature each: nesting costs nothing extra.
+		nest("format_time(parse_time(", "ts", `, "DateOnly"), "DateTime")`, 24),
+		"a" + strings.Repeat(" + a", 2000),
+		`{"a": [1, {"b": [2, {"c": -x}]}], "d": not (y > 1)}`,
+	} {
+		if _, err := Compile(at(src), Options{}, Any); err != nil {
+			t.Errorf("%.60s...: %v", src, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -27,10 +28,15 @@ type FunctionDoc struct {
 
 // function is one built-in: its documentation is its single definition.
 type function struct {
-	doc    FunctionDoc
-	fn     func(args ...any) (any, error)
-	types  []any // signatures the checker matches, so wrong arity fails at compile time
-	random bool  // receives the machine's generator as a hidden last argument
+	doc FunctionDoc
+	fn  func(args ...any) (any, error)
+	// types are the signatures the checker matches, so wrong arity fails
+	// at compile time. One each: expr's checker tries every signature on
+	// all the arguments, so two made nested calls cost twice per level. An
+	// optional argument is variadic, bounded by maxArgs.
+	types   []any
+	maxArgs int
+	random  bool // receives the machine's generator as a hidden last argument
 }
 
 // Functions lists conveyor's built-ins (in addition to expr's own) in the
@@ -98,12 +104,12 @@ func functions() []function {
 		{
 			doc: FunctionDoc{Name: "parse_time", Signature: "parse_time(s [, layout])", Result: "time",
 				Example: `parse_time("2026-12-01T10:00:00Z")`, Doc: "Parses s with a Go layout (default RFC 3339) or a layout name such as DateOnly, DateTime, RFC1123; a time passes through; null gives null."},
-			fn: parseTime, types: []any{new(func(any) any), new(func(any, string) any)},
+			fn: parseTime, types: []any{new(func(any, ...string) any)}, maxArgs: 2,
 		},
 		{
 			doc: FunctionDoc{Name: "format_time", Signature: "format_time(t [, layout])", Result: "string",
 				Example: `format_time(_timestamp, "2006-01-02")`, Doc: "Formats t in UTC with a Go layout or layout name (default RFC 3339 with fractional seconds when present); null gives null."},
-			fn: formatTime, types: []any{new(func(any) any), new(func(any, string) any)},
+			fn: formatTime, types: []any{new(func(any, ...string) any)}, maxArgs: 2,
 		},
 		{
 			doc: FunctionDoc{Name: "unix_ms", Signature: "unix_ms(t)", Result: "int",
@@ -122,7 +128,7 @@ func functions() []function {
 		},
 		{
 			doc: FunctionDoc{Name: "to_float", Signature: "to_float(x)", Result: "float",
-				Example: `to_float("2.5")`, Doc: "A number or numeric string as a float; null gives null; error for other types."},
+				Example: `to_float("2.5")`, Doc: "A number (a big integer too, rounded) or numeric string as a float; null gives null; error for other types."},
 			fn: toFloat, types: []any{new(func(any) any)},
 		},
 		{
@@ -324,6 +330,8 @@ func hashInput(name string, v any) ([]byte, error) {
 		return t, nil
 	case nil:
 		return nil, fmt.Errorf("%s: argument is null", name)
+	case json.Number:
+		return []byte(t), nil
 	}
 	if _, ok := asFloat(v); ok {
 		s, err := Text(v)
@@ -504,6 +512,8 @@ func toFloat(args ...any) (any, error) {
 			return nil, fmt.Errorf("to_float: cannot parse %q as a number", t)
 		}
 		return f, nil
+	case json.Number: // a big integer: the one way to do arithmetic on it, rounded
+		return strconv.ParseFloat(string(t), 64)
 	}
 	f, ok := asFloat(v)
 	if !ok {

@@ -228,7 +228,7 @@ func (m *Machine) RunBool(p *Program, env *Env) (bool, error) {
 func runtimeError(err error) error {
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		return &exprError{msg: firstLine(fe.Message), err: err}
+		return &exprError{msg: explainBigInteger(firstLine(fe.Message)), err: err}
 	}
 	return err
 }

@@ -6,17 +6,21 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
 )
 
 // TypeName names v's type in JSON terms for error messages: null, string,
-// bytes, bool, number, list, object, time, duration, or the Go type.
+// bytes, bool, number, big integer, list, object, time, duration, or the Go
+// type.
 func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
+	case json.Number:
+		return bigInteger
 	case string:
 		return "string"
 	case []byte:
@@ -66,6 +70,8 @@ func Text(v any) (string, error) {
 		return t.UTC().Format(time.RFC3339Nano), nil
 	case time.Duration:
 		return t.String(), nil
+	case json.Number:
+		return string(t), nil
 	}
 	if i, ok := ExactInt(v); ok {
 		return strconv.FormatInt(i, 10), nil
@@ -78,6 +84,22 @@ func Text(v any) (string, error) {
 		return "", fmt.Errorf("format %s as JSON: %w", TypeName(v), err)
 	}
 	return string(b), nil
+}
+
+// bigInteger names the json.Number values of decoded records: JSON integer
+// literals beyond int64 (record.DecodeJSON), kept as their digits so they
+// pass through exactly. Expressions compare them with each other and format
+// them, but no arithmetic takes them: it would round.
+const bigInteger = "big integer"
+
+// explainBigInteger rewrites an expr run-time message about a json.Number
+// ("invalid operation: json.Number + int") in the words of the docs.
+func explainBigInteger(msg string) string {
+	if !strings.Contains(msg, "json.Number") {
+		return msg
+	}
+	return strings.ReplaceAll(msg, "json.Number", bigInteger) +
+		" (integers beyond 64 bits pass through exactly but take no part in arithmetic; to_float(x) converts one, rounding)"
 }
 
 // formatFloat writes floats as encoding/json does: plain decimals, with an

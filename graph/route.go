@@ -1,12 +1,11 @@
 package graph
 
 import (
+	"slices"
 	"sort"
 
-	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/parser"
-
 	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/expression"
 )
 
 // routes describes a stage's `to` steps.
@@ -23,47 +22,17 @@ func routes(steps []config.Step) []Route {
 }
 
 // routeTopics finds the topic names a `to` expression can yield: string
-// literals in result position (the branches of a conditional, either side of
-// ??, the value of a let or a sequence). open is true when some result is
-// computed instead (a field, a concatenation, a function call).
+// literals in result position (see expression.ResultLiterals). open is true
+// when some result is computed instead (a field, a concatenation, a
+// function call).
 func routeTopics(src string) (topics []string, open bool) {
-	tree, err := parser.Parse(src)
-	if err != nil {
-		return nil, true
-	}
-	seen := map[string]bool{}
-	var walk func(n ast.Node)
-	walk = func(n ast.Node) {
-		switch n := n.(type) {
-		case *ast.StringNode:
-			if validTopic(n.Value) && !seen[n.Value] {
-				seen[n.Value] = true
-				topics = append(topics, n.Value)
-			}
-			// An invalid name fails the record at run time: no topic.
-		case *ast.NilNode:
-			// null fails the record at run time: no topic.
-		case *ast.ConditionalNode:
-			walk(n.Exp1)
-			walk(n.Exp2)
-		case *ast.BinaryNode:
-			if n.Operator != "??" {
-				open = true
-				return
-			}
-			walk(n.Left)
-			walk(n.Right)
-		case *ast.VariableDeclaratorNode:
-			walk(n.Expr)
-		case *ast.SequenceNode:
-			if len(n.Nodes) > 0 {
-				walk(n.Nodes[len(n.Nodes)-1])
-			}
-		default:
-			open = true
+	lits, open := expression.ResultLiterals(config.Expr{Src: src})
+	for _, l := range lits {
+		// An invalid name fails the record at run time: no topic.
+		if validTopic(l.Value) && !slices.Contains(topics, l.Value) {
+			topics = append(topics, l.Value)
 		}
 	}
-	walk(tree.Node)
 	sort.Strings(topics)
 	return topics, open
 }

@@ -64,13 +64,18 @@ func TestDecodeJSONNumbers(t *testing.T) {
 		{`9007199254740993`, int64(9007199254740993)},
 		{`9223372036854775807`, int64(math.MaxInt64)},
 		{`-9223372036854775808`, int64(math.MinInt64)},
-		{`9223372036854775808`, float64(9223372036854775808)},
-		{`99999999999999999999`, 1e20},
+		{`9223372036854775808`, json.Number("9223372036854775808")},
+		{`-9223372036854775809`, json.Number("-9223372036854775809")},
+		{`18446744073709551617`, json.Number("18446744073709551617")},
+		{`99999999999999999999`, json.Number("99999999999999999999")},
 		{`1e20`, 1e20},
+		{`9223372036854775808.0`, float64(9223372036854775808)},
+		{`[1e19, 10000000000000000001]`, []any{1e19, json.Number("10000000000000000001")}},
 		{`0.1`, 0.1},
 		{`-2.5e-7`, -2.5e-7},
 		{`1.7976931348623157e308`, math.MaxFloat64},
 		{`[9007199254740993, {"a": [1e300, 2.0]}]`, []any{int64(9007199254740993), map[string]any{"a": []any{1e300, int64(2)}}}},
+		{`{"id": 18446744073709551617, "n": 2.0, "l": [1.5, 3]}`, map[string]any{"id": json.Number("18446744073709551617"), "n": int64(2), "l": []any{1.5, int64(3)}}},
 	} {
 		v, err := DecodeJSON([]byte(tc.in))
 		if err != nil || !reflect.DeepEqual(v, tc.want) {
@@ -140,12 +145,12 @@ func TestDecodeJSONErrorText(t *testing.T) {
 // TestIntegersFallbackNumbers covers the json.Number branch, which only
 // sonic's encoding/json fallback reaches.
 func TestIntegersFallbackNumbers(t *testing.T) {
-	v, err := integers(map[string]any{"a": []any{json.Number("9007199254740993"), json.Number("1e3"), json.Number("0.5"), json.Number("99999999999999999999")}})
-	want := map[string]any{"a": []any{int64(9007199254740993), int64(1000), 0.5, 1e20}}
+	v, _, err := integers(map[string]any{"a": []any{json.Number("9007199254740993"), json.Number("1e3"), json.Number("0.5"), json.Number("99999999999999999999"), json.Number("1e20")}})
+	want := map[string]any{"a": []any{int64(9007199254740993), int64(1000), 0.5, json.Number("99999999999999999999"), 1e20}}
 	if err != nil || !reflect.DeepEqual(v, want) {
 		t.Fatalf("got %#v %v", v, err)
 	}
-	if _, err := integers([]any{json.Number("1e400")}); err == nil {
+	if _, _, err := integers([]any{json.Number("1e400")}); err == nil {
 		t.Error("1e400 must fail")
 	}
 }

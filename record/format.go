@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/decoder"
@@ -77,6 +78,10 @@ func (f Format) Encode(v any) ([]byte, error) {
 // invalid UTF-8 as \ufffd: the output is byte for byte what encoding/json
 // writes.
 //
+// exactAPI reads numbers as json.Number, their literal text. DecodeJSON
+// uses it only for documents holding a number beyond int64, which
+// decodeAPI would have rounded to a float64.
+//
 // On a platform sonic does not compile for (see sonic.APIKind) it falls
 // back to encoding/json, which ignores UseInt64; numbers then arrive as
 // json.Number and integers converts them, so ids keep every digit there too.
@@ -85,6 +90,7 @@ var (
 		UseInt64:  true,
 		UseNumber: sonic.APIKind != sonic.UseSonicJSON,
 	}.Froze()
+	exactAPI  = sonic.Config{UseNumber: true}.Froze()
 	encodeAPI = sonic.Config{
 		EscapeHTML:     true,
 		SortMapKeys:    true,
@@ -92,16 +98,36 @@ var (
 	}.Froze()
 )
 
-// DecodeJSON decodes one JSON document. Integral numbers become int64 so ids
-// and counts survive a round trip exactly; other numbers become float64.
+// DecodeJSON decodes one JSON document. Integers become int64 so ids and
+// counts survive a round trip exactly; other numbers become float64.
 //
-// Integer literals that fit in an int64 are decoded as int64 directly, so
-// big ids keep every digit; a number written with a fraction or exponent
-// (1e3, 2.0) becomes int64 too when integral and below 2^53. Larger
-// numbers stay float64.
+// Integer literals that fit in an int64 are decoded as int64 directly; an
+// integer literal beyond int64 stays a json.Number holding its digits, so it
+// is written back exactly (a "big integer": expressions pass it through and
+// compare it, but do no arithmetic on it). A number written with a fraction
+// or exponent (1e3, 2.0) becomes int64 when integral and below 2^53, and
+// stays float64 otherwise.
 func DecodeJSON(b []byte) (any, error) {
+	v, err := unmarshal(decodeAPI, b)
+	if err == nil {
+		var big bool
+		if v, big, err = integers(v); err != nil || !big {
+			return v, err
+		}
+	}
+	// A float64 at or beyond 2^63 may have been an integer literal that
+	// decodeAPI rounded, and an integer literal beyond float64 fails it:
+	// read the document again, keeping literals.
+	if v, err = unmarshal(exactAPI, b); err != nil {
+		return nil, err
+	}
+	v, _, err = integers(v)
+	return v, err
+}
+
+func unmarshal(api sonic.API, b []byte) (any, error) {
 	var v any
-	if err := decodeAPI.Unmarshal(b, &v); err != nil {
+	if err := api.Unmarshal(b, &v); err != nil {
 		var se decoder.SyntaxError
 		if errors.As(err, &se) {
 			// Error() spans lines and quotes the input; keep one line.
@@ -109,52 +135,72 @@ func DecodeJSON(b []byte) (any, error) {
 		}
 		return nil, fmt.Errorf("decode json: %w", err)
 	}
-	return integers(v)
+	return v, nil
 }
 
 // maxExact is the largest integer every float64 up to it represents exactly.
 const maxExact = 1 << 53
 
 // integers turns integral float64s below 2^53 into int64, in place, and
-// json.Number (only from the encoding/json fallback) into int64 or float64.
-func integers(v any) (any, error) {
+// json.Number into int64, a json.Number for integer literals beyond int64,
+// or float64. big reports a float64 at or beyond 2^63, which may be a
+// rounded integer literal.
+func integers(v any) (_ any, big bool, err error) {
 	switch t := v.(type) {
 	case float64:
 		if t == math.Trunc(t) && math.Abs(t) < maxExact {
-			return int64(t), nil
+			return int64(t), false, nil
 		}
-		return t, nil
+		return t, math.Abs(t) >= 1<<63, nil
 	case json.Number:
 		if i, err := strconv.ParseInt(string(t), 10, 64); err == nil {
-			return i, nil
+			return i, false, nil
+		}
+		if isInteger(string(t)) {
+			return t, false, nil
 		}
 		f, err := strconv.ParseFloat(string(t), 64)
 		if err != nil {
-			return nil, fmt.Errorf("decode json: %w", err)
+			return nil, false, fmt.Errorf("decode json: %w", err)
 		}
 		return integers(f)
 	case map[string]any:
 		for k, e := range t {
 			switch e.(type) {
 			case float64, json.Number, map[string]any, []any:
-				x, err := integers(e)
+				x, b, err := integers(e)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
-				t[k] = x
+				t[k], big = x, big || b
 			}
 		}
 	case []any:
 		for i, e := range t {
 			switch e.(type) {
 			case float64, json.Number, map[string]any, []any:
-				x, err := integers(e)
+				x, b, err := integers(e)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
-				t[i] = x
+				t[i], big = x, big || b
 			}
 		}
 	}
-	return v, nil
+	return v, big, nil
+}
+
+// isInteger reports whether a JSON number literal has neither fraction nor
+// exponent.
+func isInteger(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

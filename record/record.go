@@ -13,7 +13,8 @@ type Header struct {
 // Record is one message on its way through a stage.
 //
 // Value holds the decoded value: for the json format a map[string]any for an
-// object (numbers are int64 when integral, float64 otherwise), for string a
+// object (numbers are int64 when integral, float64 otherwise, and a
+// json.Number holding the digits of an integer beyond int64), for string a
 // string, for bytes a []byte. A nil Value is a tombstone.
 type Record struct {
 	Key       []byte // nil is a null key

@@ -28,10 +28,11 @@
 // as a var.
 //
 // Tombstones (a nil value) have no fields and _value is null: filter, assert,
-// key, headers and to work on them, and drop, keep and rename leave them
-// alone; set and explode need an object and fail, and map may turn one into
-// a value. A failing record comes back as a *StepError naming the step, for
-// the stage's on_error.
+// map, key, headers and to run on them (a map may turn one into a value, and
+// map: nil makes one); set, explode, drop, keep and rename, which need an
+// object, pass them on unchanged, as Kafka Connect's transforms do. A failing
+// record comes back as a *StepError naming the step, for the stage's
+// on_error.
 package transforms
 
 import (
@@ -46,9 +47,22 @@ import (
 // Chain is a compiled steps list. It is immutable apart from handing out
 // workers, and safe to share.
 type Chain struct {
-	steps []step
-	opts  expression.Options
-	mu    sync.Mutex // NewWorker draws seeds from opts.Rand
+	steps    []step
+	opts     expression.Options
+	internal map[string]string
+	mu       sync.Mutex // NewWorker draws seeds from opts.Rand
+}
+
+// Option tunes Compile.
+type Option func(*Chain)
+
+// InternalTopics names topics that to steps may not route records into,
+// each with what it is: the pipeline's own cursor, changelog and
+// dead-letter topics. Names starting with "_" are refused whatever this
+// says: they are Kafka's and its platform's (__consumer_offsets,
+// __transaction_state, _schemas).
+func InternalTopics(topics map[string]string) Option {
+	return func(c *Chain) { c.internal = topics }
 }
 
 type stepKind uint8
@@ -69,16 +83,17 @@ const (
 
 // step is one compiled step; which fields are set depends on kind.
 type step struct {
-	kind    stepKind
-	name    string // the step's YAML name, for errors
-	index   int
-	prog    *expression.Program // filter, assert, map, key, to, explode
-	fields  []field             // set, headers
-	names   []string            // drop, keep
-	renames []config.Rename
-	message string // assert
-	as      string // explode
-	clone   bool   // map: steps follow, so copy an object result
+	kind     stepKind
+	name     string // the step's YAML name, for errors
+	index    int
+	prog     *expression.Program // filter, assert, map, key, to, explode
+	fields   []field             // set, headers
+	names    []string            // drop, keep
+	renames  []config.Rename
+	message  string            // assert
+	as       string            // explode
+	clone    bool              // map: steps follow, so copy an object result
+	internal map[string]string // to: topics it may not write
 }
 
 // field is one named expression of set or headers.
@@ -90,11 +105,14 @@ type field struct {
 
 // Compile compiles every step and reports every problem found, as
 // config.Errors, so a user fixes them in one pass.
-func Compile(steps []config.Step, opts expression.Options) (*Chain, error) {
+func Compile(steps []config.Step, opts expression.Options, options ...Option) (*Chain, error) {
 	c := &Chain{opts: opts}
+	for _, o := range options {
+		o(c)
+	}
 	var errs config.Errors
 	for i, s := range steps {
-		st := step{name: s.Kind, index: i}
+		st := step{name: s.Kind, index: i, internal: c.internal}
 		ok := compileStep(&st, s, opts, &errs)
 		if ok {
 			c.steps = append(c.steps, st)
@@ -197,6 +215,16 @@ func compileStep(st *step, s config.Step, opts expression.Options, errs *config.
 		st.kind, st.fields = kindHeaders, named(s.Headers, "headers")
 	case "to":
 		st.kind, st.prog = kindTo, compile(s.To, "to", expression.Any)
+		if s.To != nil {
+			// The names it can yield that are written out: refused now,
+			// not record by record.
+			lits, _ := expression.ResultLiterals(*s.To)
+			for _, l := range lits {
+				if err := InternalTopic(l.Value, st.internal); err != nil {
+					errs.Add(l.Pos, pathOr(s.To.Path, s.Path+".to"), err)
+				}
+			}
+		}
 	case "explode":
 		st.kind = kindExplode
 		if s.Explode == nil {

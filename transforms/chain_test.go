@@ -121,8 +121,15 @@ func TestSteps(t *testing.T) {
 		{name: "set null", steps: []config.Step{set("gone", "missing")}, value: "order", want: []result{plain(order("gone", nil))}},
 		{name: "set on string", steps: []config.Step{set("a", "1")}, value: "hello",
 			wantErr: "steps[0] set: set needs an object value, got string"},
-		{name: "set on tombstone", steps: []config.Step{set("a", "1")}, value: nil,
-			wantErr: "steps[0] set: set needs an object value, got null"},
+		{name: "set on tombstone passes it", steps: []config.Step{set("a", "1")}, value: nil, want: []result{plain(nil)}},
+		{name: "tombstone through every step", steps: []config.Step{
+			filter("_value == nil"), assert("_value == nil", ""), set("a", "1 / 0"), explode("items", "item"),
+			drop("a"), keep("b"), rename("c", "d"), key("'k-' + _key"), headers("deleted", "true"), to("'deletes'")},
+			value: nil, want: []result{{Key: []byte("k-o1"), Headers: []record.Header{{Key: "trace", Value: []byte("t1")}, {Key: "deleted", Value: []byte("true")}}, To: "deletes"}}},
+		{name: "map sees a tombstone", steps: []config.Step{set("a", "1"), mapTo("_value == nil ? 'was deleted' : 'kept'")}, value: nil,
+			want: []result{plain("was deleted")}},
+		{name: "map nil emits a tombstone that set passes", steps: []config.Step{mapTo("nil"), set("a", "1")}, value: "order",
+			want: []result{plain(nil)}},
 		{name: "set runtime error names the field", steps: []config.Step{filter("true"), set("ok", "1", "total", "qty * missing")},
 			value: "order", wantErr: "steps[1] set.total: invalid operation: int64 * <nil>"},
 
@@ -210,6 +217,7 @@ func TestSteps(t *testing.T) {
 		{name: "explode nested", steps: []config.Step{explode("[1, 2]", "a"), explode("[3, 4]", "b"), set("ab", "a * b"), keep("ab")}, value: "order",
 			want: []result{plain(obj("ab", 3)), plain(obj("ab", 4)), plain(obj("ab", 6)), plain(obj("ab", 8))}},
 		{name: "explode empty list", steps: []config.Step{explode("[]", "item")}, value: "order"},
+		{name: "explode on tombstone passes it", steps: []config.Step{explode("items", "item"), set("n", "1")}, value: nil, want: []result{plain(nil)}},
 		{name: "explode null", steps: []config.Step{explode("missing", "item")}, value: "order",
 			wantErr: "steps[0] explode: explode needs a list, got null"},
 		{name: "explode string", steps: []config.Step{explode("donut", "item")}, value: "order",
@@ -316,6 +324,8 @@ func at(s config.Step, line int) config.Step {
 		}
 	case s.Explode != nil:
 		place(&s.Explode.Expr, "explode.expr", 25)
+	case s.To != nil:
+		place(s.To, "to", 13)
 	}
 	return s
 }
@@ -388,5 +398,89 @@ func TestAsValue(t *testing.T) {
 	got.(map[string]any)["b"] = 2
 	if len(orig) != 1 {
 		t.Error("clone shares the map")
+	}
+}
+
+// TestBigIntegers: integers beyond int64 that no step touches come out
+// digit for digit; a step that computes with one fails the record with a
+// message that says why, for on_error.
+func TestBigIntegers(t *testing.T) {
+	in := []byte(`{"id": 18446744073709551617, "neg": -9223372036854775809, "n": 2, "ids": [340282366920938463463374607431768211457]}`)
+	c, err := Compile([]config.Step{
+		set("touched", "true", "id_text", "string(id)", "same", "id == id"),
+		key("id"),
+		headers("id", "id"),
+	}, expression.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := record.DecodeJSON(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.NewWorker().Apply(&record.Record{Value: v}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := record.JSON.Encode(out[0].Value)
+	want := `{"id":18446744073709551617,"id_text":"18446744073709551617","ids":[340282366920938463463374607431768211457],"n":2,"neg":-9223372036854775809,"same":true,"touched":true}`
+	if err != nil || string(b) != want {
+		t.Fatalf("got  %s %v\nwant %s", b, err, want)
+	}
+	if string(out[0].Key) != "18446744073709551617" {
+		t.Errorf("key %q", out[0].Key)
+	}
+	if h, _ := out[0].Header("id"); string(h) != "18446744073709551617" {
+		t.Errorf("header %q", h)
+	}
+
+	c, err = Compile([]config.Step{set("next", "id + 1")}, expression.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ = record.DecodeJSON(in)
+	_, err = c.NewWorker().Apply(&record.Record{Value: v}, nil)
+	var se *StepError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "invalid operation: big integer + int") || !strings.Contains(err.Error(), "to_float") {
+		t.Fatalf("arithmetic on a big integer: %v, want a step error naming it", err)
+	}
+}
+
+// TestToInternalTopics: a to step cannot route records into Kafka's
+// internal topics or the pipeline's own (cursor, changelog, dead letters).
+// A name the expression spells out fails Compile; a computed one fails the
+// record, for on_error.
+func TestToInternalTopics(t *testing.T) {
+	internal := InternalTopics(map[string]string{
+		"orders-dlq": "the dead-letter topic of stage price", "conveyor-cursors": "the cursor topic",
+	})
+	for _, tt := range []struct{ src, want string }{
+		{"'__consumer' + '_offsets'", `steps[0] to: "__consumer_offsets" is an internal topic`},
+		{"'_' + 'schemas'", `steps[0] to: "_schemas" is an internal topic`},
+		{"donut + '-dlq'", `steps[0] to: "orders-dlq" is the dead-letter topic of stage price: records may not be written to the runner's internal topics`},
+		{"'conveyor-' + 'cursors'", `steps[0] to: "conveyor-cursors" is the cursor topic`},
+	} {
+		c, err := Compile([]config.Step{to(tt.src)}, expression.Options{}, internal)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		r := orderRecord()
+		r.Value = map[string]any{"donut": "orders"}
+		out, err := c.NewWorker().Apply(r, nil)
+		var se *StepError
+		if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tt.want) || len(out) != 0 {
+			t.Errorf("to: %s: %d records, error %v; want a step error starting %q", tt.src, len(out), err, tt.want)
+		}
+	}
+
+	_, err := Compile([]config.Step{
+		at(to(`bulk ? "orders-dlq" : "orders"`), 10),
+		at(to(`"__transaction_state"`), 11),
+		at(to(`"orders-" + donut`), 12), // computed: checked per record
+	}, expression.Options{}, internal)
+	want := "p.yaml:10:20: transforms.t.steps[0].to: \"orders-dlq\" is the dead-letter topic of stage price: records may not be written to the runner's internal topics\n" +
+		"p.yaml:11:13: transforms.t.steps[1].to: \"__transaction_state\" is an internal topic (names starting with \"_\" are Kafka's and its platform's, as __consumer_offsets and _schemas): records may not be written to it"
+	if err == nil || err.Error() != want {
+		t.Errorf("compile error\n got: %v\nwant: %s", err, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"strings"
 
 	"github.com/conveyor-dev/conveyor/expression"
 )
@@ -48,8 +49,9 @@ func toBytes(v any) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// topic checks a to step's result is a name Kafka accepts.
-func topic(v any) (string, error) {
+// topic checks a to step's result is a name Kafka accepts and not an
+// internal topic.
+func topic(v any, internal map[string]string) (string, error) {
 	s, ok := v.(string)
 	if !ok {
 		return "", fmt.Errorf("to needs a topic name, got %s", expression.TypeName(v))
@@ -63,5 +65,18 @@ func topic(v any) (string, error) {
 			return "", fmt.Errorf("invalid topic name %q: only letters, digits, '.', '_' and '-' are allowed", s)
 		}
 	}
-	return s, nil
+	return s, InternalTopic(s, internal)
+}
+
+// InternalTopic refuses a topic that belongs to Kafka, its platform or the
+// runner (internal names it, with what it is): records written there would
+// corrupt consumer offsets, cursors, changelogs or dead letters.
+func InternalTopic(name string, internal map[string]string) error {
+	if what, ok := internal[name]; ok {
+		return fmt.Errorf("%q is %s: records may not be written to the runner's internal topics", name, what)
+	}
+	if strings.HasPrefix(name, "_") {
+		return fmt.Errorf("%q is an internal topic (names starting with \"_\" are Kafka's and its platform's, as __consumer_offsets and _schemas): records may not be written to it", name)
+	}
+	return nil
 }

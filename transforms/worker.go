@@ -73,6 +73,9 @@ func (w *Worker) apply(r *record.Record, from int, out []*record.Record) ([]*rec
 				return out, s.fail(s.name, errors.New(s.message))
 			}
 		case kindSet:
+			if r.Value == nil {
+				continue // a tombstone has no fields to set: it passes unchanged
+			}
 			if err := w.set(s, r); err != nil {
 				return out, err
 			}
@@ -105,12 +108,15 @@ func (w *Worker) apply(r *record.Record, from int, out []*record.Record) ([]*rec
 		case kindTo:
 			v, err := w.machine.Run(s.prog, &w.env)
 			if err == nil {
-				r.To, err = topic(v)
+				r.To, err = topic(v, s.internal)
 			}
 			if err != nil {
 				return out, s.fail(s.name, err)
 			}
 		case kindExplode:
+			if r.Value == nil {
+				continue // a tombstone has no list to explode: it passes unchanged
+			}
 			return w.explode(s, r, out)
 		}
 	}

@@ -4,6 +4,7 @@ package generate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -102,7 +103,13 @@ func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
 			var err error
 			outs, err = w.Apply(r, outs[:0])
 			if err != nil {
-				return fmt.Errorf("generate record %d: %w", seq, err)
+				// One bad record: the stage's on_error decides.
+				var se *transforms.StepError
+				if errors.As(err, &se) {
+					err = se.Err // the value expression is not a step of the stage
+				}
+				r.Value = &engine.Failed{Err: fmt.Errorf("generate record %d: value: %w", seq, err)}
+				outs = append(outs[:0], r)
 			}
 			batch = append(batch, outs...)
 			seq++

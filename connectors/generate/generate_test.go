@@ -77,14 +77,28 @@ func TestVarsAndCount(t *testing.T) {
 	}
 }
 
-func TestRuntimeErrorStops(t *testing.T) {
-	s, err := source(t, `{count: 3, value: '1 / (_offset - 1) > 0 ? "x" : nope.field'}`, nil)
+// TestRuntimeErrorIsOneBadRecord: a value that fails is one bad record,
+// handed to the stage (whose on_error decides) as an engine.Failed; the
+// records after it are made as usual.
+func TestRuntimeErrorIsOneBadRecord(t *testing.T) {
+	s, err := source(t, `{count: 3, value: '_offset == 1 ? nope.field : _offset'}`, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Read(context.Background(), func(context.Context, []*record.Record, []byte) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "generate record") {
-		t.Fatalf("want a generate error, got %v", err)
+	var got []*record.Record
+	err = s.Read(context.Background(), func(_ context.Context, b []*record.Record, _ []byte) error {
+		got = append(got, b...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Value != 0 || got[2].Value != 2 {
+		t.Fatalf("got %d records: %v", len(got), got)
+	}
+	f, ok := got[1].Value.(*engine.Failed)
+	if !ok || !strings.HasPrefix(f.Err.Error(), "generate record 1: value: ") {
+		t.Fatalf("record 1: %#v, want an engine.Failed naming it", got[1].Value)
 	}
 }
 

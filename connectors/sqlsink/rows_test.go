@@ -1,6 +1,7 @@
 package sqlsink
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -215,6 +216,7 @@ func TestBindValues(t *testing.T) {
 		{int64(math.MaxInt64), "9223372036854775807", int64(math.MaxInt64), int64(math.MaxInt64)},
 		{int64(math.MinInt64), "-9223372036854775808", int64(math.MinInt64), int64(math.MinInt64)},
 		{uint64(math.MaxUint64), "18446744073709551615", "18446744073709551615", "18446744073709551615"},
+		{json.Number("-18446744073709551617"), "-18446744073709551617", "-18446744073709551617", "-18446744073709551617"},
 		{1.5, "1.5", 1.5, 1.5},
 		{0.1, "0.1", 0.1, 0.1},
 		{1e21, "1e+21", 1e21, 1e21},

@@ -60,6 +60,9 @@ func bind(d sqldb.Dialect, v any) (any, error) {
 	if u, ok := v.(uint64); ok { // above math.MaxInt64: exact as text
 		return strconv.FormatUint(u, 10), nil
 	}
+	if n, ok := v.(json.Number); ok { // a big integer from JSON: exact as text
+		return n.String(), nil
+	}
 	return nil, fmt.Errorf("cannot write a %s value to a column", expression.TypeName(v))
 }
 

@@ -349,3 +349,39 @@ func TestTypesMySQL(t *testing.T) {
 		"j": `{"a": [1, 2.5, "x"]}`, "n": nil,
 	})
 }
+
+// TestBadRowIsOneBadRecord: a row whose column does not convert (a JSON
+// column holding something else) is handed to the stage as an
+// engine.Failed, for its on_error, and the cursor moves past it: before,
+// the poll failed and was retried on the same row for ever.
+func TestBadRowIsOneBadRecord(t *testing.T) {
+	dsn, db := sqliteDB(t)
+	exec(t, db, `CREATE TABLE docs (id INTEGER PRIMARY KEY, j JSON)`,
+		`INSERT INTO docs VALUES (1, '{"a": 1}'), (2, 'not json'), (3, '[3]')`)
+	s, err := newSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: docs, mode: incrementing, incrementing_column: id}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []*record.Record
+	var cursor string
+	if _, err := s.poll(context.Background(), func(_ context.Context, recs []*record.Record, c []byte) error {
+		got, cursor = append(got, recs...), string(c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || cursor != `{"inc":3}` {
+		t.Fatalf("%d records, cursor %s; want 3 and the cursor past row 3", len(got), cursor)
+	}
+	f, ok := got[1].Value.(*engine.Failed)
+	if !ok || !strings.Contains(f.Err.Error(), "column j: JSON column: decode json") {
+		t.Fatalf("row 2: %#v, want an engine.Failed naming column j", got[1].Value)
+	}
+	if v, ok := got[2].Value.(map[string]any); !ok || v["id"] != int64(3) {
+		t.Fatalf("row 3: %#v", got[2].Value)
+	}
+}

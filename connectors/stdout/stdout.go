@@ -5,14 +5,15 @@ package stdout
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/printable"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -78,6 +79,9 @@ func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
 	return err
 }
 
+// writePretty prints one line. Keys and values are escaped as dlq inspect
+// escapes them: a record cannot write control characters to the terminal
+// (set its title, clear it, start a fake log line).
 func (s *Sink) writePretty(r *record.Record) error {
 	var v []byte
 	switch t := r.Value.(type) {
@@ -93,11 +97,22 @@ func (s *Sink) writePretty(r *record.Record) error {
 			return err
 		}
 	}
-	key := "null"
+	key := []byte("null")
 	if r.Key != nil {
-		key = string(r.Key)
+		key = r.Key
 	}
-	fmt.Fprintf(&s.w, "%s[%d]@%d key=%s %s\n", r.Topic, r.Partition, r.Offset, key, v)
+	b := s.w.AvailableBuffer()
+	b = append(b, r.Topic...)
+	b = append(b, '[')
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, "]@"...)
+	b = strconv.AppendInt(b, r.Offset, 10)
+	b = append(b, " key="...)
+	b = printable.Append(b, key)
+	b = append(b, ' ')
+	b = printable.Append(b, v)
+	b = append(b, '\n')
+	s.w.Write(b)
 	return nil
 }
 

@@ -102,3 +102,32 @@ func TestOneWritePerBatch(t *testing.T) {
 		t.Fatalf("%d lines, want 2000", got)
 	}
 }
+
+// TestPrettyEscapesControlCharacters: a record cannot drive the terminal
+// (window title, clear screen, cursor moves) or print a line that looks
+// like one of the runner's log lines. Keys and values are escaped as dlq
+// inspect escapes them, one line per record whatever they hold.
+func TestPrettyEscapesControlCharacters(t *testing.T) {
+	var n yaml.Node
+	_ = yaml.Unmarshal([]byte("{format: pretty}"), &n)
+	var out bytes.Buffer
+	s, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, engine.Env{Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := "ok\ntime=2026-12-01T10:00:00Z level=ERROR msg=\"disk full\""
+	batch := []*record.Record{
+		{Topic: "t", Offset: 0, Key: []byte("k\x1b]0;owned\x07"), Value: "\x1b[2J\x1b[Hcleared"},
+		{Topic: "t", Offset: 1, Key: []byte("\xffbin"), Value: []byte(fake)},
+		{Topic: "t", Offset: 2, Value: map[string]any{"csi": "\u009b31mred", "del": "x\x7f", "esc": "\x1b[1A"}},
+	}
+	if err := s.Write(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	want := `t[0]@0 key=k\u001b]0;owned\u0007 \u001b[2J\u001b[Hcleared` + "\n" +
+		`t[0]@1 key=\xffbin ok\ntime=2026-12-01T10:00:00Z level=ERROR msg="disk full"` + "\n" +
+		`t[0]@2 key=null {"csi":"\u009b31mred","del":"x\u007f","esc":"\u001b[1A"}` + "\n"
+	if out.String() != want {
+		t.Fatalf("got:\n%q\nwant:\n%q", out.String(), want)
+	}
+}

@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/record"
+)
+
+// TestJoinPassesTombstones: a join has no field to put a row in on a
+// tombstone, so it passes the tombstone on unchanged, with or without a
+// row for its key, and the steps after it pass it too.
+func TestJoinPassesTombstones(t *testing.T) {
+	for _, typ := range []string{"inner", "left"} {
+		st := testStageState(t, `pipeline: j
+kafka: {brokers: embedded}
+transforms:
+  t:
+    from: in
+    steps:
+      - join: {table: users, as: user, type: `+typ+`}
+      - set: {n: 1}
+    to: out
+`)
+		ps := st.partition(0)
+		applyTable(ps.tables["users"], []byte("known"), map[string]any{"name": "ann"})
+		for _, key := range []string{"known", "unknown"} {
+			out, _, err := st.run(ps, &record.Record{Key: []byte(key), Value: nil})
+			if err != nil {
+				t.Fatalf("%s join, key %s: %v", typ, key, err)
+			}
+			if len(out) != 1 || out[0].Value != nil || string(out[0].Key) != key {
+				t.Fatalf("%s join, key %s: %d records out, want the tombstone", typ, key, len(out))
+			}
+		}
+	}
+}
+
+// testStageState compiles the stateful steps of the first transform of a
+// pipeline file, for tests and benchmarks of the per-record path.
+func testStageState(tb testing.TB, yaml string) *stageState {
+	tb.Helper()
+	p, err := config.Parse("t.yaml", []byte(yaml), config.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var errs config.Errors
+	pl := compileStateful(&p.Transforms[0], expression.Options{}, &errs)
+	if err := errs.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return newStageState(pl, expression.Options{})
+}
