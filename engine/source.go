@@ -57,6 +57,14 @@ func (s *sourceStage) run(ctx context.Context) error {
 		if s.txn != nil {
 			return s.emitTxn(ctx, w, batch, cursor)
 		}
+		if s.cursors != nil {
+			// A stop signal does not cut a batch short: a half-produced
+			// batch would be read and produced again after a restart, since
+			// its cursor is never saved. It ends within the drain period.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.drain)
+			defer cancel()
+		}
 		ba := &batchAck{cursor: cursor, keeper: s.cursors}
 		ba.remaining.Store(1) // released below, after every produce call
 		if s.cursors != nil {
@@ -116,6 +124,9 @@ func (s *sourceStage) run(ctx context.Context) error {
 func (s *sourceStage) steps(w *transforms.Worker, r *record.Record, outs []*record.Record) ([]*record.Record, *record.Record, *badRecord) {
 	s.counters.In.Add(1)
 	orig := s.original(r)
+	if r.Err != nil {
+		return outs[:0], orig, &badRecord{rec: orig, step: "read", err: r.Err}
+	}
 	if r.Value == nil && r.Raw != nil {
 		v, err := s.format.Decode(r.Raw)
 		if err != nil {

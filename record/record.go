@@ -27,6 +27,10 @@ type Record struct {
 
 	// To overrides the stage's destination topic when a `to` step set it.
 	To string
+
+	// Err is set by a source on a record it could not read whole (a line
+	// over max_line): the stage applies on_error to it, not its steps.
+	Err error
 }
 
 // Header returns the value of the last header named key, and whether it exists.
