@@ -94,9 +94,12 @@ sinks:
 // TestPipelineEndToEnd runs a source, a transform with a filter and a dead
 // letter, and a sink on the embedded broker, and checks every count, with
 // the transform in each delivery mode.
-func TestPipelineEndToEnd(t *testing.T) {
+func TestPipelineEndToEnd(t *testing.T) { eachDelivery(t, testPipelineEndToEnd) }
+
+// eachDelivery runs a test in both delivery modes.
+func eachDelivery(t *testing.T, test func(t *testing.T, delivery string)) {
 	for _, delivery := range []string{"at_least_once", "exactly_once"} {
-		t.Run(delivery, func(t *testing.T) { testPipelineEndToEnd(t, delivery) })
+		t.Run(delivery, func(t *testing.T) { test(t, delivery) })
 	}
 }
 

@@ -86,11 +86,7 @@ func lineFile(t *testing.T, path string, n int) map[int]bool {
 // again: it resumes after the last durable line, so every line reaches the
 // topic once, and the lines over max_line reach the dead-letter topic once,
 // naming the file and their byte offset.
-func TestFileSourceResumes(t *testing.T) {
-	for _, delivery := range []string{"at_least_once", "exactly_once"} {
-		t.Run(delivery, func(t *testing.T) { testFileSourceResumes(t, delivery) })
-	}
-}
+func TestFileSourceResumes(t *testing.T) { eachDelivery(t, testFileSourceResumes) }
 
 func testFileSourceResumes(t *testing.T, delivery string) {
 	brokers := kafkatest.Embedded(t)

@@ -1,39 +1,21 @@
 package kafkaconf
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/conveyor-dev/conveyor/internal/runnertest"
 )
 
 // canaryRE finds a canary secret: every secret below holds one.
 var canaryRE = regexp.MustCompile(`SECRETK\d+`)
-
-// syncBuffer collects log output from librdkafka's log goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestCanaryKafkaSecrets runs real librdkafka producers whose SASL
 // secrets are canaries against a broker that refuses them (SASL PLAIN with
@@ -85,7 +67,7 @@ func TestCanaryKafkaSecrets(t *testing.T) {
 			// which librdkafka would refuse.
 			printed := []string{Redacted(cm)}
 			delete(cm, "sasl.pasword")
-			var out syncBuffer
+			var out runnertest.SyncBuffer
 			log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			p, err := kafka.NewProducer(&cm)
 			if err != nil {
