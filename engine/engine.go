@@ -164,7 +164,7 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 			}
 			checkExactlyOnce(p, &s.Stage, &errs)
 			if _, ok := sp.src.(Resumer); s.Delivery == config.ExactlyOnce && sp.src != nil && !ok {
-				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a source that keeps a cursor (sql): %s cannot tell on restart which records it already wrote", s.Connector.Kind)
+				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a source that keeps a cursor (sql; file, except on standard input): this %s source cannot tell on restart which records it already wrote", s.Connector.Kind)
 			}
 			if s.OnError.Action == config.DeadLetter && s.OnError.DeadLetter == s.To {
 				errs.Addf(s.OnError.Pos, s.Path+".on_error.dead_letter", "the dead-letter topic must differ from the output topic %q", s.To)

@@ -97,9 +97,7 @@ sinks:
 // TestPipelineEndToEnd runs a source, a transform with a filter and a dead
 // letter, and a sink on the embedded broker, and checks every count, with
 // the transform in each delivery mode.
-func TestPipelineEndToEnd(t *testing.T) {
-	eachDelivery(t, testPipelineEndToEnd)
-}
+func TestPipelineEndToEnd(t *testing.T) { eachDelivery(t, testPipelineEndToEnd) }
 
 func testPipelineEndToEnd(t *testing.T, delivery string) {
 	brokers := kafkatest.Embedded(t)

@@ -24,15 +24,6 @@ type Source interface {
 // is how a source feels backpressure. cursor may be nil.
 type Emit func(ctx context.Context, batch []*record.Record, cursor []byte) error
 
-// Failed is the Value of a record a source could not make: a generated
-// value whose expression failed, a row with a column that does not
-// convert. The stage applies on_error to it like to any bad record (the
-// dead letter's step is "read", its value the record's Raw), so one bad
-// record neither stops nor stalls the source unless on_error is fail.
-type Failed struct {
-	Err error
-}
-
 // sourceStage runs a Source as a producer loop.
 type sourceStage struct {
 	*stage
@@ -65,6 +56,14 @@ func (s *sourceStage) run(ctx context.Context) error {
 		defer since(s.counters.batch, time.Now())
 		if s.txn != nil {
 			return s.emitTxn(ctx, w, batch, cursor)
+		}
+		if s.cursors != nil {
+			// A stop signal does not cut a batch short: a half-produced
+			// batch would be read and produced again after a restart, since
+			// its cursor is never saved. It ends within the drain period.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.drain)
+			defer cancel()
 		}
 		ba := &batchAck{cursor: cursor, keeper: s.cursors}
 		ba.remaining.Store(1) // released below, after every produce call
@@ -127,8 +126,8 @@ func (s *sourceStage) run(ctx context.Context) error {
 func (s *sourceStage) steps(w *transforms.Worker, r *record.Record, outs []*record.Record) ([]*record.Record, *record.Record, *badRecord) {
 	s.counters.In.Add(1)
 	orig := s.original(r)
-	if f, ok := r.Value.(*Failed); ok {
-		return outs[:0], orig, &badRecord{rec: orig, step: "read", err: f.Err}
+	if r.Err != nil {
+		return outs[:0], orig, &badRecord{rec: orig, step: "read", err: r.Err}
 	}
 	if r.Value == nil && r.Raw != nil {
 		v, err := s.format.Decode(r.Raw)
@@ -156,7 +155,7 @@ func (s *sourceStage) original(r *record.Record) *record.Record {
 		return r
 	}
 	c := copyRecord(r)
-	if _, failed := r.Value.(*Failed); c.Raw == nil && r.Value != nil && !failed {
+	if c.Raw == nil && r.Value != nil && r.Err == nil {
 		c.Raw, _ = s.format.Encode(r.Value)
 	}
 	return c

@@ -46,6 +46,9 @@ const (
 	HeaderPartition = "conveyor.error.partition"
 	HeaderOffset    = "conveyor.error.offset"
 	HeaderTime      = "conveyor.error.time"
+	// A file source's record: the file and the byte offset of its line.
+	HeaderFile       = "conveyor.error.file"
+	HeaderFileOffset = "conveyor.error.file.offset"
 )
 
 // stage holds what every kind of running stage shares.

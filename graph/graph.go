@@ -50,8 +50,17 @@ func (k EdgeKind) internal() bool { return k == Changelog || k == Cursor }
 // so this package stays free of the Kafka client).
 const DefaultCursorTopic = "conveyor-cursors"
 
-// cursorKinds are the source connectors that keep a cursor.
-var cursorKinds = []string{"sql"}
+// keepsCursor reports whether a source connector keeps a cursor: sql, and
+// file unless it reads standard input (engine.Resumer decides at run time).
+func keepsCursor(c config.Connector) bool {
+	switch c.Kind {
+	case "sql":
+		return true
+	case "file":
+		return detail(c) != "-"
+	}
+	return false
+}
 
 // Edge is one use of a topic by a stage.
 type Edge struct {
@@ -166,7 +175,7 @@ func Build(pipes []*config.Pipeline) *Graph {
 			st.Writes = append(st.Writes, Edge{Topic: s.To, Kind: To})
 			st.Routes = routes(s.Steps)
 			g.deadLetter(st, &s.Stage)
-			if slices.Contains(cursorKinds, s.Connector.Kind) {
+			if keepsCursor(s.Connector) {
 				cursor := p.CursorTopic
 				if cursor == "" {
 					cursor = DefaultCursorTopic

@@ -334,3 +334,20 @@ sinks:
 		}
 	}
 }
+
+// A file source keeps a cursor, unless it reads standard input.
+func TestGraphFileSourceCursor(t *testing.T) {
+	g := build(t, `pipeline: p
+kafka: {brokers: embedded}
+sources:
+  lines: {file: {path: in.jsonl}, to: lines}
+  typed: {file: {path: '-'}, to: typed}
+`)
+	lines, typed := g.Pipelines[0].Stages[0], g.Pipelines[0].Stages[1]
+	if want := []Edge{{Topic: "lines", Kind: To}, {Topic: DefaultCursorTopic, Kind: Cursor}}; !slices.Equal(lines.Writes, want) {
+		t.Errorf("file source writes %v, want %v", lines.Writes, want)
+	}
+	if want := []Edge{{Topic: "typed", Kind: To}}; !slices.Equal(typed.Writes, want) {
+		t.Errorf("stdin source writes %v, want %v", typed.Writes, want)
+	}
+}

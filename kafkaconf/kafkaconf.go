@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/redact"
 )
 
 // Role selects the defaults for a client.
@@ -163,12 +165,18 @@ func goValue(key, v string) kafka.ConfigValue {
 	return v
 }
 
-// secretWords mark property names whose values never appear in output.
-var secretWords = []string{"password", "secret", "jaas", "token", "key.pem", "keystore", "credential", "sasl.oauthbearer.config"}
+// secretWords mark property names whose values never appear in output;
+// "pass" and "pasw" catch password, passwd and a misspelt pasword.
+var secretWords = []string{"pass", "pasw", "pwd", "secret", "jaas", "token", "key.pem", "keystore", "credential", "sasl.oauthbearer.config"}
 
-// IsSecret reports whether the value of property key must be hidden.
+// IsSecret reports whether the value of property key must be hidden. Paths
+// and URLs (ssl.keystore.location, sasl.oauthbearer.token.endpoint.url) are
+// not secrets, and hiding their words would garble messages.
 func IsSecret(key string) bool {
 	k := strings.ToLower(key)
+	if strings.HasSuffix(k, ".location") || strings.HasSuffix(k, ".url") {
+		return false
+	}
 	for _, w := range secretWords {
 		if strings.Contains(k, w) {
 			return true
@@ -198,14 +206,15 @@ func Redacted(cm kafka.ConfigMap) string {
 	return b.String()
 }
 
-// Scrub replaces every secret value of cm found in s, for error texts that
-// come back from librdkafka.
+// Scrub hides every secret value of cm found in s, whole or in the pieces
+// librdkafka may quote (it echoes the rest of a sasl.oauthbearer.config it
+// cannot parse, say), for texts that come back from librdkafka.
 func Scrub(cm kafka.ConfigMap, s string) string {
+	var secrets []string
 	for k, v := range cm {
-		text := fmt.Sprint(v)
-		if IsSecret(k) && len(text) >= 3 {
-			s = strings.ReplaceAll(s, text, "[redacted]")
+		if IsSecret(k) {
+			secrets = append(secrets, fmt.Sprint(v))
 		}
 	}
-	return s
+	return redact.Secrets(s, secrets...)
 }

@@ -28,6 +28,14 @@ type Record struct {
 
 	// To overrides the stage's destination topic when a `to` step set it.
 	To string
+
+	// Err is set by a source on a record it could not make or read whole
+	// (a generated value whose expression failed, a row with a column that
+	// does not convert, a line over max_line): the stage applies on_error
+	// to it (the dead letter's step is "read", its value the record's Raw),
+	// not its steps, so one bad record neither stops nor stalls a source
+	// unless on_error is fail.
+	Err error
 }
 
 // Header returns the value of the last header named key, and whether it exists.

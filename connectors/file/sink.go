@@ -1,9 +1,9 @@
 package file
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/conveyor-dev/conveyor/config"
@@ -20,11 +20,29 @@ type SinkConfig struct {
 	Sync *bool `yaml:"sync"`
 }
 
+// output is what the sink appends to: the opened file, or in tests one that
+// fails on demand.
+type output interface {
+	io.Writer
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
 // Sink appends each record's value as one JSON line.
+//
+// A batch is encoded whole before anything is written, so a record that
+// cannot be encoded leaves the file untouched and the stage's retry without
+// it writes every other record once. A failed write is cut back to where
+// the batch began, so the retry neither repeats lines nor leaves half a
+// line behind.
 type Sink struct {
-	cfg SinkConfig
-	f   *os.File
-	w   *bufio.Writer
+	cfg  SinkConfig
+	open func(path string) (output, int64, error) // the file and its length
+	f    output
+	size int64 // the file's length after the last complete batch
+	torn bool  // a failed write may have left part of a batch after size
+	buf  []byte
 }
 
 // NewSink checks the config; the file is opened when the stage starts.
@@ -37,21 +55,37 @@ func NewSink(c config.Connector, env engine.Env) (*Sink, error) {
 		on := true
 		cfg.Sync = &on
 	}
-	return &Sink{cfg: cfg}, nil
+	return &Sink{cfg: cfg, open: openAppend}, nil
+}
+
+func openAppend(path string) (output, int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
 }
 
 // Open opens the file for appending.
 func (s *Sink) Open(context.Context) error {
-	f, err := os.OpenFile(s.cfg.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, size, err := s.open(s.cfg.Path)
 	if err != nil {
 		return err
 	}
-	s.f, s.w = f, bufio.NewWriterSize(f, 256*1024)
+	s.f, s.size = f, size
 	return nil
 }
 
-// Write appends the batch and, with sync on, makes it durable.
+// Write appends the batch with one write call and, with sync on, makes it
+// durable. Without sync the lines are in the operating system's cache when
+// it returns: they survive the process, not a power loss.
 func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
+	buf := s.buf[:0]
 	for i, r := range batch {
 		b, err := record.JSON.Encode(r.Value)
 		if err != nil {
@@ -60,18 +94,36 @@ func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
 		if b == nil {
 			b = []byte("null")
 		}
-		s.w.Write(b)
-		s.w.WriteByte('\n')
+		buf = append(append(buf, b...), '\n')
 	}
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+	s.buf = buf
+	if s.torn {
+		if err := s.f.Truncate(s.size); err != nil {
+			return fmt.Errorf("cut %s back to %d bytes after a failed write: %w", s.cfg.Path, s.size, err)
+		}
+		s.torn = false
+	}
+	if _, err := s.f.Write(buf); err != nil {
+		return s.cutBack(fmt.Errorf("write %s: %w", s.cfg.Path, err))
 	}
 	if *s.cfg.Sync {
 		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", s.cfg.Path, err)
+			// The lines may not be on disk; the retry writes them again.
+			return s.cutBack(fmt.Errorf("sync %s: %w", s.cfg.Path, err))
 		}
 	}
+	s.size += int64(len(buf))
+	if cap(s.buf) > 4<<20 { // one huge batch should not pin its buffer
+		s.buf = nil
+	}
 	return nil
+}
+
+// cutBack removes what a failed batch left in the file; when that fails
+// too, the next Write tries again before writing.
+func (s *Sink) cutBack(err error) error {
+	s.torn = s.f.Truncate(s.size) != nil
+	return err
 }
 
 // Close closes the file.

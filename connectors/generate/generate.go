@@ -108,7 +108,7 @@ func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
 				if errors.As(err, &se) {
 					err = se.Err // the value expression is not a step of the stage
 				}
-				r.Value = &engine.Failed{Err: fmt.Errorf("generate record %d: value: %w", seq, err)}
+				r.Value, r.Err = nil, fmt.Errorf("generate record %d: value: %w", seq, err)
 				outs = append(outs[:0], r)
 			}
 			batch = append(batch, outs...)

@@ -78,7 +78,7 @@ func TestVarsAndCount(t *testing.T) {
 }
 
 // TestRuntimeErrorIsOneBadRecord: a value that fails is one bad record,
-// handed to the stage (whose on_error decides) as an engine.Failed; the
+// handed to the stage (whose on_error decides) as an a record with Err; the
 // records after it are made as usual.
 func TestRuntimeErrorIsOneBadRecord(t *testing.T) {
 	s, err := source(t, `{count: 3, value: '_offset == 1 ? nope.field : _offset'}`, nil)
@@ -96,9 +96,8 @@ func TestRuntimeErrorIsOneBadRecord(t *testing.T) {
 	if len(got) != 3 || got[0].Value != 0 || got[2].Value != 2 {
 		t.Fatalf("got %d records: %v", len(got), got)
 	}
-	f, ok := got[1].Value.(*engine.Failed)
-	if !ok || !strings.HasPrefix(f.Err.Error(), "generate record 1: value: ") {
-		t.Fatalf("record 1: %#v, want an engine.Failed naming it", got[1].Value)
+	if f := got[1]; f.Err == nil || f.Value != nil || !strings.HasPrefix(f.Err.Error(), "generate record 1: value: ") {
+		t.Fatalf("record 1: %#v, want no value and an error naming it", f)
 	}
 }
 

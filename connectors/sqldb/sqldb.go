@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/conveyor-dev/conveyor/redact"
 
 	// The database/sql drivers register themselves when imported; this is
 	// the one place that imports them.
@@ -125,45 +128,147 @@ func sqliteDSN(dsn string) string {
 	return dsn + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
 }
 
+// RedactDSN hides the secrets of every DSN form the drivers take: the
+// password of a URL (postgres://u:pw@host/db, an '@' in pw included) or of
+// the MySQL form (u:pw@tcp(host)/db), a key=value password (quoted, with
+// doubled quotes or \ escapes), and password-like query parameters
+// (?password=, SQLite's _auth_pass, an encryption key pragma).
+func RedactDSN(dsn string) string {
+	var b strings.Builder
+	at := 0
+	for _, sp := range secretSpans(dsn) {
+		b.WriteString(dsn[at:sp[0]])
+		b.WriteString(redact.Mark)
+		at = sp[1]
+	}
+	b.WriteString(dsn[at:])
+	return b.String()
+}
+
+// Scrub removes the DSN's secrets from a driver message, whole or in the
+// pieces a driver that mis-parsed the DSN could show.
+func Scrub(dsn, msg string) string {
+	return redact.Secrets(msg, secrets(dsn)...)
+}
+
+// secrets lists the DSN's secrets as written and as a driver would decode
+// them (percent-escapes, quotes, backslash escapes).
+func secrets(dsn string) []string {
+	var out []string
+	for _, sp := range secretSpans(dsn) {
+		raw := dsn[sp[0]:sp[1]]
+		out = append(out, raw)
+		if u, err := url.PathUnescape(raw); err == nil && u != raw {
+			out = append(out, u)
+		}
+		if u := unquote(raw); u != raw {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// unquote decodes a key=value value: outer single quotes dropped, a
+// doubled quote or a backslash escape made one character.
+func unquote(v string) string {
+	if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+		v = v[1 : len(v)-1]
+	}
+	v = strings.ReplaceAll(v, "''", "'")
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
 var (
-	userinfoRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@]*@`)
-	mysqlRE    = regexp.MustCompile(`^([^:/@]*):[^@]*@`)
-	kvRE       = regexp.MustCompile(`(?i)(password|passwd|pwd)\s*=\s*('[^']*'|[^\s&]+)`)
-	queryRE    = regexp.MustCompile(`(?i)([?&](password|passwd|pwd)=)[^&]*`)
+	kvFormRE   = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
+	kvSecretRE = regexp.MustCompile(`(?i)(?:^|\s)(?:sslpassword|password|passwd|pwd)\s*=\s*`)
+	kvNextRE   = regexp.MustCompile(`^\s+[A-Za-z_][A-Za-z0-9_]*\s*=`)
+	querySecRE = regexp.MustCompile(`(?i)[?&](?:sslpassword|password|passwd|pwd|_auth_pass|_pragma_key)=([^&#]*)`)
+	pragmaRE   = regexp.MustCompile(`(?i)_pragma=(?:re|hex|hexre)?key\(([^)]*)\)`)
+	mysqlAtRE  = regexp.MustCompile(`^(?:[A-Za-z0-9_]*\(|/)`)
 )
 
-// RedactDSN hides the password in the URL, MySQL and key=value DSN forms.
-func RedactDSN(dsn string) string {
-	s := userinfoRE.ReplaceAllString(dsn, "$1:[redacted]@")
-	if s == dsn && !strings.Contains(dsn, "://") {
-		s = mysqlRE.ReplaceAllString(dsn, "$1:[redacted]@")
+// secretSpans returns the byte ranges of the DSN's secrets, sorted and
+// merged.
+func secretSpans(dsn string) [][2]int {
+	var spans [][2]int
+	if kvFormRE.MatchString(dsn) {
+		for _, m := range kvSecretRE.FindAllStringIndex(dsn, -1) {
+			spans = append(spans, [2]int{m[1], kvValueEnd(dsn, m[1])})
+		}
+	} else if sp, ok := userinfoPassword(dsn); ok {
+		spans = append(spans, sp)
 	}
-	s = kvRE.ReplaceAllString(s, "$1=[redacted]")
-	return queryRE.ReplaceAllString(s, "${1}[redacted]")
-}
-
-// Scrub removes the DSN's password from a driver message, should the
-// driver repeat it.
-func Scrub(dsn, msg string) string {
-	if pw := password(dsn); len(pw) >= 3 {
-		msg = strings.ReplaceAll(msg, pw, "[redacted]")
-	}
-	return msg
-}
-
-func password(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			return pw
+	for _, re := range []*regexp.Regexp{querySecRE, pragmaRE} {
+		for _, m := range re.FindAllStringSubmatchIndex(dsn, -1) {
+			spans = append(spans, [2]int{m[2], m[3]})
 		}
 	}
-	if m := mysqlRE.FindString(dsn); m != "" && !strings.Contains(dsn, "://") {
-		if _, pw, ok := strings.Cut(strings.TrimSuffix(m, "@"), ":"); ok {
-			return pw
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
+	var out [][2]int
+	for _, sp := range spans {
+		if sp[1] <= sp[0] {
+			continue
+		}
+		if n := len(out); n > 0 && sp[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], sp[1])
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// kvValueEnd finds where a key=value value starting at i ends: at white
+// space outside quotes (single, or double, which libpq does not know but
+// people write) that is followed by the next key=. A value quoted the SQL
+// way (a doubled quote inside, which libpq reads as two quoted strings)
+// still ends there, so none of it shows.
+func kvValueEnd(dsn string, i int) int {
+	var quote byte
+	for ; i < len(dsn); i++ {
+		switch c := dsn[i]; {
+		case c == '\\':
+			i++
+		case quote == 0 && (c == '\'' || c == '"'):
+			quote = c
+		case c == quote:
+			quote = 0
+		case quote == 0 && kvNextRE.MatchString(dsn[i:]):
+			return i
 		}
 	}
-	if m := kvRE.FindStringSubmatch(dsn); m != nil {
-		return strings.Trim(m[2], "'")
+	return len(dsn)
+}
+
+// userinfoPassword finds the password of a URL or MySQL DSN: after the
+// first ':' of the user part, up to the last '@' before the query (drivers
+// differ on which '@' ends it; the widest reading hides the most). A DSN
+// without "://" counts as MySQL's only when an address (tcp(...)) or a
+// '/' follows the '@', so "file:a@b.db" keeps its name.
+func userinfoPassword(dsn string) ([2]int, bool) {
+	start := 0
+	url := false
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		start, url = i+3, true
 	}
-	return ""
+	pre := dsn[start:]
+	if q := strings.IndexAny(pre, "?#"); q >= 0 {
+		pre = pre[:q]
+	}
+	at := strings.LastIndexByte(pre, '@')
+	if at < 0 || (!url && !mysqlAtRE.MatchString(pre[at+1:])) {
+		return [2]int{}, false
+	}
+	colon := strings.IndexByte(pre[:at], ':')
+	if colon < 0 {
+		return [2]int{}, false
+	}
+	return [2]int{start + colon + 1, start + at}, true
 }

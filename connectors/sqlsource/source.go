@@ -206,7 +206,7 @@ func (s *Source) poll(ctx context.Context, emit engine.Emit) (full bool, err err
 		if err != nil {
 			// One bad row: the stage's on_error decides, and the cursor
 			// moves past it rather than polling it for ever.
-			rec = &record.Record{Value: &engine.Failed{Err: err}, Timestamp: s.now()}
+			rec = &record.Record{Err: err, Timestamp: s.now()}
 		}
 		n++
 		if s.cfg.Mode == Timestamp {

@@ -95,11 +95,17 @@ func (s *SyncBuffer) String() string {
 // process is killed when the test ends if it is still running.
 func Start(t testing.TB, config string, env ...string) *Proc {
 	t.Helper()
+	return StartArgs(t, []string{"-c", config}, env...)
+}
+
+// StartArgs runs `runner ARGS... --progress 0` as Start does.
+func StartArgs(t testing.TB, args []string, env ...string) *Proc {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", config, "--progress", "0")
+	cmd := exec.Command(bin, append(args, "--progress", "0")...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &Proc{Cmd: cmd, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
