@@ -188,3 +188,28 @@ func TestStaleCursorPostgres(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleCursorMySQL: the same check of the cursor against the highest
+// id and timestamp, on MariaDB.
+func TestStaleCursorMySQL(t *testing.T) {
+	dsn := service.MySQL(t)
+	db, err := sqldb.Open(sqldb.MySQL, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	table := fmt.Sprintf("stale_%d", time.Now().UnixNano()%1e9)
+	exec(t, db, "CREATE TABLE "+table+" (id BIGINT AUTO_INCREMENT PRIMARY KEY, updated_at DATETIME(6) NOT NULL)",
+		"INSERT INTO "+table+" (updated_at) VALUES ('2026-01-01 10:00:00'), ('2026-01-01 10:00:01'), ('2026-01-01 10:00:02')")
+	t.Cleanup(func() { exec(t, db, "DROP TABLE "+table) })
+	inc := `{driver: mysql, dsn: '` + dsn + `', table: ` + table + `, mode: incrementing, incrementing_column: id}`
+	if err := opened(t, inc, `{"inc":3}`).checkCursor(context.Background(), true); err != nil {
+		t.Errorf("cursor at the last row: %v", err)
+	}
+	wantStale(t, opened(t, inc, `{"inc":10}`).checkCursor(context.Background(), true), "table "+table, "id 10", "beyond the highest id there now, 3")
+	ts := `{driver: mysql, dsn: '` + dsn + `', table: ` + table + `, mode: timestamp, timestamp_column: updated_at}`
+	if err := opened(t, ts, `{"ts":"2026-01-01T10:00:02Z"}`).checkCursor(context.Background(), true); err != nil {
+		t.Errorf("cursor at the newest row: %v", err)
+	}
+	wantStale(t, opened(t, ts, `{"ts":"2026-01-01T11:00:00Z"}`).checkCursor(context.Background(), true), "updated_at 2026-01-01T11:00:00Z", "beyond the highest updated_at")
+}
