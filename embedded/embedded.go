@@ -3,6 +3,7 @@
 package embedded
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 	"strconv"
@@ -19,7 +20,9 @@ type Broker struct {
 
 // Start listens on addr (host:port; port 0 picks a free one) and serves one
 // broker node. Consumer groups accept session timeouts down to 1s so crash
-// tests need not wait long for a dead member to leave.
+// tests need not wait long for a dead member to leave. Each broker has a
+// cluster id of its own: its data dies with it, so offsets stored outside
+// it by an earlier run (engine.TopicID) must never match its topics.
 func Start(addr string) (*Broker, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -38,6 +41,7 @@ func Start(addr string) (*Broker, error) {
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(1),
 		kfake.GroupMinSessionTimeout(time.Second),
+		kfake.ClusterID(newClusterID()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
@@ -55,3 +59,6 @@ func (b *Broker) Addr() string { return b.addr }
 
 // Close stops the broker and drops its data.
 func (b *Broker) Close() { b.cluster.Close() }
+
+// newClusterID is a random id (128 bits), marked as an embedded broker's.
+func newClusterID() string { return "embedded-" + rand.Text() }

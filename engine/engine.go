@@ -408,6 +408,7 @@ func (s *stage) base() *stage { return s }
 func (pp *pipelinePlan) newStage(st *config.Stage, kind, connector string, chain *transforms.Chain, mon Monitor, log *slog.Logger) *stage {
 	s := &stage{
 		pipeline:  pp.cfg.Name,
+		file:      pp.cfg.File,
 		name:      st.Name,
 		kind:      kind,
 		connector: connector,

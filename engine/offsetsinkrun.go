@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,13 +35,17 @@ type offsetSinkRun struct {
 	linger   time.Duration
 	limit    *rate.Limiter // the stage's rate cap; nil: none
 
-	c *kafka.Consumer
+	c     *kafka.Consumer
+	admin *kafka.AdminClient // on c's connections: topic and cluster ids
 	// stored is the position the sink's store holds for each assigned
 	// partition (-1: none yet): the Prev of the next write.
 	stored map[partitionKey]int64
 	// seeked holds partitions moved back to the store's position and not
 	// read since: their consumer position may still show where they were.
-	seeked   map[partitionKey]bool
+	seeked map[partitionKey]bool
+	// ids are the identities of the assigned topics, stored with their
+	// offsets.
+	ids      map[string]TopicID
 	batch    []*kafka.Message
 	began    time.Time
 	outs     []*record.Record
@@ -68,9 +74,16 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 	r.c = c
 	r.fatalLog = make(chan string, 1)
 	go kafkaconf.WatchLogs(c.Logs(), r.cm, r.log, r.fatalLog)
-	r.stored, r.seeked = map[partitionKey]int64{}, map[partitionKey]bool{}
+	admin, err := kafka.NewAdminClientFromConsumer(c)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("sink %s: admin client: %w", r.name, err)
+	}
+	r.admin = admin
+	r.stored, r.seeked, r.ids = map[partitionKey]int64{}, map[partitionKey]bool{}, map[string]TopicID{}
 	r.watch = newGroupWatch(r.stage, c, r.cm, r.topics)
 	if err := c.SubscribeTopics(r.topics, r.rebalance); err != nil {
+		admin.Close()
 		c.Close()
 		return fmt.Errorf("sink %s: subscribe to %s: %w", r.name, strings.Join(r.topics, ","), err)
 	}
@@ -86,6 +99,7 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 		}
 	}
 	stopWatch()
+	admin.Close() // before the consumer whose handle it uses
 	closeConsumer(c, r.cm, r.log, runErr)
 	return runErr
 }
@@ -149,7 +163,7 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
 		o, ok := offsets[k]
 		if !ok {
-			o = &Offset{Group: r.group, Partition: Partition{Topic: k.topic, Partition: k.part}, Prev: r.stored[k]}
+			o = &Offset{Group: r.group, Partition: Partition{Topic: k.topic, Partition: k.part}, ID: r.ids[k.topic], Prev: r.stored[k]}
 			offsets[k] = o
 			order = append(order, k)
 		}
@@ -294,36 +308,111 @@ func (r *offsetSinkRun) reposition(ctx context.Context, keys []partitionKey) err
 	return nil
 }
 
-// positions reads the stored positions of parts, retrying while the
-// database is unreachable for up to the drain period, and notes them as
-// the Prev of the next writes. Partitions without one start from the
+// positions reads the stored positions of parts and the identities of
+// their topics, retrying while the database or the cluster is unreachable
+// for up to the drain period, and notes the positions as the Prev of the
+// next writes. Positions stored for another topic of the same name stop
+// the stage (ErrStalePosition). Partitions without one start from the
 // group's committed offset, or start: when there is none.
 func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
 	ps := make([]Partition, len(parts))
+	var topics []string
 	for i, tp := range parts {
 		ps[i] = Partition{Topic: *tp.Topic, Partition: tp.Partition}
+		if !slices.Contains(topics, *tp.Topic) {
+			topics = append(topics, *tp.Topic)
+		}
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 5*time.Second
-	stored, err := backoff.Retry(ctx, func() (map[Partition]int64, error) {
-		return r.sink.StoredOffsets(ctx, r.group, ps)
+	var ids map[string]TopicID
+	stored, err := backoff.Retry(ctx, func() (map[Partition]StoredOffset, error) {
+		stored, err := r.sink.StoredOffsets(ctx, r.group, ps)
+		if err != nil {
+			return nil, err
+		}
+		ids, err = topicIDs(ctx, r.admin, topics)
+		return stored, err
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(r.drain))
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: read stored offsets: %w", r.name, err)
 	}
+	if err := r.checkIdentity(ps, stored, ids); err != nil {
+		return nil, err
+	}
+	maps.Copy(r.ids, ids)
 	out := make([]kafka.TopicPartition, len(parts))
+	var unbound []Offset
 	for i, tp := range parts {
 		k := partitionKey{*tp.Topic, tp.Partition}
 		out[i] = tp
-		if off, ok := stored[ps[i]]; ok {
-			out[i].Offset = kafka.Offset(off)
-			r.stored[k] = off
+		if s, ok := stored[ps[i]]; ok {
+			out[i].Offset = kafka.Offset(s.Next)
+			r.stored[k] = s.Next
+			if s.ID.IsZero() {
+				unbound = append(unbound, Offset{Group: r.group, Partition: ps[i], ID: ids[ps[i].Topic], Prev: s.Next, Next: s.Next})
+			}
 		} else {
 			out[i].Offset = kafka.OffsetStored
 			r.stored[k] = -1
 		}
 	}
+	r.bind(ctx, unbound)
 	return out, nil
+}
+
+// checkIdentity refuses positions stored for another topic than the one
+// of that name assigned now: it was deleted and created again, or the
+// files point at another cluster (or a new embedded broker, whose topics
+// are all new). Their offsets mean other records there.
+func (r *offsetSinkRun) checkIdentity(parts []Partition, stored map[Partition]StoredOffset, ids map[string]TopicID) error {
+	type mismatch struct {
+		topic string
+		was   TopicID
+	}
+	var order []mismatch
+	partsOf := map[mismatch][]string{}
+	for _, p := range parts {
+		s, ok := stored[p]
+		if !ok || s.ID.Matches(ids[p.Topic]) {
+			continue
+		}
+		m := mismatch{p.Topic, s.ID}
+		if _, seen := partsOf[m]; !seen {
+			order = append(order, m)
+		}
+		partsOf[m] = append(partsOf[m], fmt.Sprint(p.Partition))
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	var what []string
+	for _, m := range order {
+		what = append(what, fmt.Sprintf("topic %s (partitions %s) stored for %s, but %s now is %s",
+			m.topic, strings.Join(partsOf[m], ", "), m.was, m.topic, ids[m.topic]))
+	}
+	return fmt.Errorf("sink %s: %w: %s holds offsets of group %s for another topic than the one of that name now: %s. "+
+		"The topic was deleted and created again, or this is another cluster or a new embedded broker: reading on from those offsets would skip or repeat records. "+
+		"To read the topic from the group's committed offsets in Kafka (or from start, when it has none), %s",
+		r.name, ErrStalePosition, r.sink.OffsetStore(), r.group, strings.Join(what, "; "), r.resetHint())
+}
+
+// bind stores the assigned topic's identity with positions stored without
+// one (by a conveyor from before identities were kept): they are taken as
+// that topic's. Should it fail, the next write binds them.
+func (r *offsetSinkRun) bind(ctx context.Context, offs []Offset) {
+	if len(offs) == 0 {
+		return
+	}
+	var parts []string
+	for _, o := range offs {
+		parts = append(parts, fmt.Sprintf("%s[%d]@%d (%s)", o.Topic, o.Partition.Partition, o.Next, o.ID))
+	}
+	r.log.Info("stored offsets carry no topic identity (stored by an older conveyor): taking them as the assigned topic's and binding them to it",
+		"store", r.sink.OffsetStore(), "group", r.group, "offsets", strings.Join(parts, ", "))
+	if err := r.sink.WriteWithOffsets(ctx, nil, offs); err != nil {
+		r.log.Warn("could not bind the stored offsets to their topic yet; the next write does", "error", err)
+	}
 }
 
 // rebalance runs inside Poll. On assignment each partition starts where

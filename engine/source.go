@@ -113,6 +113,9 @@ func (s *sourceStage) run(ctx context.Context) error {
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil
 	}
+	if errors.Is(err, ErrStalePosition) {
+		return fmt.Errorf("source %s: %w; to read it from the start, %s", s.name, err, s.resetHint())
+	}
 	if err != nil {
 		return fmt.Errorf("source %s: %w", s.name, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,7 @@ const (
 // stage holds what every kind of running stage shares.
 type stage struct {
 	pipeline  string
+	file      string // the pipeline's file, for messages
 	name      string
 	kind      string // source, transform, sink
 	connector string // the source's or sink's connector kind
@@ -110,6 +112,16 @@ func stepName(err error) string {
 		return fmt.Sprintf("steps[%d].%s", se.Index, se.Kind)
 	}
 	return "steps"
+}
+
+// resetHint tells how to delete the stage's stale stored position (see
+// ErrStalePosition).
+func (s *stage) resetHint() string {
+	file := s.file
+	if strings.ContainsAny(file, " \t'\"$\\;&|<>()*?`") {
+		file = "'" + strings.ReplaceAll(file, "'", `'\''`) + "'"
+	}
+	return fmt.Sprintf("stop every runner of this stage, then run: runner reset -c %s --stage %s", file, s.name)
 }
 
 // failure is the error that stops a stage whose on_error is fail.

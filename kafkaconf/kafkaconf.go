@@ -46,6 +46,10 @@ var (
 		"batch.size":                "1000000",
 		"go.delivery.reports":       "true",
 		"go.delivery.report.fields": "none", // the engine reads only the outcome and Opaque
+		// Kafka's Java producer (and so Connect, Streams, ksqlDB) hashes
+		// keys with murmur2; librdkafka's own default (CRC32) would put a
+		// key on another partition than they do.
+		"partitioner": "murmur2_random",
 	}
 	consumer = map[string]string{
 		"enable.auto.commit":            "true",

@@ -53,3 +53,27 @@ func TestRedaction(t *testing.T) {
 		t.Errorf("Scrub: %s", msg)
 	}
 }
+
+// TestJavaCompatiblePartitioner: every producer hashes keys as Kafka's Java
+// producer does unless the files say otherwise; other clients get no
+// producer property.
+func TestJavaCompatiblePartitioner(t *testing.T) {
+	if got := Build(Producer, "b:9092", nil, nil, nil)["partitioner"]; got != "murmur2_random" {
+		t.Errorf("default partitioner %#v, want murmur2_random", got)
+	}
+	// Exactly-once producers are built with extra settings on top.
+	if got := Build(Producer, "b:9092", nil, nil, map[string]string{"transactional.id": "x"})["partitioner"]; got != "murmur2_random" {
+		t.Errorf("transactional producer partitioner %#v, want murmur2_random", got)
+	}
+	if got := Build(Producer, "b:9092", map[string]string{"partitioner": "consistent_random"}, nil, nil)["partitioner"]; got != "consistent_random" {
+		t.Errorf("pipeline's partitioner: got %#v", got)
+	}
+	if got := Build(Producer, "b:9092", map[string]string{"partitioner": "random"}, map[string]string{"partitioner": "fnv1a"}, nil)["partitioner"]; got != "fnv1a" {
+		t.Errorf("stage's partitioner: got %#v", got)
+	}
+	for _, role := range []Role{Consumer, Admin} {
+		if v, ok := Build(role, "b:9092", nil, nil, nil)["partitioner"]; ok {
+			t.Errorf("role %d has partitioner %v", role, v)
+		}
+	}
+}

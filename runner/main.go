@@ -58,6 +58,7 @@ type cli struct {
 	Plan       planCmd    `cmd:"" help:"Print the stage graph of pipeline files, as text or Mermaid, with warnings."`
 	DLQ        dlqCmd     `cmd:"" name:"dlq" help:"Inspect or replay a dead-letter topic."`
 	Test       testCmd    `cmd:"" help:"Run pipeline tests (*.test.yaml) on the embedded broker and SQLite."`
+	Reset      resetCmd   `cmd:"" help:"Delete a stage's stored position (an exactly-once SQL sink's offsets, a SQL source's cursor) so that it starts over."`
 }
 
 type runCmd struct {
@@ -157,6 +158,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmdErr = c.DLQ.run(c.subcommand, log, stdout)
 	case "test":
 		cmdErr = c.Test.run(log, stdout)
+	case "reset":
+		cmdErr = c.Reset.run(log, stdout)
 	default:
 		cmdErr = c.Run.run(log, stdout, term)
 	}

@@ -3,7 +3,7 @@
 # for tests: one node, or three for broker fault tests. The jars come from
 # Maven Central once and are cached, so later runs are offline.
 #
-#   kafka.sh fetch [VERSION]
+#   kafka.sh fetch [VERSION]                 (prints KAFKA_LIBS=folder of the jars)
 #   kafka.sh up [--nodes 1|3] [--dir DIR] [--version V] [--owner-pid PID]
 #   kafka.sh down [--dir DIR]                (DIR defaults to $KAFKA_DIR)
 #   kafka.sh kill-node [--dir DIR] N         (SIGKILL node N)
@@ -600,7 +600,7 @@ cmd_run_class() {
 }
 
 case ${1:-} in
-  fetch) shift; cmd_fetch "$@" ;;
+  fetch) shift; cmd_fetch "$@"; echo "KAFKA_LIBS=$(home_of "${1:-$DEFAULT_VERSION}")/libs" ;;
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
   kill-node) shift; cmd_kill_node "$@" ;;

@@ -118,3 +118,18 @@ func duplicateKey(err error) bool {
 	}
 	return false
 }
+
+// duplicateColumn tells whether adding a column failed because it is there
+// already: another process upgraded the table first.
+func duplicateColumn(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "42701"
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1060
+	}
+	var se *sqlite.Error
+	return errors.As(err, &se) && strings.Contains(se.Error(), "duplicate column name")
+}

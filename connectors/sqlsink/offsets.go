@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 
@@ -14,34 +15,54 @@ import (
 	"github.com/conveyor-dev/conveyor/record"
 )
 
-// The offsets table's columns; the first three are its primary key.
+// The offsets table's columns; the first three are its primary key. The
+// last two say which topic the offsets were read from (engine.TopicID);
+// tables from before they existed get them added, NULL in old rows.
 const (
 	colGroup     = "consumer_group"
 	colTopic     = "topic"
 	colPartition = "partition" // reserved in MySQL: always quoted
 	colNext      = "next_offset"
+	colCluster   = "cluster_id"
+	colTopicID   = "topic_id"
 )
 
-var offsetKey = []string{colGroup, colTopic, colPartition}
+var (
+	offsetKey = []string{colGroup, colTopic, colPartition}
+	identity  = []string{colCluster, colTopicID}
+)
 
 // offsetSQL is the SQL text of the offsets table, written once per sink.
 type offsetSQL struct {
 	create string // CREATE TABLE IF NOT EXISTS
-	insert string // a first position: group, topic, partition, next
-	update string // next, then group, topic, partition, the expected next
-	one    string // one partition's next: group, topic, partition
-	topic  string // partition and next of a topic's partitions: group, topic
+	// upgrade adds a column of identity to a table from an older version.
+	upgrade map[string]string
+	probe   string // selects the identity columns (plain names, see selectOffsets): fails on an old table
+	insert  string // a first position: group, topic, partition, next, cluster, topic id
+	update  string // next, cluster, topic id, then group, topic, partition, the expected next
+	one     string // one partition's next: group, topic, partition
+	topic   string // partition, next, cluster and topic id of a topic's partitions: group, topic
+	old     string // partition and next of a topic's partitions, in a table without identities
+	reset   string // deletes a topic's positions: group, topic
 }
 
 func newOffsetSQL(d sqldb.Dialect, table string) offsetSQL {
 	st := newStatements(d, table, 1)
-	return offsetSQL{
-		create: st.createOffsets(),
-		insert: st.insertOffset(),
-		update: st.updateOffset(),
-		one:    st.selectOffsets([]string{colNext}, offsetKey),
-		topic:  st.selectOffsets([]string{colPartition, colNext}, offsetKey[:2]),
+	o := offsetSQL{
+		create:  st.createOffsets(),
+		upgrade: map[string]string{},
+		probe:   "SELECT " + strings.Join(identity, ", ") + " FROM " + st.table + " WHERE 1 = 0",
+		insert:  st.insertOffset(),
+		update:  st.updateOffset(),
+		one:     st.selectOffsets([]string{colNext}, offsetKey),
+		topic:   st.selectOffsets([]string{colPartition, colNext}, offsetKey[:2], identity...),
+		old:     st.selectOffsets([]string{colPartition, colNext}, offsetKey[:2]),
+		reset:   st.deleteOffsets(),
 	}
+	for _, c := range identity {
+		o.upgrade[c] = "ALTER TABLE " + st.table + " ADD COLUMN " + d.Quote(c) + " " + columnType(d, kindText, false)
+	}
+	return o
 }
 
 // createOffsets is the offsets table. MySQL cannot index TEXT, hence
@@ -54,9 +75,20 @@ func (st statements) createOffsets() string {
 	b.WriteString(st.d.Quote(colTopic) + " " + text + " NOT NULL, ")
 	b.WriteString(st.d.Quote(colPartition) + " INTEGER NOT NULL, ")
 	b.WriteString(st.d.Quote(colNext) + " " + columnType(st.d, kindInt, false) + " NOT NULL, ")
+	for _, c := range identity {
+		b.WriteString(st.d.Quote(c) + " " + columnType(st.d, kindText, false) + ", ")
+	}
 	b.WriteString("PRIMARY KEY (")
 	b.names(offsetKey)
 	b.WriteString("))")
+	return b.String()
+}
+
+// deleteOffsets removes a group's positions of one topic.
+func (st statements) deleteOffsets() string {
+	b := st.text()
+	b.WriteString("DELETE FROM " + st.table + " WHERE ")
+	st.where(b, offsetKey[:2])
 	return b.String()
 }
 
@@ -69,9 +101,9 @@ func (st statements) createOffsets() string {
 func (st statements) insertOffset() string {
 	b := st.text()
 	b.WriteString("INSERT INTO " + st.table + " (")
-	b.names(append(slices.Clone(offsetKey), colNext))
+	b.names(slices.Concat(offsetKey, []string{colNext}, identity))
 	b.WriteString(") VALUES ")
-	b.tuples(1, len(offsetKey)+1)
+	b.tuples(1, len(offsetKey)+1+len(identity))
 	if st.d != sqldb.MySQL {
 		b.WriteString(" ON CONFLICT (")
 		b.names(offsetKey)
@@ -80,21 +112,34 @@ func (st statements) insertOffset() string {
 	return b.String()
 }
 
-// updateOffset moves a position that is where the stage last saw it.
+// updateOffset moves a position that is where the stage last saw it, and
+// stores the identity of the topic it belongs to.
 func (st statements) updateOffset() string {
 	b := st.text()
-	b.WriteString("UPDATE " + st.table + " SET " + st.d.Quote(colNext) + " = ")
-	b.param()
+	b.WriteString("UPDATE " + st.table + " SET ")
+	for i, c := range append([]string{colNext}, identity...) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(st.d.Quote(c) + " = ")
+		b.param()
+	}
 	b.WriteString(" WHERE ")
 	st.where(b, append(slices.Clone(offsetKey), colNext))
 	return b.String()
 }
 
-// selectOffsets reads cols of the rows matching the key columns where.
-func (st statements) selectOffsets(cols, where []string) string {
+// selectOffsets reads cols and plain of the rows matching the key columns
+// where. The plain names are not quoted: SQLite takes a double-quoted name
+// that is no column for a string, so a table without them would answer
+// with their names instead of failing.
+func (st statements) selectOffsets(cols, where []string, plain ...string) string {
 	b := st.text()
 	b.WriteString("SELECT ")
 	b.names(cols)
+	for _, c := range plain {
+		b.WriteString(", " + c)
+	}
 	b.WriteString(" FROM " + st.table + " WHERE ")
 	st.where(b, where)
 	return b.String()
@@ -123,16 +168,18 @@ func checkOffsets(offsets []engine.Offset) error {
 	return nil
 }
 
-// StoredOffsets returns the next offset stored for each of parts that has
-// one. No offsets table yet means nothing is stored: it is not created
-// here, so reading needs no more rights than SELECT, and StoredOffsets
-// shares no state with a Write that may be running.
-func (s *Sink) StoredOffsets(ctx context.Context, group string, parts []engine.Partition) (map[engine.Partition]int64, error) {
+// StoredOffsets returns the position stored for each of parts that has
+// one, with the identity of the topic it was stored for (none for rows an
+// older version stored). No offsets table yet means nothing is stored: it
+// is neither created nor upgraded here, so reading needs no more rights
+// than SELECT, and StoredOffsets shares no state with a Write that may be
+// running.
+func (s *Sink) StoredOffsets(ctx context.Context, group string, parts []engine.Partition) (map[engine.Partition]engine.StoredOffset, error) {
 	db := s.db
 	if db == nil {
 		return nil, errNotOpen
 	}
-	out := make(map[engine.Partition]int64, len(parts))
+	out := make(map[engine.Partition]engine.StoredOffset, len(parts))
 	var topics []string
 	for _, p := range parts {
 		if !slices.Contains(topics, p.Topic) {
@@ -148,36 +195,75 @@ func (s *Sink) StoredOffsets(ctx context.Context, group string, parts []engine.P
 			return nil, s.dbError(fmt.Sprintf("read the offsets of group %q, topic %q from %s", group, topic, s.cfg.offsetsTable), err)
 		}
 		for _, p := range parts {
-			if n, ok := stored[p.Partition]; ok && p.Topic == topic {
-				out[p] = n
+			if o, ok := stored[p.Partition]; ok && p.Topic == topic {
+				out[p] = o
 			}
 		}
 	}
 	return out, nil
 }
 
-// topicOffsets reads the stored positions of one topic's partitions.
-func (s *Sink) topicOffsets(ctx context.Context, db *sqlx.DB, group, topic string) (map[int32]int64, error) {
+// topicOffsets reads the stored positions of one topic's partitions, from
+// a table of an older version too.
+func (s *Sink) topicOffsets(ctx context.Context, db *sqlx.DB, group, topic string) (map[int32]engine.StoredOffset, error) {
 	rows, err := db.QueryContext(ctx, s.osql.topic, group, topic)
+	old := err != nil && classify(err) == noColumn
+	if old {
+		rows, err = db.QueryContext(ctx, s.osql.old, group, topic)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int32]int64{}
+	out := map[int32]engine.StoredOffset{}
 	for rows.Next() {
 		var p int32
-		var next int64
-		if err := rows.Scan(&p, &next); err != nil {
+		var o engine.StoredOffset
+		var cluster, id sql.NullString
+		dest := []any{&p, &o.Next, &cluster, &id}
+		if old {
+			dest = dest[:2]
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		out[p] = next
+		o.ID = engine.TopicID{Cluster: cluster.String, Topic: id.String}
+		out[p] = o
 	}
 	return out, rows.Err()
 }
 
+// ResetOffsets deletes the positions group stored for topics, so that
+// the stage starts those topics afresh; `runner reset` calls it.
+func (s *Sink) ResetOffsets(ctx context.Context, group string, topics []string) (int64, error) {
+	if s.db == nil {
+		return 0, errNotOpen
+	}
+	var n int64
+	for _, topic := range topics {
+		res, err := s.db.ExecContext(ctx, s.osql.reset, group, topic)
+		if err != nil && classify(err) == noTable {
+			return 0, nil // nothing was ever stored
+		}
+		if err != nil {
+			return n, s.dbError(fmt.Sprintf("delete the offsets of group %q, topic %q from %s", group, topic, s.cfg.offsetsTable), err)
+		}
+		deleted, err := res.RowsAffected()
+		if err != nil {
+			return n, s.dbError("count the deleted offsets", err)
+		}
+		n += deleted
+	}
+	return n, nil
+}
+
+// OffsetStore names the offsets table, for messages.
+func (s *Sink) OffsetStore() string { return "table " + s.cfg.offsetsTable }
+
 // ensureOffsetsTable creates the offsets table before the first batch that
-// moves positions; not in Open, so a sink that never stores offsets never
-// adds a table to the database.
+// moves positions, and adds the identity columns to one an older version
+// created; not in Open, so a sink that never stores offsets never adds a
+// table to the database.
 func (s *Sink) ensureOffsetsTable(ctx context.Context, offsets []engine.Offset) error {
 	if len(offsets) == 0 || s.offsetsReady {
 		return nil
@@ -185,7 +271,31 @@ func (s *Sink) ensureOffsetsTable(ctx context.Context, offsets []engine.Offset) 
 	if _, err := s.db.ExecContext(ctx, s.osql.create); err != nil {
 		return s.dbError("create the offsets table "+s.cfg.offsetsTable, err)
 	}
+	if err := s.upgradeOffsetsTable(ctx); err != nil {
+		return err
+	}
 	s.offsetsReady = true
+	return nil
+}
+
+// upgradeOffsetsTable adds the columns of the topics' identities to an
+// offsets table created before they existed. Its rows keep NULL there
+// until the stage binds them to the topic it reads (engine.TopicID).
+func (s *Sink) upgradeOffsetsTable(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, s.osql.probe)
+	if err == nil || classify(err) != noColumn {
+		if err != nil {
+			return s.dbError("read the offsets table "+s.cfg.offsetsTable, err)
+		}
+		return nil
+	}
+	for _, c := range identity {
+		if _, err := s.db.ExecContext(ctx, s.osql.upgrade[c]); err != nil && !duplicateColumn(err) {
+			return s.dbError(fmt.Sprintf("add column %s to the offsets table %s", c, s.cfg.offsetsTable), err)
+		}
+	}
+	s.log.Info("offsets table upgraded: added the columns that bind stored offsets to their topic",
+		"offsets_table", s.cfg.offsetsTable, "columns", strings.Join(identity, ", "))
 	return nil
 }
 
@@ -211,10 +321,11 @@ func (s *Sink) storeOffsets(ctx context.Context, tx *sql.Tx, offsets []engine.Of
 func (s *Sink) moveOffset(ctx context.Context, tx *sql.Tx, o engine.Offset) error {
 	var res sql.Result
 	var err error
+	cluster, id := nullText(o.ID.Cluster), nullText(o.ID.Topic)
 	if o.Prev < 0 {
-		res, err = tx.ExecContext(ctx, s.osql.insert, o.Group, o.Topic, o.Partition.Partition, o.Next)
+		res, err = tx.ExecContext(ctx, s.osql.insert, o.Group, o.Topic, o.Partition.Partition, o.Next, cluster, id)
 	} else {
-		res, err = tx.ExecContext(ctx, s.osql.update, o.Next, o.Group, o.Topic, o.Partition.Partition, o.Prev)
+		res, err = tx.ExecContext(ctx, s.osql.update, o.Next, cluster, id, o.Group, o.Topic, o.Partition.Partition, o.Prev)
 	}
 	var n int64
 	switch {
@@ -250,6 +361,9 @@ func (s *Sink) checkUnmoved(ctx context.Context, tx *sql.Tx, o engine.Offset) er
 	return fmt.Errorf("sql sink: offset of group %q, %s in %s: expected %s, found %s: %w",
 		o.Group, partName(o.Partition), s.cfg.offsetsTable, offsetText(o.Prev), offsetText(found), engine.ErrOffsetConflict)
 }
+
+// nullText stores an unknown identity as NULL.
+func nullText(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func partName(p engine.Partition) string {
 	return fmt.Sprintf("topic %q partition %d", p.Topic, p.Partition)

@@ -34,6 +34,9 @@ func testOffsets(t *testing.T, db offsetsDB) {
 		{"offsets without rows", offsetsWithoutRows},
 		{"groups apart", offsetsGroupsApart},
 		{"offsets table dropped", offsetsTableDropped},
+		{"topic identities", offsetsIdentity},
+		{"table of an older version", offsetsOldTable},
+		{"reset", offsetsReset},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, db(t)) })
 	}
@@ -61,6 +64,13 @@ func off(group, topic string, p int32, prev, next int64) engine.Offset {
 	return engine.Offset{Group: group, Partition: engine.Partition{Topic: topic, Partition: p}, Prev: prev, Next: next}
 }
 
+// offID is off with the identity of the topic read.
+func offID(group, topic string, p int32, prev, next int64, cluster, id string) engine.Offset {
+	o := off(group, topic, p, prev, next)
+	o.ID = engine.TopicID{Cluster: cluster, Topic: id}
+	return o
+}
+
 func part(topic string, p int32) engine.Partition {
 	return engine.Partition{Topic: topic, Partition: p}
 }
@@ -81,8 +91,12 @@ func wantStored(t *testing.T, s *Sink, group string, parts []engine.Partition, w
 	}
 	var b []string
 	for _, p := range parts {
-		if n, ok := got[p]; ok {
-			b = append(b, fmt.Sprintf("%s/%d=%d", p.Topic, p.Partition, n))
+		if o, ok := got[p]; ok {
+			s := fmt.Sprintf("%s/%d=%d", p.Topic, p.Partition, o.Next)
+			if !o.ID.IsZero() {
+				s += "(" + o.ID.Cluster + "/" + o.ID.Topic + ")"
+			}
+			b = append(b, s)
 		}
 	}
 	if len(b) != len(got) {
@@ -109,7 +123,7 @@ auto_create: true`)
 	wantStored(t, s, "g", parts, "t/0=4 t/1=5 u/0=1")
 
 	wantRows(t, s, "SELECT id, v FROM eo_trip ORDER BY id", "1|11\n2|20\n3|30")
-	wantRows(t, s, "SELECT * FROM eo_trip_offsets ORDER BY 1, 2, 3", "g|t|0|4\ng|t|1|5\ng|u|0|1")
+	wantRows(t, s, "SELECT * FROM eo_trip_offsets ORDER BY 1, 2, 3", "g|t|0|4|NULL|NULL\ng|t|1|5|NULL|NULL\ng|u|0|1|NULL|NULL")
 	// Plain writes still work beside offsets, and store none.
 	writeAll(t, s, recs(t, `{"id": 4, "v": 40}`))
 	wantRows(t, s, "SELECT count(*) FROM eo_trip_offsets", "3")
@@ -123,7 +137,7 @@ func offsetsConflict(t *testing.T, open opener) {
 	other := open(t, "table: eo_conflict\noffsets_table: eo_conflict_offsets\nkey: [id]")
 	mustWriteOffsets(t, other, recs(t, `{"id": 2, "v": 2}`), off("g", "t", 0, 1, 3))
 
-	const rows, offsets = "1|1\n2|2", "g|t|0|3\ng|t|1|7"
+	const rows, offsets = "1|1\n2|2", "g|t|0|3|NULL|NULL\ng|t|1|7|NULL|NULL"
 	for _, c := range []struct {
 		name    string
 		offsets []engine.Offset
@@ -148,7 +162,7 @@ func offsetsConflict(t *testing.T, open opener) {
 	// Reading the positions again, the stage goes on from there.
 	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "t/0=3")
 	mustWriteOffsets(t, s, recs(t, `{"id": 3, "v": 3}`), off("g", "t", 0, 3, 4))
-	wantRows(t, s, "SELECT * FROM eo_conflict_offsets ORDER BY 1, 2, 3", "g|t|0|4\ng|t|1|7")
+	wantRows(t, s, "SELECT * FROM eo_conflict_offsets ORDER BY 1, 2, 3", "g|t|0|4|NULL|NULL\ng|t|1|7|NULL|NULL")
 }
 
 func offsetsRecordFault(t *testing.T, open opener) {
@@ -235,6 +249,64 @@ func offsetsTableDropped(t *testing.T, open opener) {
 	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "t/0=2")
 }
 
+// offsetsIdentity: each position is stored with the identity of the topic
+// it was read from, and a move stores the identity it is given; NULL for
+// an unknown one.
+func offsetsIdentity(t *testing.T, open opener) {
+	s := eoSink(t, open, "eo_ident", itemsDDL("eo_ident"), `key: [id]`)
+	parts := []engine.Partition{part("t", 0), part("t", 1), part("u", 0)}
+	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 1}`), offID("g", "t", 0, -1, 3, "c1", "T1"), offID("g", "t", 1, -1, 4, "c1", "T1"), offID("g", "u", 0, -1, 1, "c1", ""))
+	wantStored(t, s, "g", parts, "t/0=3(c1/T1) t/1=4(c1/T1) u/0=1(c1/)")
+	mustWriteOffsets(t, s, nil, offID("g", "t", 0, 3, 5, "c1", "T1"), offID("g", "t", 1, 4, 4, "c2", "T2"))
+	wantStored(t, s, "g", parts, "t/0=5(c1/T1) t/1=4(c2/T2) u/0=1(c1/)")
+	wantRows(t, s, "SELECT * FROM eo_ident_offsets ORDER BY 1, 2, 3", "g|t|0|5|c1|T1\ng|t|1|4|c2|T2\ng|u|0|1|c1|NULL")
+}
+
+// offsetsOldTable: an offsets table created before identities were kept
+// is read as it is (no identity), gets the columns added by the first
+// write, and from then on keeps identities.
+func offsetsOldTable(t *testing.T, open opener) {
+	s := eoSink(t, open, "eo_old", itemsDDL("eo_old"), `key: [id]`)
+	old := s.osql.create
+	for _, c := range identity {
+		old = strings.Replace(old, s.cfg.dialect.Quote(c)+" "+columnType(s.cfg.dialect, kindText, false)+", ", "", 1)
+	}
+	if old == s.osql.create {
+		t.Fatalf("could not make the old DDL from %s", old)
+	}
+	run(t, s, old)
+	run(t, s, "INSERT INTO eo_old_offsets VALUES ('g', 't', 0, 5), ('g', 't', 1, 7)")
+	parts := []engine.Partition{part("t", 0), part("t", 1)}
+	wantStored(t, s, "g", parts, "t/0=5 t/1=7")
+	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 1}`), offID("g", "t", 0, 5, 6, "c1", "T1"))
+	wantStored(t, s, "g", parts, "t/0=6(c1/T1) t/1=7")
+	wantRows(t, s, "SELECT * FROM eo_old_offsets ORDER BY 1, 2, 3", "g|t|0|6|c1|T1\ng|t|1|7|NULL|NULL")
+	// Another process finds the table upgraded already.
+	other := open(t, "table: eo_old\noffsets_table: eo_old_offsets\nkey: [id]")
+	mustWriteOffsets(t, other, nil, offID("g", "t", 1, 7, 7, "c1", "T1"))
+	wantStored(t, s, "g", parts, "t/0=6(c1/T1) t/1=7(c1/T1)")
+}
+
+// offsetsReset deletes one group's positions of the topics named, and
+// nothing else.
+func offsetsReset(t *testing.T, open opener) {
+	s := eoSink(t, open, "eo_reset", itemsDDL("eo_reset"), `key: [id]`)
+	if n, err := s.ResetOffsets(context.Background(), "g", []string{"t"}); n != 0 || err != nil {
+		t.Fatalf("reset without an offsets table: %d, %v", n, err)
+	}
+	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 1}`), off("g", "t", 0, -1, 3), off("g", "t", 1, -1, 4), off("g", "u", 0, -1, 1), off("h", "t", 0, -1, 9))
+	n, err := s.ResetOffsets(context.Background(), "g", []string{"t", "v"})
+	if n != 2 || err != nil {
+		t.Fatalf("reset deleted %d offsets (%v), want 2", n, err)
+	}
+	wantStored(t, s, "g", []engine.Partition{part("t", 0), part("t", 1), part("u", 0)}, "u/0=1")
+	wantStored(t, s, "h", []engine.Partition{part("t", 0)}, "t/0=9")
+	// The stage starts afresh: its first position is no conflict.
+	mustWriteOffsets(t, s, nil, off("g", "t", 0, -1, 1))
+	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "t/0=1")
+	wantRows(t, s, "SELECT count(*) FROM eo_reset", "1")
+}
+
 // testOffsetRace starts sinks that all take one partition's first position
 // at once, each with its own rows: one wins, the others conflict and write
 // nothing.
@@ -271,7 +343,7 @@ func testOffsetRace(t *testing.T, open opener) {
 	}
 	wantRows(t, sinks[0], "SELECT id FROM eo_race", fmt.Sprint(winner))
 	got, err := sinks[0].StoredOffsets(context.Background(), "g", []engine.Partition{part("t", 0)})
-	if want := map[engine.Partition]int64{part("t", 0): int64(100 + winner)}; err != nil || !maps.Equal(got, want) {
+	if want := map[engine.Partition]engine.StoredOffset{part("t", 0): {Next: int64(100 + winner)}}; err != nil || !maps.Equal(got, want) {
 		t.Errorf("stored %v (%v), want %v", got, err, want)
 	}
 }

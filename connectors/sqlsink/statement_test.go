@@ -42,6 +42,11 @@ func TestStatementsGolden(t *testing.T) {
 				{"move an offset", off.update},
 				{"one offset", off.one},
 				{"a topic's offsets", off.topic},
+				{"a topic's offsets, in a table of an older version", off.old},
+				{"identity columns there?", off.probe},
+				{"upgrade: add cluster_id", off.upgrade[colCluster]},
+				{"upgrade: add topic_id", off.upgrade[colTopicID]},
+				{"reset a topic's offsets", off.reset},
 			} {
 				b.WriteString("-- " + s.name + "\n" + s.sql + ";\n\n")
 			}

@@ -9,10 +9,16 @@ import (
 
 // cursor is where the last durable batch ended. Values keep the Go type the
 // driver scanned (int64, time.Time, string) so they bind back unchanged.
+// Table is the identity of the table read, where the database has one
+// (see tableID): a table created again under its name has another.
 type cursor struct {
-	Inc any `json:"inc,omitempty"`
-	TS  any `json:"ts,omitempty"`
+	Inc   any    `json:"inc,omitempty"`
+	TS    any    `json:"ts,omitempty"`
+	Table string `json:"table,omitempty"`
 }
+
+// held reports whether the cursor stands past some rows.
+func (c cursor) held() bool { return c.Inc != nil || c.TS != nil }
 
 // query builds the statement and its arguments for the next poll. Names
 // were validated at load time and are quoted; values are always bound.

@@ -3,6 +3,7 @@ package sqlsource
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -87,20 +88,33 @@ func (s *Source) Close() error {
 
 // Read polls until ctx ends. A failing poll is retried with backoff (the
 // database may be restarting); a query the database rejects as invalid
-// stops the stage.
+// stops the stage, and so does a stored cursor that cannot belong to the
+// table (see checkCursor).
 func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 10*time.Second
+	start, check := true, true
 	for ctx.Err() == nil {
-		full, err := s.poll(ctx, emit)
+		var err error
+		if check {
+			err = s.checkCursor(ctx, start)
+		}
+		rows := 0
+		if err == nil {
+			start, check = false, false
+			rows, err = s.poll(ctx, emit)
+		}
 		switch {
 		case err == nil:
 			b.Reset()
-			if !full {
+			if !s.full(rows) {
+				check = rows == 0
 				sleep(ctx, time.Duration(s.cfg.PollInterval))
 			}
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, engine.ErrStalePosition):
+			return err
 		case permanent(err):
 			return fmt.Errorf("poll %s: %s", s.what(), sqldb.Scrub(s.cfg.DSN, err.Error()))
 		default:
@@ -110,6 +124,13 @@ func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
 		}
 	}
 	return nil
+}
+
+// full reports that a poll that read rows reached its LIMIT, so more rows
+// are waiting.
+func (s *Source) full(rows int) bool {
+	limited := s.cfg.Mode == Incrementing || s.cfg.Mode == TimestampIncrementing
+	return limited && rows >= s.cfg.BatchSize
 }
 
 func (s *Source) what() string {
@@ -146,18 +167,18 @@ func permanent(err error) bool {
 	return false
 }
 
-// poll runs one query and emits its rows in batches; full reports that a
-// LIMIT was reached, so more rows are waiting.
-func (s *Source) poll(ctx context.Context, emit engine.Emit) (full bool, err error) {
+// poll runs one query, emits its rows in batches and returns how many
+// there were.
+func (s *Source) poll(ctx context.Context, emit engine.Emit) (rows int, err error) {
 	q, args := s.query(&s.cur, s.now())
-	rows, err := s.db.QueryxContext(ctx, q, args...)
+	res, err := s.db.QueryxContext(ctx, q, args...)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	defer rows.Close()
-	types, err := rows.ColumnTypes()
+	defer res.Close()
+	types, err := res.ColumnTypes()
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	names := make([]string, len(types))
 	kinds := make([]kind, len(types))
@@ -172,7 +193,7 @@ func (s *Source) poll(ctx context.Context, emit engine.Emit) (full bool, err err
 		}
 	}
 	if (s.cfg.IncrementingColumn != "" && incAt < 0) || (s.cfg.TimestampColumn != "" && tsAt < 0) {
-		return false, fmt.Errorf("the result has no column %q or %q: columns are %s (sqlstate 42)", s.cfg.IncrementingColumn, s.cfg.TimestampColumn, strings.Join(names, ", "))
+		return 0, fmt.Errorf("the result has no column %q or %q: columns are %s (sqlstate 42)", s.cfg.IncrementingColumn, s.cfg.TimestampColumn, strings.Join(names, ", "))
 	}
 	var (
 		batch   []*record.Record
@@ -198,9 +219,9 @@ func (s *Source) poll(ctx context.Context, emit engine.Emit) (full bool, err err
 		batch = nil
 		return err
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return false, err
+	for res.Next() {
+		if err := res.Scan(ptrs...); err != nil {
+			return 0, err
 		}
 		rec, err := s.toRecord(names, kinds, scanned)
 		if err != nil {
@@ -230,19 +251,18 @@ func (s *Source) poll(ctx context.Context, emit engine.Emit) (full bool, err err
 				c = safe
 			}
 			if err := flush(c); err != nil {
-				return false, err
+				return 0, err
 			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return false, err
+	if err := res.Err(); err != nil {
+		return 0, err
 	}
 	if err := flush(next); err != nil {
-		return false, err
+		return 0, err
 	}
 	s.cur = next
-	limited := s.cfg.Mode == Incrementing || s.cfg.Mode == TimestampIncrementing
-	return limited && n >= s.cfg.BatchSize, nil
+	return n, nil
 }
 
 func sameValue(a, b any) bool {

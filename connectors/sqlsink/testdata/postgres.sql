@@ -23,17 +23,32 @@ CREATE TABLE IF NOT EXISTS "shop"."store_totals" ("store" TEXT NOT NULL, "day" B
 SAVEPOINT conveyor_find; ROLLBACK TO SAVEPOINT conveyor_find; RELEASE SAVEPOINT conveyor_find;
 
 -- offsets table
-CREATE TABLE IF NOT EXISTS "shop"."conveyor_offsets" ("consumer_group" TEXT NOT NULL, "topic" TEXT NOT NULL, "partition" INTEGER NOT NULL, "next_offset" BIGINT NOT NULL, PRIMARY KEY ("consumer_group", "topic", "partition"));
+CREATE TABLE IF NOT EXISTS "shop"."conveyor_offsets" ("consumer_group" TEXT NOT NULL, "topic" TEXT NOT NULL, "partition" INTEGER NOT NULL, "next_offset" BIGINT NOT NULL, "cluster_id" TEXT, "topic_id" TEXT, PRIMARY KEY ("consumer_group", "topic", "partition"));
 
 -- first offset
-INSERT INTO "shop"."conveyor_offsets" ("consumer_group", "topic", "partition", "next_offset") VALUES ($1, $2, $3, $4) ON CONFLICT ("consumer_group", "topic", "partition") DO NOTHING;
+INSERT INTO "shop"."conveyor_offsets" ("consumer_group", "topic", "partition", "next_offset", "cluster_id", "topic_id") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ("consumer_group", "topic", "partition") DO NOTHING;
 
 -- move an offset
-UPDATE "shop"."conveyor_offsets" SET "next_offset" = $1 WHERE "consumer_group" = $2 AND "topic" = $3 AND "partition" = $4 AND "next_offset" = $5;
+UPDATE "shop"."conveyor_offsets" SET "next_offset" = $1, "cluster_id" = $2, "topic_id" = $3 WHERE "consumer_group" = $4 AND "topic" = $5 AND "partition" = $6 AND "next_offset" = $7;
 
 -- one offset
 SELECT "next_offset" FROM "shop"."conveyor_offsets" WHERE "consumer_group" = $1 AND "topic" = $2 AND "partition" = $3;
 
 -- a topic's offsets
+SELECT "partition", "next_offset", cluster_id, topic_id FROM "shop"."conveyor_offsets" WHERE "consumer_group" = $1 AND "topic" = $2;
+
+-- a topic's offsets, in a table of an older version
 SELECT "partition", "next_offset" FROM "shop"."conveyor_offsets" WHERE "consumer_group" = $1 AND "topic" = $2;
+
+-- identity columns there?
+SELECT cluster_id, topic_id FROM "shop"."conveyor_offsets" WHERE 1 = 0;
+
+-- upgrade: add cluster_id
+ALTER TABLE "shop"."conveyor_offsets" ADD COLUMN "cluster_id" TEXT;
+
+-- upgrade: add topic_id
+ALTER TABLE "shop"."conveyor_offsets" ADD COLUMN "topic_id" TEXT;
+
+-- reset a topic's offsets
+DELETE FROM "shop"."conveyor_offsets" WHERE "consumer_group" = $1 AND "topic" = $2;
 

@@ -23,17 +23,32 @@ CREATE TABLE IF NOT EXISTS "shop"."store_totals" ("store" TEXT NOT NULL, "day" I
 SAVEPOINT conveyor_find; ROLLBACK TO SAVEPOINT conveyor_find; RELEASE SAVEPOINT conveyor_find;
 
 -- offsets table
-CREATE TABLE IF NOT EXISTS "shop"."conveyor_offsets" ("consumer_group" TEXT NOT NULL, "topic" TEXT NOT NULL, "partition" INTEGER NOT NULL, "next_offset" INTEGER NOT NULL, PRIMARY KEY ("consumer_group", "topic", "partition"));
+CREATE TABLE IF NOT EXISTS "shop"."conveyor_offsets" ("consumer_group" TEXT NOT NULL, "topic" TEXT NOT NULL, "partition" INTEGER NOT NULL, "next_offset" INTEGER NOT NULL, "cluster_id" TEXT, "topic_id" TEXT, PRIMARY KEY ("consumer_group", "topic", "partition"));
 
 -- first offset
-INSERT INTO "shop"."conveyor_offsets" ("consumer_group", "topic", "partition", "next_offset") VALUES (?, ?, ?, ?) ON CONFLICT ("consumer_group", "topic", "partition") DO NOTHING;
+INSERT INTO "shop"."conveyor_offsets" ("consumer_group", "topic", "partition", "next_offset", "cluster_id", "topic_id") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("consumer_group", "topic", "partition") DO NOTHING;
 
 -- move an offset
-UPDATE "shop"."conveyor_offsets" SET "next_offset" = ? WHERE "consumer_group" = ? AND "topic" = ? AND "partition" = ? AND "next_offset" = ?;
+UPDATE "shop"."conveyor_offsets" SET "next_offset" = ?, "cluster_id" = ?, "topic_id" = ? WHERE "consumer_group" = ? AND "topic" = ? AND "partition" = ? AND "next_offset" = ?;
 
 -- one offset
 SELECT "next_offset" FROM "shop"."conveyor_offsets" WHERE "consumer_group" = ? AND "topic" = ? AND "partition" = ?;
 
 -- a topic's offsets
+SELECT "partition", "next_offset", cluster_id, topic_id FROM "shop"."conveyor_offsets" WHERE "consumer_group" = ? AND "topic" = ?;
+
+-- a topic's offsets, in a table of an older version
 SELECT "partition", "next_offset" FROM "shop"."conveyor_offsets" WHERE "consumer_group" = ? AND "topic" = ?;
+
+-- identity columns there?
+SELECT cluster_id, topic_id FROM "shop"."conveyor_offsets" WHERE 1 = 0;
+
+-- upgrade: add cluster_id
+ALTER TABLE "shop"."conveyor_offsets" ADD COLUMN "cluster_id" TEXT;
+
+-- upgrade: add topic_id
+ALTER TABLE "shop"."conveyor_offsets" ADD COLUMN "topic_id" TEXT;
+
+-- reset a topic's offsets
+DELETE FROM "shop"."conveyor_offsets" WHERE "consumer_group" = ? AND "topic" = ?;
 
