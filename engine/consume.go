@@ -124,8 +124,12 @@ func (l *consumeLoop) run(ctx context.Context) error {
 	l.closing = true
 	close(l.batches)
 	procErr := g.Wait()
-	if errors.Is(procErr, context.Canceled) && ctx.Err() != nil {
+	switch {
+	case errors.Is(procErr, context.Canceled) && ctx.Err() != nil:
 		procErr = fmt.Errorf("%s %s: drain did not finish within %s; unfinished records will be read again", l.kind, l.name, l.drain)
+	case errors.Is(procErr, errUnwritten):
+		l.log.Warn("stopped while the sink could not write; the records not written are read again on the next start", "problem", l.counters.health.Problem())
+		procErr = nil
 	}
 	finErr := l.proc.finish(procCtx)
 	commitErr := l.commit()

@@ -37,6 +37,20 @@ type Env struct {
 	// it, so a sink that writes whole lines in one call never interleaves
 	// with another.
 	Stdout io.Writer
+	// Health is the stage's, for a connector to say it cannot work (and
+	// why) and when it can again. Build sets it, and Log to the stage's
+	// logger, per connector.
+	Health *Health
+}
+
+// forStage is env for the connector of one stage: its logger names the
+// pipeline and stage, and the stage's Health comes with it.
+func (env Env) forStage(pipeline, stage string) Env {
+	env.Health = &Health{}
+	if env.Log != nil {
+		env.Log = env.Log.With("pipeline", pipeline, "stage", stage)
+	}
+	return env
 }
 
 // lockedWriter makes one Write call atomic with respect to the others.
@@ -103,9 +117,10 @@ type pipelinePlan struct {
 }
 
 type sourcePlan struct {
-	cfg   *config.Source
-	src   Source
-	chain *transforms.Chain
+	cfg    *config.Source
+	src    Source
+	chain  *transforms.Chain
+	health *Health
 }
 
 type transformPlan struct {
@@ -115,9 +130,10 @@ type transformPlan struct {
 }
 
 type sinkPlan struct {
-	cfg   *config.Sink
-	sink  Sink
-	chain *transforms.Chain
+	cfg    *config.Sink
+	sink   Sink
+	chain  *transforms.Chain
+	health *Health
 }
 
 // Build compiles every stage of the pipelines and builds their connectors,
@@ -156,9 +172,10 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 			if s.Key != nil {
 				extra = append(extra, config.Step{Kind: "key", Path: s.Key.Path, Pos: s.Key.Pos, Key: s.Key})
 			}
-			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, extra...)}
+			senv := cenv.forStage(p.Name, s.Name)
+			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, extra...), health: senv.Health}
 			if f, ok := reg.Sources[s.Connector.Kind]; ok {
-				src, err := f(s.Connector, cenv)
+				src, err := f(s.Connector, senv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)
 				sp.src = src
 			}
@@ -193,9 +210,10 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 		}
 		for i := range p.Sinks {
 			s := &p.Sinks[i]
-			sp := &sinkPlan{cfg: s, chain: compile(&s.Stage)}
+			senv := cenv.forStage(p.Name, s.Name)
+			sp := &sinkPlan{cfg: s, chain: compile(&s.Stage), health: senv.Health}
 			if f, ok := reg.Sinks[s.Connector.Kind]; ok {
-				sink, err := f(s.Connector, cenv)
+				sink, err := f(s.Connector, senv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)
 				sp.sink = sink
 			}
@@ -405,7 +423,7 @@ type runnable interface {
 
 func (s *stage) base() *stage { return s }
 
-func (pp *pipelinePlan) newStage(st *config.Stage, kind, connector string, chain *transforms.Chain, mon Monitor, log *slog.Logger) *stage {
+func (pp *pipelinePlan) newStage(st *config.Stage, kind, connector string, chain *transforms.Chain, health *Health, mon Monitor, log *slog.Logger) *stage {
 	s := &stage{
 		pipeline:  pp.cfg.Name,
 		file:      pp.cfg.File,
@@ -417,7 +435,7 @@ func (pp *pipelinePlan) newStage(st *config.Stage, kind, connector string, chain
 		format:    record.Format(st.Format),
 		chain:     chain,
 		log:       log.With("stage", st.Name),
-		counters:  newCounters(),
+		counters:  newCounters(health),
 		drain:     time.Duration(pp.cfg.ShutdownTimeout),
 	}
 	s.stats = &statsHandler{mon: mon, pipeline: s.pipeline, stage: s.name, counters: s.counters}
@@ -459,13 +477,27 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		return cm
 	}
 	for _, sp := range pp.sources {
-		base := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, mon, log)
+		base := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
 		var txnCM kafka.ConfigMap
 		if sp.cfg.Delivery == config.ExactlyOnce {
 			txnCM = kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, exactlyOnceProducer(p, &sp.cfg.Stage, instance))
 		}
+		var leaseCM kafka.ConfigMap
+		if sh, ok := sp.src.(Shared); ok && sh.Shared() && pp.cursorTopic() != "" {
+			m := map[string]string{
+				"group.id":                      p.Name + "." + sp.cfg.Name + ".lease",
+				"partition.assignment.strategy": "cooperative-sticky",
+				"enable.auto.commit":            "false",
+			}
+			if _, set := stageKafkaConfig(p, &sp.cfg.Stage)["session.timeout.ms"]; !set {
+				m["session.timeout.ms"] = leaseSession
+				m["heartbeat.interval.ms"] = "1000"
+			}
+			leaseCM = consumerConfig(&sp.cfg.Stage, &config.Consumer{Group: m["group.id"], Start: config.Latest}, m)
+		}
 		out = append(out, &sourceRun{
 			txnCM:       txnCM,
+			leaseCM:     leaseCM,
 			sourceStage: sourceStage{stage: base, src: sp.src, to: sp.cfg.To},
 			newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log, base.stats) },
 			cursorTopic: pp.cursorTopic(),
@@ -475,7 +507,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		})
 	}
 	for _, tp := range pp.transform {
-		base := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, mon, log)
+		base := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, nil, mon, log)
 		if tp.cfg.Delivery == config.ExactlyOnce {
 			st := &tp.cfg.Stage
 			var state *stateful
@@ -511,7 +543,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer, nil), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
 	}
 	for _, sp := range pp.sinks {
-		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, mon, log)
+		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
 		if osink, ok := sp.sink.(OffsetSink); ok && sp.cfg.Delivery == config.ExactlyOnce {
 			r := &offsetSinkRun{
 				stage:    base,
@@ -547,12 +579,43 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 type sourceRun struct {
 	sourceStage
 	txnCM       kafka.ConfigMap // set for exactly-once
+	leaseCM     kafka.ConfigMap // set for a shared source: see lease
 	newProducer func() (*producer, error)
 	cursorTopic string
 	cursorCM    kafka.ConfigMap // for reading the cursor topic
 }
 
 func (r *sourceRun) run(ctx context.Context) error {
+	if r.leaseCM == nil {
+		return r.runOwned(ctx)
+	}
+	l := newLease(r.leaseCM, r.cursorTopic, r.stage)
+	if err := l.start(); err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	defer l.close()
+	r.lease = l
+	for {
+		owned, err := l.acquire(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("source %s: %w", r.name, err)
+		}
+		err = r.runOwned(owned)
+		l.release()
+		if ctx.Err() != nil || owned.Err() == nil {
+			return err // stopped, finished or failed
+		}
+		// The lease moved on: what failed because of that (a fenced
+		// transaction) is the new holder's to redo.
+		r.log.Info("lost the source to another runner process; standing by", "stopped_with", err)
+	}
+}
+
+// runOwned reads the source, as the only process doing so.
+func (r *sourceRun) runOwned(ctx context.Context) error {
 	if r.txnCM != nil {
 		return r.runTxn(ctx)
 	}
@@ -708,7 +771,7 @@ func (r *sinkRun) run(ctx context.Context) error {
 		}
 	}
 	tr := newTracker()
-	proc := &sinkProc{stage: r.stage, tr: tr, sink: r.sink, prod: prod, w: r.chain.NewWorker()}
+	proc := &sinkProc{stage: r.stage, tr: tr, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
 	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
 	if b, ok := r.sink.(Batcher); ok && r.cfg.Rate == 0 {
 		if n := b.BatchSize(); n > 0 {

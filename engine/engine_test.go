@@ -14,6 +14,7 @@ import (
 	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
@@ -28,6 +29,7 @@ func registry() engine.Registry {
 		},
 		Sinks: map[string]engine.SinkFactory{
 			"file": func(c config.Connector, env engine.Env) (engine.Sink, error) { return file.NewSink(c, env) },
+			"sql":  func(c config.Connector, env engine.Env) (engine.Sink, error) { return sqlsink.New(c, env) },
 		},
 	}
 }

@@ -39,13 +39,25 @@ type Monitor interface {
 	ConsumerLag(pipeline, stage string, lag map[Partition]int64)
 }
 
-// ready marks a stage able to do its work: a source once open, a
-// consuming stage once its group gave it an assignment (possibly empty:
-// idle in the group is ready too).
+// ready marks a stage started: a source once open, a consuming stage once
+// its group gave it an assignment (possibly empty: idle in the group is
+// ready too), a shared source's standby once its lease group answered.
 func (c *Counters) markReady() { c.ready.Store(true) }
 
-// Ready reports whether the stage is ready (see StageInfo).
-func (c *Counters) Ready() bool { return c.ready.Load() }
+// Ready reports whether the stage is ready: started, and not down (see
+// Health).
+func (c *Counters) Ready() bool { return c.NotReady() == "" }
+
+// NotReady says why the stage is not ready, "" when it is.
+func (c *Counters) NotReady() string {
+	if p := c.health.Problem(); p != "" {
+		return p
+	}
+	if !c.ready.Load() {
+		return "starting: no partitions assigned yet, or the source not open"
+	}
+	return ""
+}
 
 // Lag is the stage's group lag summed over its partitions, as last measured
 // (see groupWatch); -1 before a partition has a committed offset.
@@ -64,8 +76,8 @@ func (c *Counters) setObservers(batch, commit Observer) {
 // SetLatencyObservers lets a Monitor record batch and commit latencies.
 func (c *Counters) SetLatencyObservers(batch, commit Observer) { c.setObservers(batch, commit) }
 
-func newCounters() *Counters {
-	c := &Counters{batch: noObserver{}, commit: noObserver{}}
+func newCounters(h *Health) *Counters {
+	c := &Counters{batch: noObserver{}, commit: noObserver{}, health: h}
 	c.lag.Store(-1)
 	return c
 }

@@ -51,6 +51,7 @@ type offsetSinkRun struct {
 	outs     []*record.Record
 	fatalLog chan string // see consumeLoop.fatalLog
 	watch    *groupWatch
+	stopping bool // the final write at a stop: no retries
 	// failed is set by a rebalance callback that could not position the
 	// partitions (the store stayed unreachable); the loop stops with it.
 	failed error
@@ -90,11 +91,16 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 	stopWatch := r.watch.start()
 	runErr := r.loop(ctx)
 	if runErr == nil && len(r.batch) > 0 {
-		// Write what was read, within the drain period.
+		// Write what was read, within the drain period; against a
+		// database that is down, give up at the first failure.
+		r.stopping = true
 		dctx, cancel := context.WithTimeout(context.Background(), r.drain)
 		runErr = r.flush(dctx)
 		cancel()
-		if errors.Is(runErr, context.DeadlineExceeded) {
+		if errors.Is(runErr, errUnwritten) {
+			r.log.Warn("stopped while the sink could not write; the records not written are read again on the next start", "problem", r.counters.health.Problem())
+		}
+		if errors.Is(runErr, context.DeadlineExceeded) || errors.Is(runErr, errUnwritten) {
 			runErr = nil // not written, not stored: read again on the next start
 		}
 	}
@@ -212,8 +218,12 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 		case errors.Is(err, ErrOffsetConflict):
 			return struct{}{}, backoff.Permanent(err)
 		}
+		r.counters.health.Down("writes fail and are retried: " + err.Error())
 		if ok, held := r.dropLog.allow(); ok {
 			r.log.Warn("write failed; retrying", "error", err, "records", len(recs), "failures_unlogged", held)
+		}
+		if r.stopping {
+			return struct{}{}, backoff.Permanent(errUnwritten)
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
@@ -232,6 +242,7 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 		r.stored[partitionKey{o.Topic, o.Partition.Partition}] = o.Next
 		kafkaOffs = append(kafkaOffs, kafka.TopicPartition{Topic: &o.Topic, Partition: o.Partition.Partition, Offset: kafka.Offset(o.Next)})
 	}
+	r.counters.health.Up()
 	r.counters.Out.Add(int64(len(recs)))
 	if _, err := r.c.StoreOffsets(kafkaOffs); err != nil {
 		r.log.Debug("store offsets for lag monitoring", "error", err)

@@ -20,10 +20,10 @@ func (f *fakeTerminal) Interrupted() bool {
 
 // The block is drawn below other output, then over itself.
 func TestDrawProgress(t *testing.T) {
-	c := newCounters()
+	c := newCounters(nil)
 	p := &progress{pipeline: "donuts"}
 	p.add("price", c)
-	p.add("route", newCounters())
+	p.add("route", newCounters(nil))
 	p.last = time.Now().Add(-time.Second)
 	c.In.Store(100)
 	c.Filtered.Store(3)

@@ -52,6 +52,7 @@ type sinkProc struct {
 	recs  []*record.Record
 	owner []item // owner[i] is the input record of recs[i]
 	outs  []*record.Record
+	stop  <-chan struct{} // closed when the stage is asked to stop
 }
 
 func (p *sinkProc) process(ctx context.Context, batch []item) error {
@@ -118,15 +119,37 @@ func (p *sinkProc) write(ctx context.Context) error {
 			return struct{}{}, backoff.RetryAfter(0)
 		}
 		if err != nil {
+			p.counters.health.Down("writes fail and are retried: " + err.Error())
 			p.warnWrite(err)
+			if stopping(p.stop) {
+				// Stopping: the batch stays uncommitted and is read
+				// again, rather than holding the stop for the whole
+				// drain period against a system that is down.
+				return struct{}{}, backoff.Permanent(errUnwritten)
+			}
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
 	if err != nil {
 		return fmt.Errorf("sink %s: write: %w", p.name, err)
 	}
+	p.counters.health.Up()
 	p.counters.Out.Add(int64(len(p.recs)))
 	return nil
+}
+
+// errUnwritten: a stopping sink gave up a batch it could not write; its
+// records are not committed and are read again on the next start.
+var errUnwritten = errors.New("stopped before the batch could be written")
+
+// stopping reports whether ch (a stop signal) is closed.
+func stopping(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *sinkProc) warnWrite(err error) {

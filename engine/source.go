@@ -32,6 +32,7 @@ type sourceStage struct {
 	prod    *producer
 	cursors *cursorKeeper // nil for sources without a cursor
 	txn     *txnSource    // set, instead of prod, for exactly-once
+	lease   *lease        // set for a shared source
 }
 
 // batchAck counts a batch's outstanding deliveries and tells the cursor

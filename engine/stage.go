@@ -31,6 +31,7 @@ type Counters struct {
 	TxnAborts    atomic.Int64 // exactly-once transactions aborted
 
 	ready  atomic.Bool
+	health *Health // nil for stages without connectors
 	lag    atomic.Int64
 	batch  Observer // seconds to process a batch (a transaction's work, a sink write)
 	commit Observer // seconds to commit (offsets, a transaction, a sink's offsets with its rows)

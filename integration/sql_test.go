@@ -77,6 +77,15 @@ sources:
 		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
 	}
 	msgs := kafkatest.ReadAll(t, brokers, name, 60*time.Second)
+	tl := countIDs(t, msgs, total)
+	faults.add(fmt.Sprintf("SIGKILL runner polling PostgreSQL x%d", kills), delivery, tl)
+	expect(t, delivery, tl, total)
+}
+
+// countIDs tallies records of rows with ids 1..total (keyed by column k):
+// lost and duplicated ids.
+func countIDs(t *testing.T, msgs []*kafka.Message, total int) runnertest.Tally {
+	t.Helper()
 	tl := runnertest.Tally{Records: total, Received: len(msgs)}
 	seen := map[int64]int{}
 	for _, m := range msgs {
@@ -96,8 +105,7 @@ sources:
 			tl.Lost++
 		}
 	}
-	faults.add(fmt.Sprintf("SIGKILL runner polling PostgreSQL x%d", kills), delivery, tl)
-	expect(t, delivery, tl, total)
+	return tl
 }
 
 // distinctIDs waits for n distinct "id" values.

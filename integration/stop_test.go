@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,9 @@ func TestStopWhileFlowing(t *testing.T) {
 		{name: "chain of two transforms", deliveries: both, pipeline: copyPipeline(2), collect: topicOutput("-out")},
 		{name: "two processes one restarting", deliveries: both, pipeline: copyPipeline(1), collect: topicOutput("-out"), shared: true},
 		{name: "transform catching up", deliveries: both, pipeline: copyPipeline(1), collect: topicOutput("-out"), preload: 100000},
+		// A producer queue of a few messages: stops come while a record
+		// waits for room to produce its output.
+		{name: "transform with a full producer queue", deliveries: both, pipeline: copyPipelineWith(1, map[string]string{"queue.buffering.max.messages": "100"}), collect: topicOutput("-out")},
 		{name: "file sink", deliveries: alo, pipeline: fileSinkPipeline, collect: fileOutput},
 		{name: "stdout sink", deliveries: alo, pipeline: stdoutSinkPipeline, collect: stdoutOutput},
 		{name: "sql sink", deliveries: both, pipeline: sqlSinkPipeline, collect: sqlOutput},
@@ -137,9 +141,16 @@ func (c stopCase) collectAfterStop() bool { return c.name == "stdout sink" }
 // copyPipeline writes a chain of stages transforms long from in to
 // name-out, the last one marking records copied.
 func copyPipeline(stages int) func(t *testing.T, name, in, delivery string) (string, []string) {
+	return copyPipelineWith(stages, nil)
+}
+
+// copyPipelineWith is copyPipeline with more kafka.config properties.
+func copyPipelineWith(stages int, props map[string]string) func(t *testing.T, name, in, delivery string) (string, []string) {
+	all := maps.Clone(fastGroups)
+	maps.Copy(all, props)
 	return func(t *testing.T, name, in, delivery string) (string, []string) {
 		var b strings.Builder
-		fmt.Fprintf(&b, "pipeline: %s\nkafka:\n  brokers: ${KAFKA_BROKERS}\n  config: {%s}\ntopics:\n", name, kafkaProps(fastGroups))
+		fmt.Fprintf(&b, "pipeline: %s\nkafka:\n  brokers: ${KAFKA_BROKERS}\n  config: {%s}\ntopics:\n", name, kafkaProps(all))
 		for i := 1; i < stages; i++ {
 			fmt.Fprintf(&b, "  %s-mid%d: {partitions: 3}\n", name, i)
 		}

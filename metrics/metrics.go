@@ -192,7 +192,7 @@ func (r *Registry) stageList() []engine.StageInfo {
 }
 
 // Handler serves /metrics, /healthz (the process is up) and /readyz (every
-// stage is ready; 503 with the stages that are not, otherwise).
+// stage is ready; 503 with the stages that are not and why, otherwise).
 func (r *Registry) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}))
@@ -203,8 +203,8 @@ func (r *Registry) Handler() http.Handler {
 		stages := r.stageList()
 		var waiting []string
 		for _, s := range stages {
-			if !s.Counters.Ready() {
-				waiting = append(waiting, s.Pipeline+"/"+s.Stage)
+			if why := s.Counters.NotReady(); why != "" {
+				waiting = append(waiting, fmt.Sprintf("%s/%s (%s)", s.Pipeline, s.Stage, why))
 			}
 		}
 		sort.Strings(waiting)
@@ -214,7 +214,7 @@ func (r *Registry) Handler() http.Handler {
 				fmt.Fprintln(w, "not ready: no stage started yet")
 				return
 			}
-			fmt.Fprintf(w, "not ready: %s\n", strings.Join(waiting, ", "))
+			fmt.Fprintf(w, "not ready: %s\n", strings.Join(waiting, "; "))
 			return
 		}
 		fmt.Fprintf(w, "ready: %s stages\n", strconv.Itoa(len(stages)))

@@ -4,11 +4,13 @@
 package sqldb
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -271,4 +273,41 @@ func userinfoPassword(dsn string) ([2]int, bool) {
 		return [2]int{}, false
 	}
 	return [2]int{start + colon + 1, start + at}, true
+}
+
+// What a SQL stage does when, as it starts, its database does not answer
+// or its table is missing (the `startup` key of the sql source and sink).
+const (
+	// StartupWait starts the stage anyway: it retries, not ready, until
+	// the database answers (a database may start after the runner).
+	StartupWait = "wait"
+	// StartupFail stops the stage, and so the runner, at once.
+	StartupFail = "fail"
+)
+
+// CheckStartup checks a startup value; "" means wait.
+func CheckStartup(v string) error {
+	switch v {
+	case "", StartupWait, StartupFail:
+		return nil
+	}
+	return fmt.Errorf("unknown value %q: want %s or %s", v, StartupWait, StartupFail)
+}
+
+// Reachable checks that db answers and, when table is set, that the table
+// can be read; its error names the table but never the DSN's secrets.
+func Reachable(ctx context.Context, db *sqlx.DB, d Dialect, dsn, table string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("database %s does not answer: %s", RedactDSN(dsn), Scrub(dsn, err.Error()))
+	}
+	if table == "" {
+		return nil
+	}
+	rows, err := db.QueryContext(ctx, "SELECT * FROM "+d.Quote(table)+" WHERE 1=0")
+	if err != nil {
+		return fmt.Errorf("table %s cannot be read: %s", table, Scrub(dsn, err.Error()))
+	}
+	return rows.Close()
 }

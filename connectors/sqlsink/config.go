@@ -42,6 +42,10 @@ type Config struct {
 	// OffsetsTable is "table" or "schema.table": where an exactly-once
 	// stage keeps its consumer offsets, beside the rows.
 	OffsetsTable string `yaml:"offsets_table"`
+	// Startup is wait (the default: start, not ready, and retry writes
+	// until the database answers) or fail (stop at start when the database
+	// does not answer or the table is missing).
+	Startup string `yaml:"startup"`
 }
 
 // Mode is how a record becomes a row.
@@ -91,6 +95,7 @@ type settings struct {
 	flushInterval time.Duration
 	autoCreate    bool
 	offsetsTable  string // validated, not quoted
+	startup       string
 	vars          map[string]any
 }
 
@@ -116,6 +121,8 @@ func parse(c config.Connector, env engine.Env) (*settings, error) {
 		errs.Add(loc.at("table"), loc.path("table"), sqldb.CheckTable(cfg.Table))
 	}
 	s.offsetsTable = offsetsTable(cfg, loc, &errs)
+	errs.Add(loc.at("startup"), loc.path("startup"), sqldb.CheckStartup(cfg.Startup))
+	s.startup = cfg.Startup
 
 	switch Mode(cfg.Mode) {
 	case "":

@@ -24,6 +24,7 @@ type Sink struct {
 	st     statements
 	rows   *rowBuilder
 	log    *slog.Logger
+	health *engine.Health
 	db     *sqlx.DB
 	schema *schema // auto_create: what the records look like; nil once created
 	stmts  map[stmtKey]string
@@ -44,11 +45,12 @@ func New(c config.Connector, env engine.Env) (*Sink, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Sink{
-		cfg:  cfg,
-		st:   newStatements(cfg.dialect, cfg.table, cfg.batchSize),
-		rows: newRowBuilder(cfg),
-		osql: newOffsetSQL(cfg.dialect, cfg.offsetsTable),
-		log:  log.With("connector", "sql", "table", cfg.table),
+		cfg:    cfg,
+		st:     newStatements(cfg.dialect, cfg.table, cfg.batchSize),
+		rows:   newRowBuilder(cfg),
+		osql:   newOffsetSQL(cfg.dialect, cfg.offsetsTable),
+		log:    log.With("connector", "sql", "table", cfg.table),
+		health: env.Health,
 	}
 	if cfg.autoCreate {
 		s.schema = &schema{}
@@ -81,11 +83,18 @@ func (s *Sink) Open(ctx context.Context) error {
 		db.SetConnMaxIdleTime(time.Minute)
 	}
 	s.db = db
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		s.log.Warn("database not reachable yet; writes will retry until it is",
-			"database", sqldb.RedactDSN(s.cfg.dsn), "error", sqldb.Scrub(s.cfg.dsn, err.Error()))
+	table := s.cfg.table
+	if s.cfg.autoCreate {
+		table = "" // created with the first batch
+	}
+	if err := sqldb.Reachable(ctx, db, s.cfg.dialect, s.cfg.dsn, table); err != nil {
+		if s.cfg.startup == sqldb.StartupFail {
+			db.Close()
+			s.db = nil
+			return fmt.Errorf("%w (startup: fail)", err)
+		}
+		s.health.Down(err.Error() + "; writes retry until it works")
+		s.log.Warn("not ready: writes will retry until this works", "error", err)
 	}
 	return nil
 }

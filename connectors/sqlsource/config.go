@@ -38,6 +38,9 @@ type Config struct {
 	// KeyColumns make the record key: one column's value as text, or a JSON
 	// object of several.
 	KeyColumns []string `yaml:"key_columns"`
+	// Startup is wait (the default: retry, not ready, until the database
+	// answers and the table exists) or fail (stop at start).
+	Startup string `yaml:"startup"`
 }
 
 // validate checks the config and applies defaults; every problem found is
@@ -112,6 +115,9 @@ func (c *Config) validate(conn config.Connector, at config.Positions) (sqldb.Dia
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 1000
+	}
+	if err := sqldb.CheckStartup(c.Startup); err != nil {
+		bad("startup", "%v", err)
 	}
 	if strings.TrimSpace(c.Query) != "" && strings.Contains(c.Query, ";") {
 		bad("query", "one statement only: remove the ';'")

@@ -23,6 +23,7 @@ type Source struct {
 	cfg     Config
 	dialect sqldb.Dialect
 	log     *slog.Logger
+	health  *engine.Health
 	db      *sqlx.DB
 	cur     cursor
 	now     func() time.Time
@@ -43,12 +44,17 @@ func New(c config.Connector, env engine.Env) (*Source, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Source{cfg: cfg, dialect: d, log: log, now: time.Now}, nil
+	return &Source{cfg: cfg, dialect: d, log: log, health: env.Health, now: time.Now}, nil
 }
 
 // Resume restores the cursor the engine stored.
+// Shared says every runner process sees the same table: only one of them
+// polls it at a time (see engine.Shared).
+func (s *Source) Shared() bool { return true }
+
 func (s *Source) Resume(stored []byte) error {
 	if stored == nil || s.cfg.Mode == Bulk {
+		s.cur = cursor{} // from the start (a source may be resumed again, when it takes over from another process)
 		return nil
 	}
 	var c cursor
@@ -69,12 +75,19 @@ func (s *Source) Resume(stored []byte) error {
 }
 
 // Open opens the database handle (connections are made on first use).
-func (s *Source) Open(context.Context) error {
+func (s *Source) Open(ctx context.Context) error {
 	db, err := sqldb.Open(s.dialect, s.cfg.DSN)
 	if err != nil {
 		return err
 	}
 	s.db = db
+	if s.cfg.Startup == sqldb.StartupFail {
+		if err := sqldb.Reachable(ctx, db, s.dialect, s.cfg.DSN, s.cfg.Table); err != nil {
+			db.Close()
+			return fmt.Errorf("%w (startup: fail)", err)
+		}
+	}
+	s.health.Down("not polled yet")
 	return nil
 }
 
@@ -106,6 +119,7 @@ func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
 		}
 		switch {
 		case err == nil:
+			s.health.Up()
 			b.Reset()
 			if !s.full(rows) {
 				check = rows == 0
@@ -119,7 +133,9 @@ func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
 			return fmt.Errorf("poll %s: %s", s.what(), sqldb.Scrub(s.cfg.DSN, err.Error()))
 		default:
 			wait := b.NextBackOff()
-			s.log.Warn("sql source poll failed; retrying", "source", s.what(), "error", sqldb.Scrub(s.cfg.DSN, err.Error()), "retry_in", wait)
+			msg := sqldb.Scrub(s.cfg.DSN, err.Error())
+			s.health.Down("polling " + s.what() + " fails and is retried: " + msg)
+			s.log.Warn("sql source poll failed; retrying", "reads", s.what(), "error", msg, "retry_in", wait)
 			sleep(ctx, wait)
 		}
 	}
