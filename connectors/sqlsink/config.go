@@ -215,9 +215,6 @@ func columns(exprs map[string]config.Expr, vars map[string]any, loc locator, err
 	if exprs == nil {
 		return nil
 	}
-	for _, k := range loc.duplicateKeys("columns") {
-		errs.Addf(loc.pos(k), loc.path("columns."+k.Value), "column %q is listed twice", k.Value)
-	}
 	out := make([]column, 0, len(exprs))
 	for name, e := range exprs {
 		col := column{name: name}

@@ -91,7 +91,7 @@ table: t
 key: [id]
 columns:
   id: id
-  id: other`, []string{`p.yaml:13:9: sinks.db.sql.columns.id: column "id" is listed twice`}},
+  id: other`, []string{`p.yaml:13:9: sinks.db.sql.columns.id: duplicate key "id": first at line 12, column 9`}},
 		{"offsets_table injection", `
 driver: postgres
 dsn: x

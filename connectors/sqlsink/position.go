@@ -56,23 +56,3 @@ func (l locator) item(key string, i int) config.Pos {
 
 // path is the YAML path of key in the block.
 func (l locator) path(key string) string { return l.c.Path + "." + key }
-
-// duplicateKeys returns the key nodes of the mapping under key that repeat
-// an earlier key: YAML parsing keeps both and decoding silently keeps the
-// last.
-func (l locator) duplicateKeys(key string) []*yaml.Node {
-	v := l.value(key)
-	if v == nil || v.Kind != yaml.MappingNode {
-		return nil
-	}
-	seen := map[string]bool{}
-	var dups []*yaml.Node
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		k := v.Content[i]
-		if seen[k.Value] {
-			dups = append(dups, k)
-		}
-		seen[k.Value] = true
-	}
-	return dups
-}
