@@ -41,7 +41,7 @@ lint:
 test: lint check
 	./$(BIN) test configs/
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /integration)
-	$(GO) test -count=1 -v ./integration
+	$(GO) test -count=1 -timeout 45m -v ./integration
 
 # A local Apache Kafka (KRaft, one node) for `KAFKA_BROKERS=<address> make run`;
 # the address and folder are printed and kept in .kafka-env.

@@ -478,12 +478,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 	}
 	for _, sp := range pp.sources {
 		base := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
-		var txnCM kafka.ConfigMap
-		if sp.cfg.Delivery == config.ExactlyOnce {
-			txnCM = kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, exactlyOnceProducer(p, &sp.cfg.Stage, instance))
-		}
 		var leaseCM kafka.ConfigMap
+		shared := false
 		if sh, ok := sp.src.(Shared); ok && sh.Shared() && pp.cursorTopic() != "" {
+			shared = true
 			m := map[string]string{
 				"group.id":                      p.Name + "." + sp.cfg.Name + ".lease",
 				"partition.assignment.strategy": "cooperative-sticky",
@@ -494,6 +492,18 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 				m["heartbeat.interval.ms"] = "1000"
 			}
 			leaseCM = consumerConfig(&sp.cfg.Stage, &config.Consumer{Group: m["group.id"], Start: config.Latest}, m)
+		}
+		var txnCM kafka.ConfigMap
+		if sp.cfg.Delivery == config.ExactlyOnce {
+			// A shared source's transactional id is the stage's, not the
+			// process's: whoever takes the lease registers it, which
+			// aborts what the previous holder left open and fences it, so
+			// a holder that lost the lease unawares cannot commit.
+			id := instance
+			if shared {
+				id = ""
+			}
+			txnCM = kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, exactlyOnceProducer(p, &sp.cfg.Stage, id))
 		}
 		out = append(out, &sourceRun{
 			txnCM:       txnCM,
@@ -605,7 +615,8 @@ func (r *sourceRun) run(ctx context.Context) error {
 		}
 		err = r.runOwned(owned)
 		l.release()
-		if ctx.Err() != nil || owned.Err() == nil {
+		fenced := errors.Is(err, errFenced)
+		if ctx.Err() != nil || (owned.Err() == nil && !fenced) {
 			return err // stopped, finished or failed
 		}
 		// The lease moved on: what failed because of that (a fenced
@@ -689,6 +700,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
+	p.fencedStops = r.lease != nil
 	defer p.close()
 	key := r.pipeline + "/" + r.name
 	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)

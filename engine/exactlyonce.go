@@ -39,8 +39,12 @@ func staticMember(p *config.Pipeline, st *config.Stage, instance string) map[str
 
 // transactionalID is stable per pipeline, stage and instance: a restarted
 // process registers the same id and so fences its predecessor, aborting
-// whatever transaction it left open.
+// whatever transaction it left open. Without an instance it is the stage's
+// alone, for a stage one process at a time runs (a shared source).
 func transactionalID(pipeline, stage, instance string) string {
+	if instance == "" {
+		return "conveyor." + pipeline + "." + stage
+	}
 	return "conveyor." + pipeline + "." + stage + "." + instance
 }
 

@@ -29,9 +29,10 @@ type Shared interface {
 // with the same instance name takes it back at once, as a static member).
 // The lease consumer never reads: its partitions are paused.
 //
-// An exactly-once source sends this group's metadata with each
-// transaction, so a process that lost the lease without noticing (paused,
-// cut off) cannot commit: the broker refuses the stale generation.
+// An exactly-once shared source's transactional id is the stage's, not the
+// process's: the new holder registers it before it reads the cursor, which
+// aborts what the old one left open and fences it, so a process that lost
+// the lease without noticing (paused, cut off) cannot commit any more.
 type lease struct {
 	c     *kafka.Consumer
 	cm    kafka.ConfigMap
@@ -128,18 +129,6 @@ func (l *lease) release() {
 			close(l.released)
 		}
 	}
-}
-
-// fence returns what an exactly-once source sends with each transaction:
-// an offset of the lease group and the group's metadata, which the broker
-// checks against the group's current generation.
-func (l *lease) fence() ([]kafka.TopicPartition, *kafka.ConsumerGroupMetadata, error) {
-	meta, err := l.c.GetConsumerGroupMetadata()
-	if err != nil {
-		return nil, nil, fmt.Errorf("lease group metadata: %w", err)
-	}
-	topic := l.topic
-	return []kafka.TopicPartition{{Topic: &topic, Partition: 0, Offset: 0}}, meta, nil
 }
 
 // close leaves the lease group; the stage released the lease before.

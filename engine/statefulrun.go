@@ -229,6 +229,9 @@ func (x *txnTransform) emit(ctx context.Context, m *kafka.Message, outs []*recor
 			if ctx.Err() != nil {
 				return errInterrupted
 			}
+			if errors.Is(err, errTxnAborted) {
+				return err // the transaction, not the record, failed
+			}
 			if err := x.bad(ctx, m, "encode or produce", err); err != nil {
 				return err
 			}

@@ -26,7 +26,16 @@ type txnProducer struct {
 	// resets counts producers recreated after fatal errors, recently: two
 	// processes sharing a transactional id fence each other for ever.
 	resets []time.Time
+	// fencedStops: a fatal error is not repaired with a new producer but
+	// returned as errFenced. For a shared source, whose transactional id
+	// is the stage's: a new producer would fence the process that took the
+	// source over.
+	fencedStops bool
 }
+
+// errFenced says another process registered this producer's
+// transactional id: it took over the stage.
+var errFenced = errors.New("fenced: another process took over this stage")
 
 // errTxnAborted says the open transaction was rolled back (or lost with a
 // recreated producer); nothing of it is visible. The caller rewinds to
@@ -101,7 +110,8 @@ func (t *txnProducer) begin() error {
 
 // produce adds m to the open transaction, waiting while the queue is full.
 // An error librdkafka raises at once (a message too large) wraps
-// errPermanent: on_error applies to the record.
+// errPermanent: on_error applies to the record. One that says the
+// transaction itself failed wraps errTxnAborted: the caller aborts it.
 func (t *txnProducer) produce(ctx context.Context, m *kafka.Message) error {
 	for {
 		err := t.p.Produce(m, nil)
@@ -115,6 +125,13 @@ func (t *txnProducer) produce(ctx context.Context, m *kafka.Message) error {
 			}
 			t.p.Flush(10)
 			continue
+		}
+		if errors.As(err, &ke) && (ke.Code() == kafka.ErrState || ke.TxnRequiresAbort() || ke.IsFatal()) {
+			// The transaction failed underneath (a produce request of it
+			// failed: sequence numbers skipped after an abort purged the
+			// queue, say): no record is at fault; the transaction must be
+			// aborted and done again.
+			return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errTxnAborted, kafkaconf.Scrub(t.cm, err.Error()))
 		}
 		return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errPermanent, kafkaconf.Scrub(t.cm, err.Error()))
 	}
@@ -163,6 +180,10 @@ func (t *txnProducer) abort(ctx context.Context) error {
 	if err != nil {
 		var ke kafka.Error
 		if errors.As(err, &ke) && ke.IsFatal() {
+			if t.fencedStops {
+				t.open = false
+				return fmt.Errorf("abort transaction: %w: %s", errFenced, kafkaconf.Scrub(t.cm, err.Error()))
+			}
 			return t.reset(ctx, err)
 		}
 		return fmt.Errorf("abort transaction: %s", kafkaconf.Scrub(t.cm, err.Error()))
@@ -179,6 +200,9 @@ func (t *txnProducer) recover(ctx context.Context, what string, err error) error
 	var ke kafka.Error
 	if errors.As(err, &ke) {
 		switch {
+		case ke.IsFatal() && t.fencedStops:
+			t.open = false
+			return fmt.Errorf("%s: %w: %s", what, errFenced, kafkaconf.Scrub(t.cm, err.Error()))
 		case ke.IsFatal():
 			t.log.Warn(what+": producer failed; replacing it", "error", kafkaconf.Scrub(t.cm, err.Error()))
 			if err := t.reset(ctx, err); err != nil {

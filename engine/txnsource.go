@@ -83,20 +83,14 @@ func (s *sourceStage) emitTxn(ctx context.Context, w *transforms.Worker, batch [
 			return nil
 		}
 		if errors.Is(err, errTxnAborted) && outer.Err() != nil {
-			// Stopping, or the lease moved to another process (a commit
-			// with its stale group generation aborts): nothing of the
-			// batch was written, and its rows are read again.
+			// Stopping, or the lease moved to another process: nothing of
+			// the batch was written, and its rows are read again.
 			return outer.Err()
 		}
 		if !errors.Is(err, errTxnAborted) || attempt == 5 || ctx.Err() != nil {
 			return err
 		}
 		s.log.Info("transaction aborted; writing the batch again", "attempt", attempt, "error", err)
-		// A lease lost unnoticed shows on the lease consumer's next
-		// heartbeat; give it a moment before trying again.
-		if sleepCtx(outer, time.Duration(attempt)*200*time.Millisecond) != nil {
-			return outer.Err()
-		}
 	}
 }
 
@@ -120,21 +114,13 @@ func (s *sourceStage) badTxn(b badRecord) error {
 // the batch, which goes again: its record follows on_error.
 func (s *sourceStage) commitTxn(ctx context.Context) error {
 	x := s.txn
-	var offsets []kafka.TopicPartition
-	var meta *kafka.ConsumerGroupMetadata
-	if s.lease != nil {
-		var err error
-		if offsets, meta, err = s.lease.fence(); err != nil {
-			return err
-		}
-	}
 	for {
 		if err := x.p.begin(); err != nil {
 			return err
 		}
 		i, err := s.produceTxn(ctx)
 		if err == nil {
-			return x.p.commit(ctx, offsets, meta)
+			return x.p.commit(ctx, nil, nil)
 		}
 		if abortErr := x.p.abort(ctx); abortErr != nil {
 			return errors.Join(err, abortErr)

@@ -145,7 +145,12 @@ func (x *txnTransform) loop(ctx context.Context) error {
 				return errInterrupted // stopping before this record
 			}
 			if err := x.handle(ctx, e); err != nil {
-				return err
+				if !errors.Is(err, errTxnAborted) {
+					return err
+				}
+				if err := x.abortAndRewind(err); err != nil {
+					return err
+				}
 			}
 		case kafka.Error:
 			if e.IsFatal() {
@@ -216,6 +221,9 @@ func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return errInterrupted
+			}
+			if errors.Is(err, errTxnAborted) {
+				return err // the transaction, not the record, failed
 			}
 			if err := x.bad(ctx, m, "encode or produce", err); err != nil {
 				return err
@@ -327,6 +335,18 @@ func (x *txnTransform) catchUp() error {
 		return err
 	}
 	return nil
+}
+
+// abortAndRewind aborts the open transaction, which failed while records
+// were produced into it, and reads its records again.
+func (x *txnTransform) abortAndRewind(cause error) error {
+	x.log.Info("transaction failed; aborting it", "error", cause)
+	ctx, cancel := context.WithTimeout(context.Background(), x.drain)
+	defer cancel()
+	if err := x.p.abort(ctx); err != nil {
+		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
+	}
+	return x.rewind(cause)
 }
 
 // rewind seeks each partition of an aborted transaction back to its first

@@ -238,21 +238,7 @@ func procStatus(pid int, field string) string {
 // arrives, and returns its value.
 func readNewRow(t testing.TB, brokers, topic string, from map[int32]int64, key string) map[string]any {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers": brokers, "group.id": unique("restore-check"),
-		"enable.auto.commit": false, "enable.metrics.push": false, "log_level": 2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var parts []kafka.TopicPartition
-	for p, off := range from {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(off)})
-	}
-	if err := c.Assign(parts); err != nil {
-		t.Fatal(err)
-	}
+	c := kafkatest.ReaderAt(t, brokers, topic, from)
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		if m, ok := c.Poll(100).(*kafka.Message); ok && m.TopicPartition.Error == nil && string(m.Key) == key {
 			var v map[string]any

@@ -326,11 +326,9 @@ func EndOffsets(t testing.TB, brokers, topic string) map[int32]int64 {
 	return end
 }
 
-// WaitRecordAfter waits until a committed record appears in topic at or
-// after the given offsets, and reports whether one did within timeout.
-// Transaction markers move end offsets without being records, so this
-// reads rather than comparing offsets.
-func WaitRecordAfter(t testing.TB, brokers, topic string, from map[int32]int64, timeout time.Duration) bool {
+// ReaderAt returns a consumer assigned to topic at the given offsets per
+// partition, reading committed records; it closes with the test.
+func ReaderAt(t testing.TB, brokers, topic string, from map[int32]int64) *kafka.Consumer {
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers": brokers, "group.id": fmt.Sprintf("kafkatest-%d", time.Now().UnixNano()),
@@ -339,7 +337,7 @@ func WaitRecordAfter(t testing.TB, brokers, topic string, from map[int32]int64, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	var parts []kafka.TopicPartition
 	for p, off := range from {
 		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(off)})
@@ -347,6 +345,16 @@ func WaitRecordAfter(t testing.TB, brokers, topic string, from map[int32]int64, 
 	if err := c.Assign(parts); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// WaitRecordAfter waits until a committed record appears in topic at or
+// after the given offsets, and reports whether one did within timeout.
+// Transaction markers move end offsets without being records, so this
+// reads rather than comparing offsets.
+func WaitRecordAfter(t testing.TB, brokers, topic string, from map[int32]int64, timeout time.Duration) bool {
+	t.Helper()
+	c := ReaderAt(t, brokers, topic, from)
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
 		if m, ok := c.Poll(20).(*kafka.Message); ok && m.TopicPartition.Error == nil {
 			return true

@@ -150,6 +150,9 @@ func (p *Proc) Kill(t testing.TB) {
 func (p *Proc) Term(t testing.TB) error {
 	t.Helper()
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if ok, exitErr := p.Wait(time.Second); ok {
+			return fmt.Errorf("the runner had exited before SIGTERM (%v)", exitErr)
+		}
 		t.Fatal(err)
 	}
 	ok, err := p.Wait(90 * time.Second)
