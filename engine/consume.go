@@ -254,6 +254,9 @@ func (l *consumeLoop) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	l.watch.rebalanced(ev)
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
+		if l.closing {
+			return refuseWhileClosing(c, l.log, e.Partitions)
+		}
 		l.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
 		l.counters.markReady()
 		l.tr.release(e.Partitions)
@@ -314,6 +317,18 @@ func (l *consumeLoop) resumePositions(c *kafka.Consumer, parts []kafka.TopicPart
 // commit nor close any more.
 var errConsumerFailed = errors.New("consumer failed")
 
+// closeTimeout bounds a consumer's Close.
+const closeTimeout = 30 * time.Second
+
+// refuseWhileClosing answers an assignment that arrives while the consumer
+// closes. A static member does not leave its group when it closes, so a
+// rebalance under way can still hand it partitions; taking them would keep
+// librdkafka's close waiting for ever for a revoke that never comes.
+func refuseWhileClosing(c *kafka.Consumer, log *slog.Logger, parts []kafka.TopicPartition) error {
+	log.Debug("partitions assigned while closing: refused", "partitions", formatPartitions(parts))
+	return c.Unassign()
+}
+
 // fatal describes a fatal consumer error; a fenced static member means
 // another live process uses this process's instance name.
 func (s *stage) fatal(cm kafka.ConfigMap, e kafka.Error) error {
@@ -352,8 +367,18 @@ func closeConsumer(c *kafka.Consumer, cm kafka.ConfigMap, log *slog.Logger, runE
 		log.Debug("consumer failed: left unclosed")
 		return
 	}
-	if err := c.Close(); err != nil {
-		log.Warn("close consumer", "error", err)
+	// confluent-kafka-go's Close polls until librdkafka says the consumer
+	// closed, which after some failures never happens: a stop must end
+	// all the same. The goroutine ends with the process then.
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			log.Warn("close consumer", "error", err)
+		}
+	case <-time.After(closeTimeout):
+		log.Error("the consumer did not close within its time (librdkafka); leaving it behind", "timeout", closeTimeout)
 	}
 	instance, _ := cm.Get("group.instance.id", "")
 	group, _ := cm.Get("group.id", "")

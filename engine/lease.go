@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -48,6 +49,7 @@ type lease struct {
 	released chan struct{}      // closed by release when the stage stopped using the lease
 
 	stop, done chan struct{}
+	closing    atomic.Bool // the consumer closes: assignments are refused
 	fatal      chan string
 	failed     error // set by the poll goroutine before done closes
 }
@@ -135,6 +137,7 @@ func (l *lease) release() {
 func (l *lease) close() {
 	close(l.stop)
 	<-l.done
+	l.closing.Store(true)
 	closeConsumer(l.c, l.cm, l.log, l.failed)
 }
 
@@ -143,10 +146,13 @@ func (l *lease) close() {
 func (l *lease) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		l.ready()
 		if err := c.IncrementalAssign(e.Partitions); err != nil {
 			return err
 		}
+		if l.closing.Load() {
+			return nil // closing: the close revokes them again; the lease is not taken
+		}
+		l.ready()
 		if len(e.Partitions) > 0 {
 			_ = c.Pause(e.Partitions) // the lease never reads
 		}

@@ -51,7 +51,7 @@ type offsetSinkRun struct {
 	outs     []*record.Record
 	fatalLog chan string // see consumeLoop.fatalLog
 	watch    *groupWatch
-	stopping bool // the final write at a stop: no retries
+	stopping bool // the loop ended: the final write gets no retries, and no partitions are taken
 	// failed is set by a rebalance callback that could not position the
 	// partitions (the store stayed unreachable); the loop stops with it.
 	failed error
@@ -90,10 +90,10 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 	}
 	stopWatch := r.watch.start()
 	runErr := r.loop(ctx)
+	r.stopping = true
 	if runErr == nil && len(r.batch) > 0 {
 		// Write what was read, within the drain period; against a
 		// database that is down, give up at the first failure.
-		r.stopping = true
 		dctx, cancel := context.WithTimeout(context.Background(), r.drain)
 		runErr = r.flush(dctx)
 		cancel()
@@ -433,6 +433,9 @@ func (r *offsetSinkRun) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	r.watch.rebalanced(ev)
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
+		if r.stopping {
+			return refuseWhileClosing(c, r.log, e.Partitions)
+		}
 		r.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
 		r.counters.markReady()
 		ctx, cancel := context.WithTimeout(context.Background(), r.drain)

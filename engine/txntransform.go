@@ -393,6 +393,9 @@ func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	x.watch.rebalanced(ev)
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
+		if x.closing {
+			return refuseWhileClosing(c, x.log, e.Partitions)
+		}
 		x.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
 		x.counters.markReady()
 		if x.state == nil {

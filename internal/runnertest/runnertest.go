@@ -157,6 +157,9 @@ func (p *Proc) Term(t testing.TB) error {
 	}
 	ok, err := p.Wait(90 * time.Second)
 	if !ok {
+		// Its goroutines, to show where it hangs.
+		_ = p.Cmd.Process.Signal(syscall.SIGQUIT)
+		p.Wait(10 * time.Second)
 		t.Fatalf("runner did not stop within 90s of SIGTERM; stderr:\n%s", p.Stderr.String())
 	}
 	return err
