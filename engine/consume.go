@@ -49,9 +49,7 @@ type consumeLoop struct {
 	batch   []item // read but not yet handed to the processor
 	closing bool
 	errLog  rateLimited
-	// fatalLog gets librdkafka's fatal errors that Poll does not return.
-	fatalLog chan string
-	watch    *groupWatch
+	watch   *groupWatch
 }
 
 const (
@@ -79,19 +77,16 @@ func rateCap(r config.Rate, batch int) (*rate.Limiter, int) {
 }
 
 func (l *consumeLoop) run(ctx context.Context) error {
-	c, err := kafka.NewConsumer(&l.cm)
+	c, w, err := l.openConsumer(l.cm)
 	if err != nil {
-		return fmt.Errorf("%s %s: create consumer: %s", l.kind, l.name, kafkaconf.Scrub(l.cm, err.Error()))
+		return err
 	}
-	l.c = c
-	l.fatalLog = make(chan string, 1)
-	go kafkaconf.WatchLogs(c.Logs(), l.cm, l.log, l.fatalLog)
-	l.watch = newGroupWatch(l.stage, c, l.cm, l.topics)
-	if err := c.SubscribeTopics(l.topics, l.rebalance); err != nil {
+	l.c, l.watch = c, w
+	stopWatch, err := w.subscribe(l.topics, l.rebalance)
+	if err != nil {
 		c.Close()
-		return fmt.Errorf("%s %s: subscribe to %s: %w", l.kind, l.name, strings.Join(l.topics, ","), err)
+		return err
 	}
-	stopWatch := l.watch.start()
 	l.batches = make(chan []item, 2)
 
 	// Processing outlives ctx by up to the drain period so a shutdown
@@ -146,7 +141,7 @@ func (l *consumeLoop) poll(ctx, gctx context.Context) error {
 		if err := l.proc.err(); err != nil {
 			return err
 		}
-		if err := l.fatalLogged(l.fatalLog, l.cm); err != nil {
+		if err := l.watch.failed(); err != nil {
 			return err
 		}
 		timeout := 100
@@ -333,24 +328,9 @@ func refuseWhileClosing(c *kafka.Consumer, log *slog.Logger, parts []kafka.Topic
 // another live process uses this process's instance name.
 func (s *stage) fatal(cm kafka.ConfigMap, e kafka.Error) error {
 	if e.Code() == kafka.ErrFencedInstanceID {
-		id, _ := cm.Get("group.instance.id", "")
-		return fmt.Errorf("%s %s: %w: another process joined the consumer group as the same member %v: give each runner of these pipelines its own --instance (CONVEYOR_INSTANCE)", s.kind, s.name, errConsumerFailed, id)
+		return fmt.Errorf("%s %s: %w: another process joined the consumer group as the same member %s: give each runner of these pipelines its own --instance (CONVEYOR_INSTANCE)", s.kind, s.name, errConsumerFailed, kafkaconf.String(cm, "group.instance.id"))
 	}
 	return fmt.Errorf("%s %s: %w: %s", s.kind, s.name, errConsumerFailed, kafkaconf.Scrub(cm, e.Error()))
-}
-
-// fatalLogged returns the fatal error librdkafka logged, if it did.
-func (s *stage) fatalLogged(ch <-chan string, cm kafka.ConfigMap) error {
-	select {
-	case msg := <-ch:
-		code := kafka.ErrFatal
-		if strings.Contains(msg, kafka.ErrFencedInstanceID.String()) {
-			code = kafka.ErrFencedInstanceID
-		}
-		return s.fatal(cm, kafka.NewError(code, msg, true))
-	default:
-		return nil
-	}
 }
 
 // closeConsumer closes c and, when it is a static member, removes it from
@@ -380,21 +360,26 @@ func closeConsumer(c *kafka.Consumer, cm kafka.ConfigMap, log *slog.Logger, runE
 	case <-time.After(closeTimeout):
 		log.Error("the consumer did not close within its time (librdkafka); leaving it behind", "timeout", closeTimeout)
 	}
-	instance, _ := cm.Get("group.instance.id", "")
-	group, _ := cm.Get("group.id", "")
-	id, _ := instance.(string)
-	g, _ := group.(string)
+	id, g := kafkaconf.String(cm, "group.instance.id"), kafkaconf.String(cm, "group.id")
 	if id == "" || g == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := membership.Leave(ctx, cm, g, id); err != nil {
-		session, _ := cm.Get("session.timeout.ms", "45000")
-		log.Warn("could not leave the consumer group: other members take this process's partitions only when its session times out", "group", g, "session_timeout_ms", session, "error", kafkaconf.Scrub(cm, err.Error()))
+		log.Warn("could not leave the consumer group: other members take this process's partitions only when its session times out", "group", g, "session_timeout_ms", sessionTimeout(cm), "error", kafkaconf.Scrub(cm, err.Error()))
 		return
 	}
 	log.Debug("left the consumer group", "group", g, "instance", id)
+}
+
+// sessionTimeout is the consumer's session.timeout.ms, librdkafka's
+// default when unset.
+func sessionTimeout(cm kafka.ConfigMap) string {
+	if v := kafkaconf.String(cm, "session.timeout.ms"); v != "" {
+		return v
+	}
+	return "45000"
 }
 
 func formatPartitions(ps []kafka.TopicPartition) string {

@@ -341,12 +341,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 // (by a to step or a stage's to), each with what it is: the cursor topic,
 // every stage's dead-letter topic and every transform's changelog.
 func internalTopics(p *config.Pipeline) map[string]string {
-	m := map[string]string{}
-	cursor := p.CursorTopic
-	if cursor == "" {
-		cursor = DefaultCursorTopic
-	}
-	m[cursor] = "the cursor topic"
+	m := map[string]string{cursorTopicOf(p): "the cursor topic"}
 	deadLetter := func(st *config.Stage) {
 		if st.OnError.Action == config.DeadLetter {
 			m[st.OnError.DeadLetter] = "the dead-letter topic of stage " + st.Name
@@ -371,13 +366,29 @@ func internalTopics(p *config.Pipeline) map[string]string {
 func (pp *pipelinePlan) cursorTopic() string {
 	for _, s := range pp.sources {
 		if _, ok := s.src.(Resumer); ok {
-			if pp.cfg.CursorTopic != "" {
-				return pp.cfg.CursorTopic
-			}
-			return DefaultCursorTopic
+			return cursorTopicOf(pp.cfg)
 		}
 	}
 	return ""
+}
+
+// cursorKey is the key of a source's cursor in the cursor topic.
+func cursorKey(pipeline, source string) string { return pipeline + "/" + source }
+
+// cursorConsumer is the config of the consumer that reads a source's
+// cursor back.
+func cursorConsumer(brokers string, p *config.Pipeline, src *config.Source) kafka.ConfigMap {
+	return kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, src.Kafka.Config, map[string]string{
+		"group.id": p.Name + "." + src.Name + ".cursor", "enable.auto.commit": "false",
+	})
+}
+
+// cursorTopicOf is the topic where p's sources keep their cursors.
+func cursorTopicOf(p *config.Pipeline) string {
+	if p.CursorTopic != "" {
+		return p.CursorTopic
+	}
+	return DefaultCursorTopic
 }
 
 func ensureTopics(ctx context.Context, pp *pipelinePlan, brokers string, log *slog.Logger) error {
@@ -438,7 +449,7 @@ func (pp *pipelinePlan) newStage(st *config.Stage, kind, connector string, chain
 		counters:  newCounters(health),
 		drain:     time.Duration(pp.cfg.ShutdownTimeout),
 	}
-	s.stats = &statsHandler{mon: mon, pipeline: s.pipeline, stage: s.name, counters: s.counters}
+	s.stats = &statsHandler{mon: mon, pipeline: s.pipeline, stage: s.name}
 	return s
 }
 
@@ -511,9 +522,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 			sourceStage: sourceStage{stage: base, src: sp.src, to: sp.cfg.To},
 			newProducer: func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log, base.stats) },
 			cursorTopic: pp.cursorTopic(),
-			cursorCM: kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, map[string]string{
-				"group.id": p.Name + "." + sp.cfg.Name + ".cursor", "enable.auto.commit": "false",
-			}),
+			cursorCM:    cursorConsumer(brokers, p, sp.cfg),
 		})
 	}
 	for _, tp := range pp.transform {
@@ -640,7 +649,7 @@ func (r *sourceRun) runOwned(ctx context.Context) error {
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
 	if res, ok := r.src.(Resumer); ok {
-		key := r.pipeline + "/" + r.name
+		key := cursorKey(r.pipeline, r.name)
 		cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
 		if err != nil {
 			return fail(err)
@@ -702,7 +711,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	}
 	p.fencedStops = r.lease != nil
 	defer p.close()
-	key := r.pipeline + "/" + r.name
+	key := cursorKey(r.pipeline, r.name)
 	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", r.name, err)

@@ -25,13 +25,10 @@ var exactlyOnceConsumer = map[string]string{
 // staticMember makes a stage's consumer a static group member named after
 // pipeline, stage and instance, so a process restarted after a crash takes
 // its partitions back at once instead of waiting for the dead member's
-// session to time out. A user's own group.instance.id wins; an empty one
-// turns static membership off.
+// session to time out. A user's own group.instance.id wins (an empty one,
+// which the consumer's config drops, turns static membership off).
 func staticMember(p *config.Pipeline, st *config.Stage, instance string) map[string]string {
-	if v, set := stageKafkaConfig(p, st)["group.instance.id"]; set {
-		if v == "" {
-			return map[string]string{"group.instance.id": ""}
-		}
+	if _, set := stageKafkaConfig(p, st)["group.instance.id"]; set {
 		return nil
 	}
 	return map[string]string{"group.instance.id": transactionalID(p.Name, st.Name, instance)}

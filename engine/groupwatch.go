@@ -3,10 +3,13 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/kafkaconf"
 )
 
 // Intervals of the group watch.
@@ -30,6 +33,10 @@ const (
 // Waiting: a stage that has had no assignment for waitNotice says once, with
 // the group's state, why: most often a member that died without leaving
 // still holds its place until its session times out.
+//
+// Failure: it gets librdkafka's fatal errors from the consumer's log, where
+// those raised in the background (a static member fenced while committing
+// offsets) show, as Poll never returns them.
 type groupWatch struct {
 	*stage
 	c       *kafka.Consumer
@@ -37,16 +44,47 @@ type groupWatch struct {
 	group   string
 	topics  []string
 	mon     Monitor
+	fatal   chan string  // fatal errors from the consumer's log
 	pending atomic.Int64 // unix nanos since when the stage waits for an assignment; 0: it has one
 	noticed atomic.Bool  // the current wait was explained
 }
 
-func newGroupWatch(st *stage, c *kafka.Consumer, cm kafka.ConfigMap, topics []string) *groupWatch {
-	g, _ := cm.Get("group.id", "")
-	group, _ := g.(string)
-	w := &groupWatch{stage: st, c: c, cm: cm, group: group, topics: topics, mon: st.stats.mon}
+// openConsumer creates a consuming stage's group consumer, with its log
+// forwarded and its watch beside it.
+func (s *stage) openConsumer(cm kafka.ConfigMap) (*kafka.Consumer, *groupWatch, error) {
+	c, err := kafka.NewConsumer(&cm)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: create consumer: %s", s.kind, s.name, kafkaconf.Scrub(cm, err.Error()))
+	}
+	w := &groupWatch{stage: s, c: c, cm: cm, group: kafkaconf.String(cm, "group.id"), mon: s.stats.mon, fatal: make(chan string, 1)}
+	go kafkaconf.WatchLogs(c.Logs(), cm, s.log, w.fatal)
+	return c, w, nil
+}
+
+// subscribe subscribes the consumer to topics and starts the watch; the
+// returned stop ends it and waits for it, so that the consumer it reads
+// through can be closed after.
+func (w *groupWatch) subscribe(topics []string, rebalance kafka.RebalanceCb) (stop func(), err error) {
+	w.topics = topics
 	w.waiting()
-	return w
+	if err := w.c.SubscribeTopics(topics, rebalance); err != nil {
+		return nil, fmt.Errorf("%s %s: subscribe to %s: %w", w.kind, w.name, strings.Join(topics, ","), err)
+	}
+	return w.start(), nil
+}
+
+// failed returns the fatal error librdkafka logged, if it did.
+func (w *groupWatch) failed() error {
+	select {
+	case msg := <-w.fatal:
+		code := kafka.ErrFatal
+		if strings.Contains(msg, kafka.ErrFencedInstanceID.String()) {
+			code = kafka.ErrFencedInstanceID
+		}
+		return w.stage.fatal(w.cm, kafka.NewError(code, msg, true))
+	default:
+		return nil
+	}
 }
 
 // waiting marks the start of a wait for an assignment (subscribed, or
@@ -58,8 +96,6 @@ func (w *groupWatch) waiting() {
 
 func (w *groupWatch) assigned() { w.pending.Store(0) }
 
-// start runs the watch until the returned stop is called; stop waits for it,
-// so the consumer it reads through can be closed after.
 func (w *groupWatch) start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -165,8 +201,7 @@ func (w *groupWatch) measureLag(ctx context.Context, admin *kafka.AdminClient) e
 // explainWait logs, once per wait, that the stage has no partitions yet and
 // what the group is doing.
 func (w *groupWatch) explainWait(ctx context.Context, admin *kafka.AdminClient, waited time.Duration) {
-	session, _ := w.cm.Get("session.timeout.ms", "45000")
-	attrs := []any{"group", w.group, "waited", waited.Round(time.Second), "session_timeout_ms", session}
+	attrs := []any{"group", w.group, "waited", waited.Round(time.Second), "session_timeout_ms", sessionTimeout(w.cm)}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if res, err := admin.DescribeConsumerGroups(ctx, []string{w.group}); err == nil && len(res.ConsumerGroupDescriptions) == 1 {

@@ -159,7 +159,7 @@ func (l *lease) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		if hasPartitionZero(e.Partitions) {
 			l.gain()
 		} else if !l.holding() {
-			l.log.Info("standing by: another runner process reads this source; this one takes over when that one stops or dies", "lease_group", groupOf(l.cm))
+			l.log.Info("standing by: another runner process reads this source; this one takes over when that one stops or dies", "lease_group", kafkaconf.String(l.cm, "group.id"))
 		}
 	case kafka.RevokedPartitions:
 		if hasPartitionZero(e.Partitions) {
@@ -185,7 +185,7 @@ func (l *lease) gain() {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.released = cancel, make(chan struct{})
 	l.held <- ctx
-	l.log.Info("this runner process reads the source now", "lease_group", groupOf(l.cm))
+	l.log.Info("this runner process reads the source now", "lease_group", kafkaconf.String(l.cm, "group.id"))
 }
 
 // lose ends the held lease and waits, up to the drain period, until the
@@ -218,10 +218,4 @@ func hasPartitionZero(ps []kafka.TopicPartition) bool {
 		}
 	}
 	return false
-}
-
-func groupOf(cm kafka.ConfigMap) string {
-	g, _ := cm.Get("group.id", "")
-	s, _ := g.(string)
-	return s
 }

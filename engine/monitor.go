@@ -89,7 +89,6 @@ func since(o Observer, start time.Time) { o.Observe(time.Since(start).Seconds())
 type statsHandler struct {
 	mon             Monitor
 	pipeline, stage string
-	counters        *Counters
 	mu              sync.Mutex
 }
 

@@ -49,7 +49,6 @@ type offsetSinkRun struct {
 	batch    []*kafka.Message
 	began    time.Time
 	outs     []*record.Record
-	fatalLog chan string // see consumeLoop.fatalLog
 	watch    *groupWatch
 	stopping bool // the loop ended: the final write gets no retries, and no partitions are taken
 	// failed is set by a rebalance callback that could not position the
@@ -68,13 +67,11 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 			r.log.Warn("close sink", "error", err)
 		}
 	}()
-	c, err := kafka.NewConsumer(&r.cm)
+	c, w, err := r.openConsumer(r.cm)
 	if err != nil {
-		return fmt.Errorf("sink %s: create consumer: %s", r.name, kafkaconf.Scrub(r.cm, err.Error()))
+		return err
 	}
-	r.c = c
-	r.fatalLog = make(chan string, 1)
-	go kafkaconf.WatchLogs(c.Logs(), r.cm, r.log, r.fatalLog)
+	r.c, r.watch = c, w
 	admin, err := kafka.NewAdminClientFromConsumer(c)
 	if err != nil {
 		c.Close()
@@ -82,13 +79,12 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 	}
 	r.admin = admin
 	r.stored, r.seeked, r.ids = map[partitionKey]int64{}, map[partitionKey]bool{}, map[string]TopicID{}
-	r.watch = newGroupWatch(r.stage, c, r.cm, r.topics)
-	if err := c.SubscribeTopics(r.topics, r.rebalance); err != nil {
+	stopWatch, err := w.subscribe(r.topics, r.rebalance)
+	if err != nil {
 		admin.Close()
 		c.Close()
-		return fmt.Errorf("sink %s: subscribe to %s: %w", r.name, strings.Join(r.topics, ","), err)
+		return err
 	}
-	stopWatch := r.watch.start()
 	runErr := r.loop(ctx)
 	r.stopping = true
 	if runErr == nil && len(r.batch) > 0 {
@@ -113,7 +109,7 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 func (r *offsetSinkRun) loop(ctx context.Context) error {
 	lastStep := time.Now()
 	for ctx.Err() == nil && r.failed == nil {
-		if err := r.fatalLogged(r.fatalLog, r.cm); err != nil {
+		if err := r.watch.failed(); err != nil {
 			return err
 		}
 		if len(r.batch) == 0 && time.Since(lastStep) >= storeInterval {

@@ -125,14 +125,11 @@ func (pp *pipelinePlan) resetSource(ctx context.Context, sp *sourcePlan, log *sl
 		return "", fmt.Errorf("%w: source %s (%s) keeps no position", ErrCannotReset, name, sp.cfg.Connector.Kind)
 	}
 	p := pp.cfg
-	topic, key := pp.cursorTopic(), p.Name+"/"+name
+	topic, key := pp.cursorTopic(), cursorKey(p.Name, name)
 	if p.Kafka.Brokers == "embedded" {
 		return fmt.Sprintf("source %s: its cursor lived in the embedded broker, which keeps nothing between runs: nothing to reset", name), nil
 	}
-	cursorCM := kafkaconf.Build(kafkaconf.Consumer, p.Kafka.Brokers, p.Kafka.Config, sp.cfg.Kafka.Config, map[string]string{
-		"group.id": p.Name + "." + name + ".cursor", "enable.auto.commit": "false",
-	})
-	cursor, err := loadCursorRetrying(ctx, cursorCM, topic, key)
+	cursor, err := loadCursorRetrying(ctx, cursorConsumer(p.Kafka.Brokers, p, sp.cfg), topic, key)
 	if err != nil {
 		return "", fmt.Errorf("source %s: read its cursor: %w", name, err)
 	}

@@ -51,9 +51,7 @@ func newTxnProducer(ctx context.Context, cm kafka.ConfigMap, log *slog.Logger, s
 }
 
 func (t *txnProducer) id() string {
-	v, _ := t.cm.Get("transactional.id", "")
-	s, _ := v.(string)
-	return s
+	return kafkaconf.String(t.cm, "transactional.id")
 }
 
 // start creates the producer and registers its transactional id, which

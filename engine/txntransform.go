@@ -55,22 +55,19 @@ type txnTransform struct {
 	// their position may still show where they were before.
 	seeked map[partitionKey]bool
 	// state is set for a stage with stateful steps.
-	state    *stateful
-	fatalLog chan string // see consumeLoop.fatalLog
-	watch    *groupWatch
+	state *stateful
+	watch *groupWatch
 	// failed is set by a rebalance callback that could not restore state;
 	// the loop stops with it.
 	failed error
 }
 
 func (x *txnTransform) run(ctx context.Context) error {
-	c, err := kafka.NewConsumer(&x.consumerCM)
+	c, w, err := x.openConsumer(x.consumerCM)
 	if err != nil {
-		return fmt.Errorf("%s %s: create consumer: %s", x.kind, x.name, kafkaconf.Scrub(x.consumerCM, err.Error()))
+		return err
 	}
-	x.c = c
-	x.fatalLog = make(chan string, 1)
-	go kafkaconf.WatchLogs(c.Logs(), x.consumerCM, x.log, x.fatalLog)
+	x.c, x.watch = c, w
 	var runErr error
 	defer func() { closeConsumer(c, x.consumerCM, x.log, runErr) }()
 	p, err := newTxnProducer(ctx, x.producerCM, x.log, x.stage)
@@ -90,11 +87,10 @@ func (x *txnTransform) run(ctx context.Context) error {
 		// topic goes to the same process (range assignment).
 		topics = append(slices.Clone(topics), x.state.st.plan.topics()...)
 	}
-	x.watch = newGroupWatch(x.stage, c, x.consumerCM, topics)
-	if err := c.SubscribeTopics(topics, x.rebalance); err != nil {
-		return fmt.Errorf("%s %s: subscribe to %s: %w", x.kind, x.name, strings.Join(x.topics, ","), err)
+	stopWatch, err := w.subscribe(topics, x.rebalance)
+	if err != nil {
+		return err
 	}
-	stopWatch := x.watch.start()
 	defer stopWatch() // before the consumer closes: deferred calls run last first
 	runErr = x.loop(ctx)
 	// Commit what was handled, within the drain period, unless the stage
@@ -128,7 +124,7 @@ func (x *txnTransform) loop(ctx context.Context) error {
 		if x.failed != nil {
 			return x.failed
 		}
-		if err := x.fatalLogged(x.fatalLog, x.consumerCM); err != nil {
+		if err := x.watch.failed(); err != nil {
 			return err
 		}
 		timeout := 100

@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -83,7 +82,7 @@ func testLagAsKafkaSays(t *testing.T, delivery string) {
 	name := unique("lag")
 	in := name + "-in"
 	kafkatest.CreateTopic(t, brokers, in, 3)
-	addr := freePort(t)
+	addr := runnertest.FreeAddr(t)
 	cfg := writePipeline(t, name, fmt.Sprintf(`pipeline: %s
 kafka:
   brokers: ${KAFKA_BROKERS}
@@ -116,7 +115,7 @@ sinks:
 	p = runnertest.Start(t, cfg, env...)
 	time.Sleep(2 * time.Second)
 	n := feed.Stop(t)
-	values := sqlOutput(t, name, n, nil)
+	values := sqlOutput(t, name, "", n, nil)
 	if tl := runnertest.CountValues(t, values, n); tl.Lost != 0 {
 		t.Fatalf("rows: %s", tl)
 	}
@@ -148,7 +147,7 @@ func TestLagWhileWaiting(t *testing.T) {
 	time.Sleep(time.Second) // its offsets committed
 	first.Kill(t)
 	runnertest.Preload(t, brokers, in, 3000, 10)
-	addr := freePort(t)
+	addr := runnertest.FreeAddr(t)
 	second := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "CONVEYOR_INSTANCE=second", "CONVEYOR_METRICS_ADDR="+addr)
 	second.WaitLog(t, "waiting for partitions", 30*time.Second)
 	if strings.Contains(second.Stderr.String(), "partitions assigned") {
@@ -161,15 +160,4 @@ func TestLagWhileWaiting(t *testing.T) {
 	if err := second.Term(t); err != nil {
 		t.Errorf("runner exit: %v\n%s", err, second.Stderr.String())
 	}
-}
-
-// freePort returns a loopback address that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,17 +19,9 @@ import (
 // each key on.
 func javaPartitions(t *testing.T, keys []string, n int) map[string]int32 {
 	t.Helper()
-	libs := service.KafkaLibs(t)
-	cmd := exec.Command("java", "-cp", filepath.Join(libs, "*"), filepath.Join("testdata", "KeyPartitions.java"), strconv.Itoa(n))
-	cmd.Stdin = strings.NewReader(strings.Join(keys, "\n") + "\n")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("KeyPartitions.java: %v\n%s", err, stderr.String())
-	}
+	out := service.KafkaJava(t, strings.Join(keys, "\n")+"\n", filepath.Join("testdata", "KeyPartitions.java"), strconv.Itoa(n))
 	want := map[string]int32{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		p, key, _ := strings.Cut(line, " ")
 		n, err := strconv.Atoi(p)
 		if err != nil {

@@ -67,7 +67,7 @@ sinks:
     sql: {driver: postgres, dsn: '%s', table: t, mode: insert, startup: %[3]s}
 `, name, table, startup, down))
 	}
-	addr := freePort(t)
+	addr := runnertest.FreeAddr(t)
 	p := runnertest.Start(t, pipeline("wait"), "KAFKA_BROKERS="+brokers, "PG_DSN="+dsn, "CONVEYOR_METRICS_ADDR="+addr)
 	waitReadyz(t, addr, http.StatusServiceUnavailable, name+"/rows (polling "+table+" fails", p)
 	waitReadyz(t, addr, http.StatusServiceUnavailable, name+"/nowhere (", p)

@@ -45,7 +45,10 @@ type stopCase struct {
 	pipeline func(t *testing.T, name, in, delivery string) (cfg string, env []string)
 	// collect returns every output value once the output holds want
 	// distinct records, or when the timeout passes.
-	collect func(t *testing.T, name string, want int, procs []*runnertest.Proc) [][]byte
+	collect func(t *testing.T, name, cfg string, want int, procs []*runnertest.Proc) [][]byte
+	// afterExit: the output is complete only once the processes exited
+	// (standard output); collect again then.
+	afterExit bool
 	// shared keeps a second process running in the same group while the
 	// first one stops and starts.
 	shared bool
@@ -71,7 +74,7 @@ func TestStopWhileFlowing(t *testing.T) {
 		// committed such a record's offset without its output).
 		{name: "transform with a full producer queue", deliveries: eos, pipeline: copyPipelineWith(1, map[string]string{"queue.buffering.max.messages": "100"}), collect: topicOutput("-out")},
 		{name: "file sink", deliveries: []string{"at_least_once"}, pipeline: fileSinkPipeline, collect: fileOutput},
-		{name: "stdout sink", deliveries: []string{"at_least_once"}, pipeline: stdoutSinkPipeline, collect: stdoutOutput},
+		{name: "stdout sink", deliveries: []string{"at_least_once"}, pipeline: stdoutSinkPipeline, collect: stdoutOutput, afterExit: true},
 		{name: "sql sink", deliveries: both, pipeline: sqlSinkPipeline, collect: sqlOutput},
 	}
 	for _, c := range cases {
@@ -123,7 +126,7 @@ func testStopWhileFlowing(t *testing.T, c stopCase, delivery string) {
 	if feed != nil {
 		n = feed.Stop(t)
 	}
-	values := c.collect(t, name, n, procs)
+	values := c.collect(t, name, cfg, n, procs)
 	for _, p := range procs {
 		if ok, _ := p.Wait(0); !ok {
 			if err := p.Term(t); err != nil {
@@ -131,17 +134,13 @@ func testStopWhileFlowing(t *testing.T, c stopCase, delivery string) {
 			}
 		}
 	}
-	if c.collectAfterStop() {
-		values = c.collect(t, name, n, procs)
+	if c.afterExit {
+		values = c.collect(t, name, cfg, n, procs)
 	}
 	tl := runnertest.CountValues(t, values, n)
 	faults.add(fmt.Sprintf("SIGTERM x%d while flowing: %s", stops(), c.name), delivery, tl)
 	expect(t, delivery, tl, 0)
 }
-
-// collectAfterStop: standard output is complete only once the processes
-// exited.
-func (c stopCase) collectAfterStop() bool { return c.name == "stdout sink" }
 
 // copyPipeline writes a chain of stages transforms long from in to
 // name-out, the last one marking records copied.
@@ -174,9 +173,11 @@ func copyPipelineWith(stages int, props map[string]string) func(t *testing.T, na
 	}
 }
 
+// fileSinkPipeline writes its lines to name.jsonl beside the pipeline file.
 func fileSinkPipeline(t *testing.T, name, in, delivery string) (string, []string) {
-	path := filepath.Join(t.TempDir(), name+".jsonl")
-	return writePipeline(t, name, fmt.Sprintf(`pipeline: %s
+	dir := t.TempDir()
+	path := filepath.Join(dir, name+".jsonl")
+	return writePipelineAt(t, filepath.Join(dir, name+".yaml"), fmt.Sprintf(`pipeline: %s
 kafka:
   brokers: ${KAFKA_BROKERS}
   config: {%s}
@@ -230,7 +231,12 @@ func kafkaProps(m map[string]string) string {
 
 func writePipeline(t *testing.T, name, text string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), name+".yaml")
+	return writePipelineAt(t, filepath.Join(t.TempDir(), name+".yaml"), text)
+}
+
+// writePipelineAt writes text to the pipeline file at path.
+func writePipelineAt(t *testing.T, path, text string) string {
+	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +244,8 @@ func writePipeline(t *testing.T, name, text string) string {
 }
 
 // topicOutput reads the output topic name+suffix.
-func topicOutput(suffix string) func(t *testing.T, name string, want int, _ []*runnertest.Proc) [][]byte {
-	return func(t *testing.T, name string, want int, _ []*runnertest.Proc) [][]byte {
+func topicOutput(suffix string) func(t *testing.T, name, cfg string, want int, _ []*runnertest.Proc) [][]byte {
+	return func(t *testing.T, name, _ string, want int, _ []*runnertest.Proc) [][]byte {
 		brokers := service.Kafka(t)
 		kafkatest.ReadUntil(t, brokers, name+suffix, 120*time.Second, runnertest.UniqueValues(want))
 		var values [][]byte
@@ -266,19 +272,9 @@ func waitValues(want int, timeout time.Duration, read func() [][]byte) [][]byte 
 	}
 }
 
-func fileOutput(t *testing.T, name string, want int, procs []*runnertest.Proc) [][]byte {
-	var path string
-	// The file's path is in the pipeline; every process appends to it.
-	cfg := procs[0].Cmd.Args[2]
-	text, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(text), "\n") {
-		if _, after, ok := strings.Cut(line, "file: {path: "); ok {
-			path = strings.TrimSuffix(after, "}")
-		}
-	}
+// fileOutput reads the file every process appended to, beside cfg.
+func fileOutput(t *testing.T, name, cfg string, want int, _ []*runnertest.Proc) [][]byte {
+	path := filepath.Join(filepath.Dir(cfg), name+".jsonl")
 	return waitValues(want, 120*time.Second, func() [][]byte {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -288,7 +284,7 @@ func fileOutput(t *testing.T, name string, want int, procs []*runnertest.Proc) [
 	})
 }
 
-func stdoutOutput(t *testing.T, name string, want int, procs []*runnertest.Proc) [][]byte {
+func stdoutOutput(t *testing.T, name, _ string, want int, procs []*runnertest.Proc) [][]byte {
 	return waitValues(want, 120*time.Second, func() [][]byte {
 		var values [][]byte
 		for _, p := range procs {
@@ -304,7 +300,7 @@ func stdoutOutput(t *testing.T, name string, want int, procs []*runnertest.Proc)
 	})
 }
 
-func sqlOutput(t *testing.T, name string, want int, _ []*runnertest.Proc) [][]byte {
+func sqlOutput(t *testing.T, name, _ string, want int, _ []*runnertest.Proc) [][]byte {
 	db := openPostgres(t, service.Postgres(t))
 	return waitValues(want, 120*time.Second, func() [][]byte {
 		var rows []struct {

@@ -120,6 +120,13 @@ func Build(role Role, brokers string, global, stage map[string]string, extra map
 	return cm
 }
 
+// String is the value of key in cm as a string, "" when unset.
+func String(cm kafka.ConfigMap, key string) string {
+	v, _ := cm.Get(key, "")
+	s, _ := v.(string)
+	return s
+}
+
 // Logs forwards librdkafka's log lines to log until the client closes the
 // channel. Its info lines (connections coming and going) go to debug.
 func Logs(ch chan kafka.LogEvent, cm kafka.ConfigMap, log *slog.Logger) {

@@ -27,6 +27,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/conveyor-dev/conveyor/kafkaconf"
 )
 
 // Leave removes the static member instance from group. A member the group
@@ -67,11 +69,7 @@ func Leave(ctx context.Context, cm kafka.ConfigMap, group, instance string) erro
 // certificate and key as files or PEM; SASL PLAIN and SCRAM. Anything
 // else is an error naming the property, never its value.
 func Options(cm kafka.ConfigMap) ([]kgo.Opt, error) {
-	get := func(k string) string {
-		v, _ := cm.Get(k, "")
-		s, _ := v.(string)
-		return s
-	}
+	get := func(k string) string { return kafkaconf.String(cm, k) }
 	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(get("bootstrap.servers"), ",")...), kgo.ClientID("conveyor")}
 	proto := strings.ToLower(get("security.protocol"))
 	switch proto {

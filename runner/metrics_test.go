@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,16 +19,6 @@ import (
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func get(url string) (int, string) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -45,7 +34,7 @@ func get(url string) (int, string) {
 // its assignment, and after a known run /metrics counts exactly what went
 // through.
 func TestMetricsAndReadiness(t *testing.T) {
-	brokerAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	brokerAddr, metricsAddr := runnertest.FreeAddr(t), runnertest.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "m.yaml")
 	pipeline := `pipeline: watched
 kafka:

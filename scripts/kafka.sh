@@ -3,14 +3,14 @@
 # for tests: one node, or three for broker fault tests. The jars come from
 # Maven Central once and are cached, so later runs are offline.
 #
-#   kafka.sh fetch [VERSION]                 (prints KAFKA_LIBS=folder of the jars)
+#   kafka.sh fetch [VERSION]
 #   kafka.sh up [--nodes 1|3] [--dir DIR] [--version V] [--owner-pid PID]
 #   kafka.sh down [--dir DIR]                (DIR defaults to $KAFKA_DIR)
 #   kafka.sh kill-node [--dir DIR] N         (SIGKILL node N)
 #   kafka.sh start-node [--dir DIR] N        (start it again, same config and data)
 #   kafka.sh leader [--dir DIR] TOPIC PARTITION
 #   kafka.sh status [--dir DIR]
-#   kafka.sh run-class CLASS [ARGS...]       (a class of Kafka's jars, e.g. its tools)
+#   kafka.sh run-class CLASS|FILE.java [ARGS...]  (Java against Kafka's jars, e.g. its tools)
 #
 # `up` prints KAFKA_DIR=... and, last, KAFKA_BROKERS=host:port[,...] on
 # stdout; everything else goes to stderr. With --owner-pid, a watchdog runs
@@ -584,9 +584,9 @@ cmd_status() {
 
 # Kafka's own tools from the cached jars, against any broker: the tests
 # compare conveyor's view (lag, partitions) with Kafka's.
-#   kafka.sh run-class CLASS [ARGS...]
+#   kafka.sh run-class CLASS|FILE.java [ARGS...]
 cmd_run_class() {
-  (($# >= 1)) || die "usage: run-class CLASS [ARGS...]"
+  (($# >= 1)) || die "usage: run-class CLASS|FILE.java [ARGS...]"
   need_java
   cmd_fetch "$DEFAULT_VERSION"
   local conf
@@ -600,7 +600,7 @@ cmd_run_class() {
 }
 
 case ${1:-} in
-  fetch) shift; cmd_fetch "$@"; echo "KAFKA_LIBS=$(home_of "${1:-$DEFAULT_VERSION}")/libs" ;;
+  fetch) shift; cmd_fetch "$@" ;;
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
   kill-node) shift; cmd_kill_node "$@" ;;

@@ -6,6 +6,7 @@ package runnertest
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,18 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// FreeAddr returns a loopback address that was free a moment ago, for a
+// runner to listen on (its metrics, say).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // Proc is a runner subprocess.

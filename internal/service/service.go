@@ -181,28 +181,6 @@ func startKafka(nodes int) (*proc, error) {
 	return p, nil
 }
 
-// KafkaLibs returns the folder of the Kafka jars (kafka-clients, tools...)
-// that scripts/kafka.sh runs brokers from, fetching them on first use, for
-// tests that compare with Kafka's own Java code: java -cp 'LIBS/*' ...
-func KafkaLibs(t testing.TB) string {
-	t.Helper()
-	if _, err := exec.LookPath("java"); err != nil {
-		unavailable(t, "Java", err)
-	}
-	script, err := scriptPath("kafka.sh")
-	if err != nil {
-		unavailable(t, "Kafka's jars", err)
-	}
-	out, err := runScript(upTimeout, script, "fetch")
-	if err == nil && out["KAFKA_LIBS"] == "" {
-		err = fmt.Errorf("%s fetch printed no KAFKA_LIBS", script)
-	}
-	if err != nil {
-		unavailable(t, "Kafka's jars", err)
-	}
-	return out["KAFKA_LIBS"]
-}
-
 // Cluster is a three-node Kafka cluster (each node both broker and KRaft
 // controller; node ids 1, 2, 3) with replication factor 3 and
 // min.insync.replicas 2 by default, so a topic stays writable with acks=all

@@ -11,10 +11,11 @@ import (
 	"time"
 )
 
-// KafkaClass runs a class from Kafka's jars (its tools, its client) with
-// the machine's Java, through scripts/kafka.sh run-class, and returns its
-// standard output. The test fails when it cannot run.
-func KafkaClass(t testing.TB, class string, args ...string) string {
+// KafkaJava runs Java against Kafka's jars (its tools, its client), a
+// class of them or a source file (name.java, run by the source launcher),
+// with stdin as standard input, through scripts/kafka.sh run-class, and
+// returns its standard output. The test fails when it cannot run.
+func KafkaJava(t testing.TB, stdin string, classOrFile string, args ...string) string {
 	t.Helper()
 	script, err := scriptPath("kafka.sh")
 	if err != nil {
@@ -22,11 +23,11 @@ func KafkaClass(t testing.TB, class string, args ...string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{script, "run-class", class}, args...)...)
+	cmd := exec.CommandContext(ctx, "bash", append([]string{script, "run-class", classOrFile}, args...)...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("kafka.sh run-class %s: %v\n%s", class, err, tail(stderr.String(), 30))
+		t.Fatalf("kafka.sh run-class %s: %v\n%s", classOrFile, err, tail(stderr.String(), 30))
 	}
 	return stdout.String()
 }
@@ -36,7 +37,7 @@ func KafkaClass(t testing.TB, class string, args ...string) string {
 // "topic[partition]"; -1 where it shows "-".
 func GroupLag(t testing.TB, brokers, group string) map[string]int64 {
 	t.Helper()
-	out := KafkaClass(t, "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server", brokers, "--describe", "--group", group)
+	out := KafkaJava(t, "", "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server", brokers, "--describe", "--group", group)
 	lag := map[string]int64{}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
