@@ -8,20 +8,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conveyor-dev/conveyor/aggregate"
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
 	"github.com/conveyor-dev/conveyor/engine"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
+	"github.com/conveyor-dev/conveyor/transforms/aggregate"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
-var kinds = config.Options{Kinds: config.Kinds{Sources: []string{"generate"}}}
+var kinds = pipeline.Options{Kinds: pipeline.Kinds{Sources: []string{"generate"}}}
 
 // load writes p the way the harness does and loads it the way the runner
 // does, failing on any problem `runner check` would report.
-func load(t *testing.T, p pipelineFile) *config.Pipeline {
+func load(t *testing.T, p pipelineFile) *pipeline.Config {
 	t.Helper()
 	path, err := writePipeline(t.TempDir(), p)
 	if err != nil {
@@ -34,14 +35,14 @@ func load(t *testing.T, p pipelineFile) *config.Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(path, src, kinds)
+	cfg, err := pipeline.Parse(path, src, kinds)
 	if err != nil {
 		t.Fatalf("runner would reject:\n%s\n%v", src, err)
 	}
-	reg := engine.Registry{Sources: map[string]engine.SourceFactory{
-		"generate": func(c config.Connector, env engine.Env) (engine.Source, error) { return generate.New(c, env) },
+	reg := connectors.Registry{Sources: map[string]connectors.SourceFactory{
+		"generate": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) { return generate.New(c, env) },
 	}}
-	if _, err := engine.Build([]*config.Pipeline{cfg}, reg, engine.Env{Lookup: os.LookupEnv}); err != nil {
+	if _, err := engine.Build([]*pipeline.Config{cfg}, reg, connectors.Env{Lookup: os.LookupEnv}); err != nil {
 		t.Fatalf("runner would reject:\n%s\n%v", src, err)
 	}
 	return cfg
@@ -96,7 +97,7 @@ func TestAggregatePipeline(t *testing.T) {
 		t.Fatalf("aggregate wiring: from %v to %s group %s steps %+v", tr.From, tr.To, tr.Group, tr.Steps)
 	}
 	a := tr.Steps[0].Aggregate
-	if a.By != nil || a.Window != nil || a.Emit != config.EmitChanges {
+	if a.By != nil || a.Window != nil || a.Emit != pipeline.EmitChanges {
 		t.Fatalf("aggregate should group by the record key, unwindowed, emit changes: %+v", a)
 	}
 	spec, err := aggregate.Compile(a, expression.Options{})
@@ -144,7 +145,7 @@ func TestGeneratePipelineMatchesPreload(t *testing.T) {
 		if s.To != "out" || s.Key == nil || s.Key.Src != "store" {
 			t.Fatalf("generate wiring: to %s key %v", s.To, s.Key)
 		}
-		src, err := generate.New(s.Connector, engine.Env{Lookup: os.LookupEnv, Vars: cfg.Vars})
+		src, err := generate.New(s.Connector, connectors.Env{Lookup: os.LookupEnv, Vars: cfg.Vars})
 		if err != nil {
 			t.Fatal(err)
 		}

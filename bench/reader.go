@@ -7,7 +7,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/kafkaread"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
 
 // readTopic calls fn for the records of topic from the start of each
@@ -35,7 +35,7 @@ func (h *harness) readTopic(ctx context.Context, topic string, limit int64, fn f
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var read int64
-	for !kafkaread.Reached(c, assign, end) && (limit <= 0 || read < limit) {
+	for !rdkafka.Reached(c, assign, end) && (limit <= 0 || read < limit) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("read %s: %d records read: %w", topic, read, ctx.Err())
 		}

@@ -12,9 +12,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/kafkaconf"
-	"github.com/conveyor-dev/conveyor/membership"
+	"github.com/conveyor-dev/conveyor/kafka/membership"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 // item is one consumed message and its place in the offset tracker.
@@ -59,7 +59,7 @@ const (
 )
 
 // newConsumeLoop sets batching from the stage's rate cap.
-func newConsumeLoop(st *stage, cm kafka.ConfigMap, c *config.Consumer, proc processor, tr *tracker) *consumeLoop {
+func newConsumeLoop(st *stage, cm kafka.ConfigMap, c *pipeline.Consumer, proc processor, tr *tracker) *consumeLoop {
 	l := &consumeLoop{stage: st, cm: cm, topics: c.From, proc: proc, tr: tr, linger: defaultLinger}
 	l.limit, l.maxBatch = rateCap(c.Rate, defaultMaxBatch)
 	return l
@@ -68,7 +68,7 @@ func newConsumeLoop(st *stage, cm kafka.ConfigMap, c *config.Consumer, proc proc
 // rateCap returns the limiter of a stage's `rate:` (nil without one) and
 // the batch size to use: a capped stage takes batches of about a tenth of a
 // second's worth, so the cap holds smoothly.
-func rateCap(r config.Rate, batch int) (*rate.Limiter, int) {
+func rateCap(r pipeline.Rate, batch int) (*rate.Limiter, int) {
 	if r <= 0 {
 		return nil, batch
 	}
@@ -182,7 +182,7 @@ func (l *consumeLoop) poll(ctx, gctx context.Context) error {
 
 func (l *consumeLoop) warn(what string, err error) {
 	if ok, held := l.errLog.allow(); ok {
-		l.log.Warn(what, "error", kafkaconf.Scrub(l.cm, err.Error()), "repeats_unlogged", held)
+		l.log.Warn(what, "error", rdkafka.Scrub(l.cm, err.Error()), "repeats_unlogged", held)
 	}
 }
 
@@ -328,9 +328,9 @@ func refuseWhileClosing(c *kafka.Consumer, log *slog.Logger, parts []kafka.Topic
 // another live process uses this process's instance name.
 func (s *stage) fatal(cm kafka.ConfigMap, e kafka.Error) error {
 	if e.Code() == kafka.ErrFencedInstanceID {
-		return fmt.Errorf("%s %s: %w: another process joined the consumer group as the same member %s: give each runner of these pipelines its own --instance (CONVEYOR_INSTANCE)", s.kind, s.name, errConsumerFailed, kafkaconf.String(cm, "group.instance.id"))
+		return fmt.Errorf("%s %s: %w: another process joined the consumer group as the same member %s: give each runner of these pipelines its own --instance (CONVEYOR_INSTANCE)", s.kind, s.name, errConsumerFailed, rdkafka.String(cm, "group.instance.id"))
 	}
-	return fmt.Errorf("%s %s: %w: %s", s.kind, s.name, errConsumerFailed, kafkaconf.Scrub(cm, e.Error()))
+	return fmt.Errorf("%s %s: %w: %s", s.kind, s.name, errConsumerFailed, rdkafka.Scrub(cm, e.Error()))
 }
 
 // closeConsumer closes c and, when it is a static member, removes it from
@@ -360,14 +360,14 @@ func closeConsumer(c *kafka.Consumer, cm kafka.ConfigMap, log *slog.Logger, runE
 	case <-time.After(closeTimeout):
 		log.Error("the consumer did not close within its time (librdkafka); leaving it behind", "timeout", closeTimeout)
 	}
-	id, g := kafkaconf.String(cm, "group.instance.id"), kafkaconf.String(cm, "group.id")
+	id, g := rdkafka.String(cm, "group.instance.id"), rdkafka.String(cm, "group.id")
 	if id == "" || g == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := membership.Leave(ctx, cm, g, id); err != nil {
-		log.Warn("could not leave the consumer group: other members take this process's partitions only when its session times out", "group", g, "session_timeout_ms", sessionTimeout(cm), "error", kafkaconf.Scrub(cm, err.Error()))
+		log.Warn("could not leave the consumer group: other members take this process's partitions only when its session times out", "group", g, "session_timeout_ms", sessionTimeout(cm), "error", rdkafka.Scrub(cm, err.Error()))
 		return
 	}
 	log.Debug("left the consumer group", "group", g, "instance", id)
@@ -376,7 +376,7 @@ func closeConsumer(c *kafka.Consumer, cm kafka.ConfigMap, log *slog.Logger, runE
 // sessionTimeout is the consumer's session.timeout.ms, librdkafka's
 // default when unset.
 func sessionTimeout(cm kafka.ConfigMap) string {
-	if v := kafkaconf.String(cm, "session.timeout.ms"); v != "" {
+	if v := rdkafka.String(cm, "session.timeout.ms"); v != "" {
 		return v
 	}
 	return "45000"

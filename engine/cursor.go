@@ -10,21 +10,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/kafkaconf"
-	"github.com/conveyor-dev/conveyor/kafkaread"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
-
-// Resumer is a Source with a cursor (a SQL source's last id or timestamp,
-// say). The engine keeps the cursor of the last batch whose records are all
-// durable in Kafka in a compacted topic, keyed by pipeline and source, and
-// hands it back before Read on the next start, so a restart resumes after
-// the last acknowledged row: nothing skipped, at most the unacknowledged
-// tail read again.
-type Resumer interface {
-	// Resume is called once before Read with the stored cursor, or nil on
-	// a first run.
-	Resume(cursor []byte) error
-}
 
 // DefaultCursorTopic is where cursors live unless a pipeline names another.
 const DefaultCursorTopic = "conveyor-cursors"
@@ -56,7 +43,7 @@ func settling(err error) bool {
 func loadCursor(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]byte, error) {
 	c, err := kafka.NewConsumer(&cm)
 	if err != nil {
-		return nil, fmt.Errorf("cursor consumer: %s", kafkaconf.Scrub(cm, err.Error()))
+		return nil, fmt.Errorf("cursor consumer: %s", rdkafka.Scrub(cm, err.Error()))
 	}
 	defer c.Close()
 	md, err := c.GetMetadata(&topic, false, 10000)
@@ -90,7 +77,7 @@ func loadCursor(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]b
 	// The end is reached when the position is: exactly-once sources write
 	// cursors in transactions, whose markers take offsets but are never
 	// returned, and whose aborted records are skipped.
-	reached := func() bool { return kafkaread.Reached(c, assign, end) }
+	reached := func() bool { return rdkafka.Reached(c, assign, end) }
 	for !reached() {
 		if err := ctx.Err(); err != nil {
 			return nil, err

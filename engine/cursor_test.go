@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 const sqlPipeline = `
@@ -45,17 +46,19 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	}
 	insert(1, 50)
 	reg := registry()
-	reg.Sources["sql"] = func(c config.Connector, env engine.Env) (engine.Source, error) { return sqlsource.New(c, env) }
+	reg.Sources["sql"] = func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
+		return sqlsource.New(c, env)
+	}
 	run := func(wantTotal int) {
 		lookup := func(k string) (string, bool) {
 			v, ok := map[string]string{"BROKERS": brokers, "DSN": dsn}[k]
 			return v, ok
 		}
-		p, err := config.Parse("test.yaml", []byte(sqlPipeline), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
+		p, err := pipeline.Parse("test.yaml", []byte(sqlPipeline), pipeline.Options{Lookup: lookup, Kinds: reg.Kinds()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup})
+		plan, err := engine.Build([]*pipeline.Config{p}, reg, connectors.Env{Lookup: lookup})
 		if err != nil {
 			t.Fatal(err)
 		}

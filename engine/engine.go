@@ -19,34 +19,20 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/embedded"
-	"github.com/conveyor-dev/conveyor/expression"
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/kafka/embedded"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/kafka/topic"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
-	"github.com/conveyor-dev/conveyor/topic"
 	"github.com/conveyor-dev/conveyor/transforms"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
-// Env is what connector factories get besides their own config.
-type Env struct {
-	Lookup config.LookupFunc
-	Vars   map[string]any // the pipeline's vars, for connector expressions
-	Log    *slog.Logger
-	// Stdout is shared by every sink that prints; Build serialises writes to
-	// it, so a sink that writes whole lines in one call never interleaves
-	// with another.
-	Stdout io.Writer
-	// Health is the stage's, for a connector to say it cannot work (and
-	// why) and when it can again. Build sets it, and Log to the stage's
-	// logger, per connector.
-	Health *Health
-}
-
-// forStage is env for the connector of one stage: its logger names the
+// envForStage is env for the connector of one stage: its logger names the
 // pipeline and stage, and the stage's Health comes with it.
-func (env Env) forStage(pipeline, stage string) Env {
-	env.Health = &Health{}
+func envForStage(env connectors.Env, pipeline, stage string) connectors.Env {
+	env.Health = &connectors.Health{}
 	if env.Log != nil {
 		env.Log = env.Log.With("pipeline", pipeline, "stage", stage)
 	}
@@ -65,81 +51,42 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// SourceFactory builds a source from its config without connecting to
-// anything, so `runner check` can call it offline.
-type SourceFactory func(c config.Connector, env Env) (Source, error)
-
-// SinkFactory builds a sink from its config without connecting to anything.
-type SinkFactory func(c config.Connector, env Env) (Sink, error)
-
-// Registry lists the connectors a runner knows, registered explicitly by the
-// binary.
-type Registry struct {
-	Sources map[string]SourceFactory
-	Sinks   map[string]SinkFactory
-}
-
-// Kinds names the registered connectors, for config loading.
-func (r Registry) Kinds() config.Kinds {
-	var k config.Kinds
-	for name := range r.Sources {
-		k.Sources = append(k.Sources, name)
-	}
-	for name := range r.Sinks {
-		k.Sinks = append(k.Sinks, name)
-	}
-	sort.Strings(k.Sources)
-	sort.Strings(k.Sinks)
-	return k
-}
-
-// Opener is implemented by connectors that acquire resources (files,
-// connections) when the stage starts rather than when it is built.
-type Opener interface {
-	Open(ctx context.Context) error
-}
-
-// Closer is implemented by sources that hold resources.
-type Closer interface {
-	Close() error
-}
-
 // Plan is a set of pipelines, checked and compiled, ready to run.
 type Plan struct {
 	pipelines []*pipelinePlan
 }
 
 type pipelinePlan struct {
-	cfg       *config.Pipeline
+	cfg       *pipeline.Config
 	sources   []*sourcePlan
 	transform []*transformPlan
 	sinks     []*sinkPlan
 }
 
 type sourcePlan struct {
-	cfg    *config.Source
-	src    Source
+	cfg    *pipeline.Source
+	src    connectors.Source
 	chain  *transforms.Chain
-	health *Health
+	health *connectors.Health
 }
 
 type transformPlan struct {
-	cfg      *config.Transform
+	cfg      *pipeline.Transform
 	chain    *transforms.Chain
 	stateful *statefulPlan // set when steps keep state; chain is nil then
 }
 
 type sinkPlan struct {
-	cfg    *config.Sink
-	sink   Sink
+	cfg    *pipeline.Sink
+	sink   connectors.Sink
 	chain  *transforms.Chain
-	health *Health
+	health *connectors.Health
 }
 
 // Build compiles every stage of the pipelines and builds their connectors,
 // returning every error found. It does not touch the network.
-func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
-	var errs config.Errors
+func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env) (*Plan, error) {
+	var errs pipeline.Errors
 	plan := &Plan{}
 	if env.Stdout != nil {
 		env.Stdout = &lockedWriter{w: env.Stdout}
@@ -152,9 +99,9 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 		cenv.Vars = p.Vars
 		internal := internalTopics(p)
 		guard := transforms.InternalTopics(internal)
-		compile := func(st *config.Stage, extra ...config.Step) *transforms.Chain {
-			var steps []config.Step
-			for _, s := range append(append([]config.Step(nil), st.Steps...), extra...) {
+		compile := func(st *pipeline.Stage, extra ...pipeline.Step) *transforms.Chain {
+			var steps []pipeline.Step
+			for _, s := range append(append([]pipeline.Step(nil), st.Steps...), extra...) {
 				if s.Kind != "" { // the loader already reported a step it could not read
 					steps = append(steps, s)
 				}
@@ -163,16 +110,16 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 			errs.Add(st.Pos, st.Path+".steps", err)
 			return ch
 		}
-		checkTo := func(st *config.Stage, to string) {
+		checkTo := func(st *pipeline.Stage, to string) {
 			errs.Add(st.Pos, st.Path+".to", transforms.InternalTopic(to, internal))
 		}
 		for i := range p.Sources {
 			s := &p.Sources[i]
-			var extra []config.Step
+			var extra []pipeline.Step
 			if s.Key != nil {
-				extra = append(extra, config.Step{Kind: "key", Path: s.Key.Path, Pos: s.Key.Pos, Key: s.Key})
+				extra = append(extra, pipeline.Step{Kind: "key", Path: s.Key.Path, Pos: s.Key.Pos, Key: s.Key})
 			}
-			senv := cenv.forStage(p.Name, s.Name)
+			senv := envForStage(cenv, p.Name, s.Name)
 			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, extra...), health: senv.Health}
 			if f, ok := reg.Sources[s.Connector.Kind]; ok {
 				src, err := f(s.Connector, senv)
@@ -180,10 +127,10 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 				sp.src = src
 			}
 			checkExactlyOnce(p, &s.Stage, &errs)
-			if _, ok := sp.src.(Resumer); s.Delivery == config.ExactlyOnce && sp.src != nil && !ok {
+			if _, ok := sp.src.(connectors.Resumer); s.Delivery == pipeline.ExactlyOnce && sp.src != nil && !ok {
 				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a source that keeps a cursor (sql; file, except on standard input): this %s source cannot tell on restart which records it already wrote", s.Connector.Kind)
 			}
-			if s.OnError.Action == config.DeadLetter && s.OnError.DeadLetter == s.To {
+			if s.OnError.Action == pipeline.DeadLetter && s.OnError.DeadLetter == s.To {
 				errs.Addf(s.OnError.Pos, s.Path+".on_error.dead_letter", "the dead-letter topic must differ from the output topic %q", s.To)
 			} else {
 				checkTo(&s.Stage, s.To)
@@ -210,7 +157,7 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 		}
 		for i := range p.Sinks {
 			s := &p.Sinks[i]
-			senv := cenv.forStage(p.Name, s.Name)
+			senv := envForStage(cenv, p.Name, s.Name)
 			sp := &sinkPlan{cfg: s, chain: compile(&s.Stage), health: senv.Health}
 			if f, ok := reg.Sinks[s.Connector.Kind]; ok {
 				sink, err := f(s.Connector, senv)
@@ -218,11 +165,11 @@ func Build(pipes []*config.Pipeline, reg Registry, env Env) (*Plan, error) {
 				sp.sink = sink
 			}
 			checkExactlyOnce(p, &s.Stage, &errs)
-			if s.Delivery == config.ExactlyOnce {
-				if _, ok := sp.sink.(OffsetSink); sp.sink != nil && !ok {
+			if s.Delivery == pipeline.ExactlyOnce {
+				if _, ok := sp.sink.(connectors.OffsetSink); sp.sink != nil && !ok {
 					errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a sink that stores offsets in the same transaction as its writes (sql): %s cannot, so a crash between a write and a commit would repeat records", s.Connector.Kind)
 				}
-				if s.OnError.Action == config.DeadLetter {
+				if s.OnError.Action == pipeline.DeadLetter {
 					errs.Addf(s.OnError.Pos, s.Path+".on_error", "an exactly_once sink cannot dead-letter: the dead-letter topic and the sink's database do not commit together; use fail or drop")
 				}
 			}
@@ -340,10 +287,10 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 // internalTopics are the topics of p that records may not be routed into
 // (by a to step or a stage's to), each with what it is: the cursor topic,
 // every stage's dead-letter topic and every transform's changelog.
-func internalTopics(p *config.Pipeline) map[string]string {
+func internalTopics(p *pipeline.Config) map[string]string {
 	m := map[string]string{cursorTopicOf(p): "the cursor topic"}
-	deadLetter := func(st *config.Stage) {
-		if st.OnError.Action == config.DeadLetter {
+	deadLetter := func(st *pipeline.Stage) {
+		if st.OnError.Action == pipeline.DeadLetter {
 			m[st.OnError.DeadLetter] = "the dead-letter topic of stage " + st.Name
 		}
 	}
@@ -365,7 +312,7 @@ func internalTopics(p *config.Pipeline) map[string]string {
 // keeps a cursor.
 func (pp *pipelinePlan) cursorTopic() string {
 	for _, s := range pp.sources {
-		if _, ok := s.src.(Resumer); ok {
+		if _, ok := s.src.(connectors.Resumer); ok {
 			return cursorTopicOf(pp.cfg)
 		}
 	}
@@ -377,14 +324,14 @@ func cursorKey(pipeline, source string) string { return pipeline + "/" + source 
 
 // cursorConsumer is the config of the consumer that reads a source's
 // cursor back.
-func cursorConsumer(brokers string, p *config.Pipeline, src *config.Source) kafka.ConfigMap {
-	return kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, src.Kafka.Config, map[string]string{
+func cursorConsumer(brokers string, p *pipeline.Config, src *pipeline.Source) kafka.ConfigMap {
+	return rdkafka.Build(rdkafka.Consumer, brokers, p.Kafka.Config, src.Kafka.Config, map[string]string{
 		"group.id": p.Name + "." + src.Name + ".cursor", "enable.auto.commit": "false",
 	})
 }
 
 // cursorTopicOf is the topic where p's sources keep their cursors.
-func cursorTopicOf(p *config.Pipeline) string {
+func cursorTopicOf(p *pipeline.Config) string {
 	if p.CursorTopic != "" {
 		return p.CursorTopic
 	}
@@ -396,19 +343,19 @@ func ensureTopics(ctx context.Context, pp *pipelinePlan, brokers string, log *sl
 	topics := maps.Clone(p.Topics)
 	if t := pp.cursorTopic(); t != "" {
 		if topics == nil {
-			topics = map[string]config.Topic{}
+			topics = map[string]pipeline.Topic{}
 		}
 		if _, declared := topics[t]; !declared {
-			topics[t] = config.Topic{Partitions: 1, ReplicationFactor: -1, Config: map[string]string{"cleanup.policy": "compact"}}
+			topics[t] = pipeline.Topic{Partitions: 1, ReplicationFactor: -1, Config: map[string]string{"cleanup.policy": "compact"}}
 		}
 	}
 	if len(topics) == 0 {
 		return nil
 	}
-	cm := kafkaconf.Build(kafkaconf.Admin, brokers, p.Kafka.Config, nil, nil)
+	cm := rdkafka.Build(rdkafka.Admin, brokers, p.Kafka.Config, nil, nil)
 	admin, err := kafka.NewAdminClient(&cm)
 	if err != nil {
-		return fmt.Errorf("pipeline %s: admin client: %s", p.Name, kafkaconf.Scrub(cm, err.Error()))
+		return fmt.Errorf("pipeline %s: admin client: %s", p.Name, rdkafka.Scrub(cm, err.Error()))
 	}
 	defer admin.Close()
 	var specs []topic.Spec
@@ -421,7 +368,7 @@ func ensureTopics(ctx context.Context, pp *pipelinePlan, brokers string, log *sl
 		log.Warn(m.String(), "pipeline", p.Name)
 	}
 	if err != nil {
-		return fmt.Errorf("pipeline %s: %s", p.Name, kafkaconf.Scrub(cm, err.Error()))
+		return fmt.Errorf("pipeline %s: %s", p.Name, rdkafka.Scrub(cm, err.Error()))
 	}
 	return nil
 }
@@ -434,7 +381,7 @@ type runnable interface {
 
 func (s *stage) base() *stage { return s }
 
-func (pp *pipelinePlan) newStage(st *config.Stage, kind, connector string, chain *transforms.Chain, health *Health, mon Monitor, log *slog.Logger) *stage {
+func (pp *pipelinePlan) newStage(st *pipeline.Stage, kind, connector string, chain *transforms.Chain, health *connectors.Health, mon Monitor, log *slog.Logger) *stage {
 	s := &stage{
 		pipeline:  pp.cfg.Name,
 		file:      pp.cfg.File,
@@ -471,17 +418,17 @@ func instance(name string) string {
 func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.Logger) ([]runnable, error) {
 	p := pp.cfg
 	var out []runnable
-	producerFor := func(st *config.Stage, l *slog.Logger, stats *statsHandler) (*producer, error) {
-		cm := kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, nil)
+	producerFor := func(st *pipeline.Stage, l *slog.Logger, stats *statsHandler) (*producer, error) {
+		cm := rdkafka.Build(rdkafka.Producer, brokers, p.Kafka.Config, st.Kafka.Config, nil)
 		return newProducer(cm, l, stats)
 	}
 	// consumerConfig is the config of a stage's group consumer, with more
 	// settings for its delivery mode.
-	consumerConfig := func(st *config.Stage, c *config.Consumer, more map[string]string) kafka.ConfigMap {
+	consumerConfig := func(st *pipeline.Stage, c *pipeline.Consumer, more map[string]string) kafka.ConfigMap {
 		m := map[string]string{"group.id": c.Group, "auto.offset.reset": string(c.Start)}
 		maps.Copy(m, more)
 		maps.Copy(m, staticMember(p, st, instance))
-		cm := kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, m)
+		cm := rdkafka.Build(rdkafka.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, m)
 		if cm["group.instance.id"] == "" {
 			delete(cm, "group.instance.id") // a dynamic member
 		}
@@ -491,7 +438,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		base := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
 		var leaseCM kafka.ConfigMap
 		shared := false
-		if sh, ok := sp.src.(Shared); ok && sh.Shared() && pp.cursorTopic() != "" {
+		if sh, ok := sp.src.(connectors.Shared); ok && sh.Shared() && pp.cursorTopic() != "" {
 			shared = true
 			m := map[string]string{
 				"group.id":                      p.Name + "." + sp.cfg.Name + ".lease",
@@ -502,10 +449,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 				m["session.timeout.ms"] = leaseSession
 				m["heartbeat.interval.ms"] = "1000"
 			}
-			leaseCM = consumerConfig(&sp.cfg.Stage, &config.Consumer{Group: m["group.id"], Start: config.Latest}, m)
+			leaseCM = consumerConfig(&sp.cfg.Stage, &pipeline.Consumer{Group: m["group.id"], Start: pipeline.Latest}, m)
 		}
 		var txnCM kafka.ConfigMap
-		if sp.cfg.Delivery == config.ExactlyOnce {
+		if sp.cfg.Delivery == pipeline.ExactlyOnce {
 			// A shared source's transactional id is the stage's, not the
 			// process's: whoever takes the lease registers it, which
 			// aborts what the previous holder left open and fences it, so
@@ -514,7 +461,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 			if shared {
 				id = ""
 			}
-			txnCM = kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, exactlyOnceProducer(p, &sp.cfg.Stage, id))
+			txnCM = rdkafka.Build(rdkafka.Producer, brokers, p.Kafka.Config, sp.cfg.Kafka.Config, exactlyOnceProducer(p, &sp.cfg.Stage, id))
 		}
 		out = append(out, &sourceRun{
 			txnCM:       txnCM,
@@ -527,15 +474,15 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 	}
 	for _, tp := range pp.transform {
 		base := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, nil, mon, log)
-		if tp.cfg.Delivery == config.ExactlyOnce {
+		if tp.cfg.Delivery == pipeline.ExactlyOnce {
 			st := &tp.cfg.Stage
 			var state *stateful
 			var w *transforms.Worker
 			if tp.stateful != nil {
 				state = &stateful{
 					st:      newStageState(tp.stateful, expression.Options{Vars: p.Vars}),
-					readCM:  kafkaconf.Build(kafkaconf.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, map[string]string{"group.id": tp.cfg.Group + ".restore", "enable.auto.commit": "false", "isolation.level": "read_committed"}),
-					adminCM: kafkaconf.Build(kafkaconf.Admin, brokers, p.Kafka.Config, st.Kafka.Config, nil),
+					readCM:  rdkafka.Build(rdkafka.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, map[string]string{"group.id": tp.cfg.Group + ".restore", "enable.auto.commit": "false", "isolation.level": "read_committed"}),
+					adminCM: rdkafka.Build(rdkafka.Admin, brokers, p.Kafka.Config, st.Kafka.Config, nil),
 					from:    tp.cfg.From,
 				}
 				if tp.stateful.aggregate {
@@ -549,7 +496,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 				state:      state,
 				stage:      base,
 				consumerCM: consumerConfig(st, &tp.cfg.Consumer, exactlyOnceConsumer),
-				producerCM: kafkaconf.Build(kafkaconf.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
+				producerCM: rdkafka.Build(rdkafka.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
 				topics:     tp.cfg.From,
 				to:         tp.cfg.To,
 				interval:   time.Duration(st.CommitInterval),
@@ -563,7 +510,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 	}
 	for _, sp := range pp.sinks {
 		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
-		if osink, ok := sp.sink.(OffsetSink); ok && sp.cfg.Delivery == config.ExactlyOnce {
+		if osink, ok := sp.sink.(connectors.OffsetSink); ok && sp.cfg.Delivery == pipeline.ExactlyOnce {
 			r := &offsetSinkRun{
 				stage:    base,
 				cm:       consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, map[string]string{"isolation.level": "read_committed"}),
@@ -574,7 +521,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 				maxBatch: defaultMaxBatch,
 				linger:   defaultLinger,
 			}
-			if b, ok := sp.sink.(Batcher); ok {
+			if b, ok := sp.sink.(connectors.Batcher); ok {
 				if n := b.BatchSize(); n > 0 {
 					r.maxBatch = n
 				}
@@ -587,7 +534,7 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 			continue
 		}
 		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, nil)}
-		if sp.cfg.OnError.Action == config.DeadLetter {
+		if sp.cfg.OnError.Action == pipeline.DeadLetter {
 			r.newProducer = func() (*producer, error) { return producerFor(&sp.cfg.Stage, base.log, base.stats) }
 		}
 		out = append(out, r)
@@ -648,7 +595,7 @@ func (r *sourceRun) runOwned(ctx context.Context) error {
 		_ = prod.close(context.Background())
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
-	if res, ok := r.src.(Resumer); ok {
+	if res, ok := r.src.(connectors.Resumer); ok {
 		key := cursorKey(r.pipeline, r.name)
 		cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
 		if err != nil {
@@ -662,7 +609,7 @@ func (r *sourceRun) runOwned(ctx context.Context) error {
 		}
 		r.cursors = newCursorKeeper(r.cursorTopic, key, prod)
 	}
-	if o, ok := r.src.(Opener); ok {
+	if o, ok := r.src.(connectors.Opener); ok {
 		if err := o.Open(ctx); err != nil {
 			return fail(fmt.Errorf("open: %w", err))
 		}
@@ -686,7 +633,7 @@ func (r *sourceRun) runOwned(ctx context.Context) error {
 	close(stopSaver)
 	<-saverDone
 	closeErr := errors.Join(flushErr, saveErr, prod.close(drainCtx))
-	if c, ok := r.src.(Closer); ok {
+	if c, ok := r.src.(connectors.Closer); ok {
 		closeErr = errors.Join(closeErr, c.Close())
 	}
 	if closeErr != nil {
@@ -716,7 +663,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
-	if err := r.src.(Resumer).Resume(cursor); err != nil {
+	if err := r.src.(connectors.Resumer).Resume(cursor); err != nil {
 		return fmt.Errorf("source %s: resume from stored cursor %s: %w", r.name, cursor, err)
 	}
 	if cursor != nil {
@@ -724,7 +671,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	}
 	r.txn = &txnSource{p: p, cursorTopic: r.cursorTopic, cursorKey: key}
 	var closeErr error
-	if o, ok := r.src.(Opener); ok {
+	if o, ok := r.src.(connectors.Opener); ok {
 		if err := o.Open(ctx); err != nil {
 			return fmt.Errorf("source %s: open: %w", r.name, err)
 		}
@@ -736,7 +683,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 		closeErr = p.abort(actx)
 		cancel()
 	}
-	if c, ok := r.src.(Closer); ok {
+	if c, ok := r.src.(connectors.Closer); ok {
 		closeErr = errors.Join(closeErr, c.Close())
 	}
 	if closeErr != nil {
@@ -750,7 +697,7 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 
 type transformRun struct {
 	*stage
-	cfg         *config.Transform
+	cfg         *pipeline.Transform
 	consumerCM  kafka.ConfigMap
 	newProducer func() (*producer, error)
 }
@@ -771,8 +718,8 @@ func (r *transformRun) run(ctx context.Context) error {
 
 type sinkRun struct {
 	*stage
-	cfg         *config.Sink
-	sink        Sink
+	cfg         *pipeline.Sink
+	sink        connectors.Sink
 	consumerCM  kafka.ConfigMap
 	newProducer func() (*producer, error)
 }
@@ -786,7 +733,7 @@ func (r *sinkRun) run(ctx context.Context) error {
 		}
 		prod = p
 	}
-	if o, ok := r.sink.(Opener); ok {
+	if o, ok := r.sink.(connectors.Opener); ok {
 		if err := o.Open(ctx); err != nil {
 			return fmt.Errorf("sink %s: open: %w", r.name, err)
 		}
@@ -794,7 +741,7 @@ func (r *sinkRun) run(ctx context.Context) error {
 	tr := newTracker()
 	proc := &sinkProc{stage: r.stage, tr: tr, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
 	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
-	if b, ok := r.sink.(Batcher); ok && r.cfg.Rate == 0 {
+	if b, ok := r.sink.(connectors.Batcher); ok && r.cfg.Rate == 0 {
 		if n := b.BatchSize(); n > 0 {
 			l.maxBatch = n
 		}
@@ -815,7 +762,7 @@ func (r *sinkRun) run(ctx context.Context) error {
 	return errors.Join(runErr, closeErr)
 }
 
-func hasStateful(steps []config.Step) bool {
+func hasStateful(steps []pipeline.Step) bool {
 	for i := range steps {
 		if steps[i].Stateful() {
 			return true
@@ -827,7 +774,7 @@ func hasStateful(steps []config.Step) bool {
 // checkCoPartitioned reports, offline, declared topics a stateful stage
 // reads whose partition counts differ: partition N of each must hold the
 // same keys.
-func checkCoPartitioned(p *config.Pipeline, t *config.Transform, pl *statefulPlan, errs *config.Errors) {
+func checkCoPartitioned(p *pipeline.Config, t *pipeline.Transform, pl *statefulPlan, errs *pipeline.Errors) {
 	all := append(append([]string(nil), t.From...), pl.topics()...)
 	first, firstN := "", 0
 	for _, name := range all {

@@ -11,25 +11,30 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
-func registry() engine.Registry {
-	return engine.Registry{
-		Sources: map[string]engine.SourceFactory{
-			"generate": func(c config.Connector, env engine.Env) (engine.Source, error) { return generate.New(c, env) },
-			"file":     func(c config.Connector, env engine.Env) (engine.Source, error) { return file.NewSource(c, env) },
-			"sql":      func(c config.Connector, env engine.Env) (engine.Source, error) { return sqlsource.New(c, env) },
+func registry() connectors.Registry {
+	return connectors.Registry{
+		Sources: map[string]connectors.SourceFactory{
+			"generate": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) { return generate.New(c, env) },
+			"file": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
+				return file.NewSource(c, env)
+			},
+			"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
+				return sqlsource.New(c, env)
+			},
 		},
-		Sinks: map[string]engine.SinkFactory{
-			"file": func(c config.Connector, env engine.Env) (engine.Sink, error) { return file.NewSink(c, env) },
-			"sql":  func(c config.Connector, env engine.Env) (engine.Sink, error) { return sqlsink.New(c, env) },
+		Sinks: map[string]connectors.SinkFactory{
+			"file": func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return file.NewSink(c, env) },
+			"sql":  func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return sqlsink.New(c, env) },
 		},
 	}
 }
@@ -38,11 +43,11 @@ func build(t *testing.T, yaml string, env map[string]string) *engine.Plan {
 	t.Helper()
 	reg := registry()
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	p, err := config.Parse("test.yaml", []byte(yaml), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
+	p, err := pipeline.Parse("test.yaml", []byte(yaml), pipeline.Options{Lookup: lookup, Kinds: reg.Kinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup, Stdout: os.Stdout})
+	plan, err := engine.Build([]*pipeline.Config{p}, reg, connectors.Env{Lookup: lookup, Stdout: os.Stdout})
 	if err != nil {
 		t.Fatal(err)
 	}

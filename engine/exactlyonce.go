@@ -4,7 +4,7 @@ import (
 	"maps"
 	"strconv"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 // defaultTxnTimeout is how long the broker keeps a transaction whose
@@ -27,7 +27,7 @@ var exactlyOnceConsumer = map[string]string{
 // its partitions back at once instead of waiting for the dead member's
 // session to time out. A user's own group.instance.id wins (an empty one,
 // which the consumer's config drops, turns static membership off).
-func staticMember(p *config.Pipeline, st *config.Stage, instance string) map[string]string {
+func staticMember(p *pipeline.Config, st *pipeline.Stage, instance string) map[string]string {
 	if _, set := stageKafkaConfig(p, st)["group.instance.id"]; set {
 		return nil
 	}
@@ -48,7 +48,7 @@ func transactionalID(pipeline, stage, instance string) string {
 // exactlyOnceProducer is what an exactly-once stage's producer needs. The
 // transaction timeout is the user's, or the default kept under the
 // session timeout.
-func exactlyOnceProducer(p *config.Pipeline, st *config.Stage, instance string) map[string]string {
+func exactlyOnceProducer(p *pipeline.Config, st *pipeline.Stage, instance string) map[string]string {
 	m := map[string]string{
 		"transactional.id":    transactionalID(p.Name, st.Name, instance),
 		"go.delivery.reports": "false", // a commit reports any failed delivery
@@ -66,7 +66,7 @@ func exactlyOnceProducer(p *config.Pipeline, st *config.Stage, instance string) 
 
 // stageKafkaConfig is the librdkafka properties a stage gets from the
 // pipeline and from itself.
-func stageKafkaConfig(p *config.Pipeline, st *config.Stage) map[string]string {
+func stageKafkaConfig(p *pipeline.Config, st *pipeline.Stage) map[string]string {
 	m := maps.Clone(p.Kafka.Config)
 	if m == nil {
 		m = map[string]string{}
@@ -77,8 +77,8 @@ func stageKafkaConfig(p *config.Pipeline, st *config.Stage) map[string]string {
 
 // checkExactlyOnce reports settings that would quietly break a stage's
 // exactly-once contract.
-func checkExactlyOnce(p *config.Pipeline, st *config.Stage, errs *config.Errors) {
-	if st.Delivery != config.ExactlyOnce {
+func checkExactlyOnce(p *pipeline.Config, st *pipeline.Stage, errs *pipeline.Errors) {
+	if st.Delivery != pipeline.ExactlyOnce {
 		return
 	}
 	at := st.Path + ".delivery"

@@ -13,10 +13,11 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -38,20 +39,20 @@ sources:
 // stopAfter wraps the file source and stops the run (as SIGTERM does) once
 // a given number of batches were handed to the stage.
 type stopAfter struct {
-	src    engine.Source
+	src    connectors.Source
 	after  int
 	cancel context.CancelFunc
 }
 
 func (s *stopAfter) Resume(c []byte) error {
-	r, ok := s.src.(engine.Resumer)
+	r, ok := s.src.(connectors.Resumer)
 	if !ok {
 		return fmt.Errorf("the file source keeps no cursor")
 	}
 	return r.Resume(c)
 }
 
-func (s *stopAfter) Read(ctx context.Context, emit engine.Emit) error {
+func (s *stopAfter) Read(ctx context.Context, emit connectors.Emit) error {
 	n := 0
 	return s.src.Read(ctx, func(ctx context.Context, b []*record.Record, c []byte) error {
 		err := emit(ctx, b, c)
@@ -99,18 +100,18 @@ func testFileSourceResumes(t *testing.T, delivery string) {
 	for _, after := range []int{7, 11, 0} {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		reg := registry()
-		reg.Sources["file"] = func(c config.Connector, env engine.Env) (engine.Source, error) {
+		reg.Sources["file"] = func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
 			src, err := file.NewSource(c, env)
 			if err != nil || after == 0 {
 				return src, err
 			}
 			return &stopAfter{src: src, after: after, cancel: cancel}, nil
 		}
-		p, err := config.Parse("test.yaml", []byte(fileSourcePipeline), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
+		p, err := pipeline.Parse("test.yaml", []byte(fileSourcePipeline), pipeline.Options{Lookup: lookup, Kinds: reg.Kinds()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup})
+		plan, err := engine.Build([]*pipeline.Config{p}, reg, connectors.Env{Lookup: lookup})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,8 +158,8 @@ func testFileSourceResumes(t *testing.T, delivery string) {
 		for _, x := range m.Headers {
 			h[x.Key] = string(x.Value)
 		}
-		off, _ := strconv.Atoi(h[engine.HeaderFileOffset])
-		if h[engine.HeaderFile] != in || !strings.HasPrefix(string(content[off:]), string(m.Value)) || h[engine.HeaderStep] != "read" {
+		off, _ := strconv.Atoi(h[file.HeaderFileOffset])
+		if h[file.HeaderFile] != in || !strings.HasPrefix(string(content[off:]), string(m.Value)) || h[engine.HeaderStep] != "read" {
 			t.Errorf("dead letter of line %d: headers %v do not point at its line", id, h)
 		}
 		if !strings.Contains(h[engine.HeaderMessage], fmt.Sprintf("%s: line %d at byte %d is", in, id, off)) {

@@ -9,7 +9,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
 
 // Intervals of the group watch.
@@ -54,10 +55,10 @@ type groupWatch struct {
 func (s *stage) openConsumer(cm kafka.ConfigMap) (*kafka.Consumer, *groupWatch, error) {
 	c, err := kafka.NewConsumer(&cm)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: create consumer: %s", s.kind, s.name, kafkaconf.Scrub(cm, err.Error()))
+		return nil, nil, fmt.Errorf("%s %s: create consumer: %s", s.kind, s.name, rdkafka.Scrub(cm, err.Error()))
 	}
-	w := &groupWatch{stage: s, c: c, cm: cm, group: kafkaconf.String(cm, "group.id"), mon: s.stats.mon, fatal: make(chan string, 1)}
-	go kafkaconf.WatchLogs(c.Logs(), cm, s.log, w.fatal)
+	w := &groupWatch{stage: s, c: c, cm: cm, group: rdkafka.String(cm, "group.id"), mon: s.stats.mon, fatal: make(chan string, 1)}
+	go rdkafka.WatchLogs(c.Logs(), cm, s.log, w.fatal)
 	return c, w, nil
 }
 
@@ -165,15 +166,15 @@ func (w *groupWatch) measureLag(ctx context.Context, admin *kafka.AdminClient) e
 		return fmt.Errorf("group offsets: %d results", len(res.ConsumerGroupsTopicPartitions))
 	}
 	specs := map[kafka.TopicPartition]kafka.OffsetSpec{}
-	committed := map[Partition]int64{}
+	committed := map[connectors.Partition]int64{}
 	for _, tp := range res.ConsumerGroupsTopicPartitions[0].Partitions {
 		if tp.Error != nil || tp.Offset < 0 {
 			continue
 		}
-		committed[Partition{*tp.Topic, tp.Partition}] = int64(tp.Offset)
+		committed[connectors.Partition{Topic: *tp.Topic, Partition: tp.Partition}] = int64(tp.Offset)
 		specs[kafka.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = kafka.LatestOffsetSpec
 	}
-	lag := map[Partition]int64{}
+	lag := map[connectors.Partition]int64{}
 	if len(specs) > 0 {
 		ends, err := admin.ListOffsets(ctx, specs)
 		if err != nil {
@@ -183,7 +184,7 @@ func (w *groupWatch) measureLag(ctx context.Context, admin *kafka.AdminClient) e
 			if r.Error.Code() != kafka.ErrNoError {
 				continue
 			}
-			p := Partition{*tp.Topic, tp.Partition}
+			p := connectors.Partition{Topic: *tp.Topic, Partition: tp.Partition}
 			lag[p] = max(0, int64(r.Offset)-committed[p])
 		}
 	}

@@ -1,15 +1,15 @@
 package engine
 
 import (
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 // propSection is one kafka.config mapping of a file: the pipeline's or a
 // stage's.
 type propSection struct {
 	path  string // YAML path of the mapping
-	at    config.Pos
+	at    pipeline.Pos
 	props map[string]string
 }
 
@@ -17,7 +17,7 @@ type propSection struct {
 // pipeline and its stages that librdkafka would refuse when the runner
 // creates its clients: names and values first, then, when those pass, what
 // librdkafka checks only on creating a client. It stays offline.
-func checkKafka(p *config.Pipeline, errs *config.Errors) {
+func checkKafka(p *pipeline.Config, errs *pipeline.Errors) {
 	global := propSection{path: "kafka.config", at: p.Kafka.Pos, props: p.Kafka.Config}
 	var stages []propSection
 	for _, st := range stagesOf(p) {
@@ -27,7 +27,7 @@ func checkKafka(p *config.Pipeline, errs *config.Errors) {
 	}
 	bad := false
 	for _, s := range append([]propSection{global}, stages...) {
-		for _, pr := range kafkaconf.CheckProperties(s.props) {
+		for _, pr := range rdkafka.CheckProperties(s.props) {
 			bad = true
 			path := s.path + "." + pr.Key
 			if p.Failed(path) {
@@ -35,7 +35,7 @@ func checkKafka(p *config.Pipeline, errs *config.Errors) {
 			}
 			at := p.Positions.Of(path, s.at)
 			if pr.Unknown {
-				errs.Addf(at, path, "unknown librdkafka property%s", config.DidYouMean(pr.Key, kafkaconf.Names()))
+				errs.Addf(at, path, "unknown librdkafka property%s", pipeline.DidYouMean(pr.Key, rdkafka.Names()))
 			} else {
 				errs.Addf(at, path, "librdkafka refuses the value: %s", pr.Reason)
 			}
@@ -58,21 +58,21 @@ func checkKafka(p *config.Pipeline, errs *config.Errors) {
 // checkClients creates and closes a producer and a consumer with the
 // settings a stage (nil: one without its own kafka.config) gets, and
 // reports the first refusal at the property it names; false after one.
-func checkClients(p *config.Pipeline, global propSection, stage *propSection, errs *config.Errors) bool {
+func checkClients(p *pipeline.Config, global propSection, stage *propSection, errs *pipeline.Errors) bool {
 	var stageProps map[string]string
 	where := global
 	if stage != nil {
 		stageProps, where = stage.props, *stage
 	}
-	for _, role := range []kafkaconf.Role{kafkaconf.Producer, kafkaconf.Consumer} {
-		err := kafkaconf.CheckClient(role, kafkaconf.Build(role, "", global.props, stageProps, nil))
+	for _, role := range []rdkafka.Role{rdkafka.Producer, rdkafka.Consumer} {
+		err := rdkafka.CheckClient(role, rdkafka.Build(role, "", global.props, stageProps, nil))
 		if err == nil {
 			continue
 		}
 		path := where.path
-		if k, ok := kafkaconf.Culprit(err.Error(), where.props); ok {
+		if k, ok := rdkafka.Culprit(err.Error(), where.props); ok {
 			path += "." + k
-		} else if k, ok := kafkaconf.Culprit(err.Error(), global.props); ok {
+		} else if k, ok := rdkafka.Culprit(err.Error(), global.props); ok {
 			path = global.path + "." + k
 		}
 		errs.Addf(p.Positions.Of(path, where.at), path, "librdkafka refuses the %s settings: %v", roleName(role), err)
@@ -81,16 +81,16 @@ func checkClients(p *config.Pipeline, global propSection, stage *propSection, er
 	return true
 }
 
-func roleName(r kafkaconf.Role) string {
-	if r == kafkaconf.Producer {
+func roleName(r rdkafka.Role) string {
+	if r == rdkafka.Producer {
 		return "producer"
 	}
 	return "consumer"
 }
 
 // stagesOf lists every stage of the pipeline, in file order per section.
-func stagesOf(p *config.Pipeline) []*config.Stage {
-	var out []*config.Stage
+func stagesOf(p *pipeline.Config) []*pipeline.Stage {
+	var out []*pipeline.Stage
 	for i := range p.Sources {
 		out = append(out, &p.Sources[i].Stage)
 	}

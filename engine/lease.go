@@ -11,15 +11,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
-
-// Shared is implemented by sources whose input every runner process sees
-// alike (a database table): when several processes run the same pipeline,
-// only one of them may read it at a time, or each would write every row.
-type Shared interface {
-	Shared() bool
-}
 
 // lease makes one runner process at a time the reader of a shared source.
 // The processes join a consumer group of their own for the stage and
@@ -68,10 +61,10 @@ func newLease(cm kafka.ConfigMap, topic string, st *stage) *lease {
 func (l *lease) start() error {
 	c, err := kafka.NewConsumer(&l.cm)
 	if err != nil {
-		return fmt.Errorf("lease consumer: %s", kafkaconf.Scrub(l.cm, err.Error()))
+		return fmt.Errorf("lease consumer: %s", rdkafka.Scrub(l.cm, err.Error()))
 	}
 	l.c = c
-	go kafkaconf.WatchLogs(c.Logs(), l.cm, l.log, l.fatal)
+	go rdkafka.WatchLogs(c.Logs(), l.cm, l.log, l.fatal)
 	if err := c.SubscribeTopics([]string{l.topic}, l.rebalance); err != nil {
 		c.Close()
 		return fmt.Errorf("lease: subscribe to %s: %w", l.topic, err)
@@ -93,7 +86,7 @@ func (l *lease) poll() {
 		default:
 		}
 		if e, ok := l.c.Poll(100).(kafka.Error); ok && e.IsFatal() {
-			l.failed = fmt.Errorf("lease consumer: %w: %s", errConsumerFailed, kafkaconf.Scrub(l.cm, e.Error()))
+			l.failed = fmt.Errorf("lease consumer: %w: %s", errConsumerFailed, rdkafka.Scrub(l.cm, e.Error()))
 			l.lose()
 			return
 		}
@@ -159,7 +152,7 @@ func (l *lease) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		if hasPartitionZero(e.Partitions) {
 			l.gain()
 		} else if !l.holding() {
-			l.log.Info("standing by: another runner process reads this source; this one takes over when that one stops or dies", "lease_group", kafkaconf.String(l.cm, "group.id"))
+			l.log.Info("standing by: another runner process reads this source; this one takes over when that one stops or dies", "lease_group", rdkafka.String(l.cm, "group.id"))
 		}
 	case kafka.RevokedPartitions:
 		if hasPartitionZero(e.Partitions) {
@@ -185,7 +178,7 @@ func (l *lease) gain() {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.released = cancel, make(chan struct{})
 	l.held <- ctx
-	l.log.Info("this runner process reads the source now", "lease_group", kafkaconf.String(l.cm, "group.id"))
+	l.log.Info("this runner process reads the source now", "lease_group", rdkafka.String(l.cm, "group.id"))
 }
 
 // lose ends the held lease and waits, up to the drain period, until the

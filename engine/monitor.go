@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/conveyor-dev/conveyor/connectors"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ type Monitor interface {
 	// ConsumerLag is a consuming stage's group lag per partition, as
 	// Kafka's consumer group tool computes it (end offset - committed
 	// offset); partitions without a commit are absent.
-	ConsumerLag(pipeline, stage string, lag map[Partition]int64)
+	ConsumerLag(pipeline, stage string, lag map[connectors.Partition]int64)
 }
 
 // ready marks a stage started: a source once open, a consuming stage once
@@ -76,7 +77,7 @@ func (c *Counters) setObservers(batch, commit Observer) {
 // SetLatencyObservers lets a Monitor record batch and commit latencies.
 func (c *Counters) SetLatencyObservers(batch, commit Observer) { c.setObservers(batch, commit) }
 
-func newCounters(h *Health) *Counters {
+func newCounters(h *connectors.Health) *Counters {
 	c := &Counters{batch: noObserver{}, commit: noObserver{}, health: h}
 	c.lag.Store(-1)
 	return c

@@ -13,8 +13,9 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"golang.org/x/time/rate"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
@@ -29,7 +30,7 @@ type offsetSinkRun struct {
 	cm       kafka.ConfigMap
 	topics   []string
 	group    string
-	sink     OffsetSink
+	sink     connectors.OffsetSink
 	w        *transforms.Worker
 	maxBatch int
 	linger   time.Duration
@@ -45,7 +46,7 @@ type offsetSinkRun struct {
 	seeked map[partitionKey]bool
 	// ids are the identities of the assigned topics, stored with their
 	// offsets.
-	ids      map[string]TopicID
+	ids      map[string]connectors.TopicID
 	batch    []*kafka.Message
 	began    time.Time
 	outs     []*record.Record
@@ -57,7 +58,7 @@ type offsetSinkRun struct {
 }
 
 func (r *offsetSinkRun) run(ctx context.Context) error {
-	if o, ok := r.sink.(Opener); ok {
+	if o, ok := r.sink.(connectors.Opener); ok {
 		if err := o.Open(ctx); err != nil {
 			return fmt.Errorf("sink %s: open: %w", r.name, err)
 		}
@@ -78,7 +79,7 @@ func (r *offsetSinkRun) run(ctx context.Context) error {
 		return fmt.Errorf("sink %s: admin client: %w", r.name, err)
 	}
 	r.admin = admin
-	r.stored, r.seeked, r.ids = map[partitionKey]int64{}, map[partitionKey]bool{}, map[string]TopicID{}
+	r.stored, r.seeked, r.ids = map[partitionKey]int64{}, map[partitionKey]bool{}, map[string]connectors.TopicID{}
 	stopWatch, err := w.subscribe(r.topics, r.rebalance)
 	if err != nil {
 		admin.Close()
@@ -123,7 +124,7 @@ func (r *offsetSinkRun) loop(ctx context.Context) error {
 		switch e := r.c.Poll(timeout).(type) {
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
-				r.log.Warn("consume", "error", kafkaconf.Scrub(r.cm, e.TopicPartition.Error.Error()))
+				r.log.Warn("consume", "error", rdkafka.Scrub(r.cm, e.TopicPartition.Error.Error()))
 				break
 			}
 			if len(r.batch) == 0 {
@@ -135,7 +136,7 @@ func (r *offsetSinkRun) loop(ctx context.Context) error {
 			if e.IsFatal() {
 				return r.fatal(r.cm, e)
 			}
-			r.log.Warn("consumer", "error", kafkaconf.Scrub(r.cm, e.Error()))
+			r.log.Warn("consumer", "error", rdkafka.Scrub(r.cm, e.Error()))
 		case *kafka.Stats:
 			r.stats.handle("consumer", e)
 		}
@@ -159,13 +160,13 @@ func (r *offsetSinkRun) loop(ctx context.Context) error {
 func (r *offsetSinkRun) flush(ctx context.Context) error {
 	defer since(r.counters.batch, time.Now())
 	recs := make([]*record.Record, 0, len(r.batch))
-	offsets := map[partitionKey]*Offset{}
+	offsets := map[partitionKey]*connectors.Offset{}
 	var order []partitionKey
 	for _, m := range r.batch {
 		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
 		o, ok := offsets[k]
 		if !ok {
-			o = &Offset{Group: r.group, Partition: Partition{Topic: k.topic, Partition: k.part}, ID: r.ids[k.topic], Prev: r.stored[k]}
+			o = &connectors.Offset{Group: r.group, Partition: connectors.Partition{Topic: k.topic, Partition: k.part}, ID: r.ids[k.topic], Prev: r.stored[k]}
 			offsets[k] = o
 			order = append(order, k)
 		}
@@ -190,7 +191,7 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 		}
 		recs = append(recs, r.outs...)
 	}
-	offs := make([]Offset, 0, len(order))
+	offs := make([]connectors.Offset, 0, len(order))
 	for _, k := range order {
 		offs = append(offs, *offsets[k])
 	}
@@ -200,7 +201,7 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 		start := time.Now()
 		err := r.sink.WriteWithOffsets(ctx, recs, offs)
 		since(r.counters.commit, start)
-		var re *RecordError
+		var re *connectors.RecordError
 		switch {
 		case err == nil:
 			return struct{}{}, nil
@@ -211,7 +212,7 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 			recs = append(recs[:re.Index], recs[re.Index+1:]...)
 			b.Reset()
 			return struct{}{}, errRetryNow
-		case errors.Is(err, ErrOffsetConflict):
+		case errors.Is(err, connectors.ErrOffsetConflict):
 			return struct{}{}, backoff.Permanent(err)
 		}
 		r.counters.health.Down("writes fail and are retried: " + err.Error())
@@ -224,7 +225,7 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 		return struct{}{}, err
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
 	r.batch = r.batch[:0]
-	if errors.Is(err, ErrOffsetConflict) {
+	if errors.Is(err, connectors.ErrOffsetConflict) {
 		// Another process wrote these partitions since: start over from
 		// what the store holds now.
 		r.log.Warn("stored offsets moved under this process; reading the partitions again from the store", "error", err)
@@ -287,7 +288,7 @@ var errRetryNow = errors.New("retry without the rejected record")
 
 // reject applies on_error; runner check refuses dead letters here.
 func (r *offsetSinkRun) reject(b badRecord) error {
-	if r.onError.Action == config.Drop {
+	if r.onError.Action == pipeline.Drop {
 		r.logDrop(b)
 		return nil
 	}
@@ -322,18 +323,18 @@ func (r *offsetSinkRun) reposition(ctx context.Context, keys []partitionKey) err
 // the stage (ErrStalePosition). Partitions without one start from the
 // group's committed offset, or start: when there is none.
 func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
-	ps := make([]Partition, len(parts))
+	ps := make([]connectors.Partition, len(parts))
 	var topics []string
 	for i, tp := range parts {
-		ps[i] = Partition{Topic: *tp.Topic, Partition: tp.Partition}
+		ps[i] = connectors.Partition{Topic: *tp.Topic, Partition: tp.Partition}
 		if !slices.Contains(topics, *tp.Topic) {
 			topics = append(topics, *tp.Topic)
 		}
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 5*time.Second
-	var ids map[string]TopicID
-	stored, err := backoff.Retry(ctx, func() (map[Partition]StoredOffset, error) {
+	var ids map[string]connectors.TopicID
+	stored, err := backoff.Retry(ctx, func() (map[connectors.Partition]connectors.StoredOffset, error) {
 		stored, err := r.sink.StoredOffsets(ctx, r.group, ps)
 		if err != nil {
 			return nil, err
@@ -349,7 +350,7 @@ func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartit
 	}
 	maps.Copy(r.ids, ids)
 	out := make([]kafka.TopicPartition, len(parts))
-	var unbound []Offset
+	var unbound []connectors.Offset
 	for i, tp := range parts {
 		k := partitionKey{*tp.Topic, tp.Partition}
 		out[i] = tp
@@ -357,7 +358,7 @@ func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartit
 			out[i].Offset = kafka.Offset(s.Next)
 			r.stored[k] = s.Next
 			if s.ID.IsZero() {
-				unbound = append(unbound, Offset{Group: r.group, Partition: ps[i], ID: ids[ps[i].Topic], Prev: s.Next, Next: s.Next})
+				unbound = append(unbound, connectors.Offset{Group: r.group, Partition: ps[i], ID: ids[ps[i].Topic], Prev: s.Next, Next: s.Next})
 			}
 		} else {
 			out[i].Offset = kafka.OffsetStored
@@ -372,10 +373,10 @@ func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartit
 // of that name assigned now: it was deleted and created again, or the
 // files point at another cluster (or a new embedded broker, whose topics
 // are all new). Their offsets mean other records there.
-func (r *offsetSinkRun) checkIdentity(parts []Partition, stored map[Partition]StoredOffset, ids map[string]TopicID) error {
+func (r *offsetSinkRun) checkIdentity(parts []connectors.Partition, stored map[connectors.Partition]connectors.StoredOffset, ids map[string]connectors.TopicID) error {
 	type mismatch struct {
 		topic string
-		was   TopicID
+		was   connectors.TopicID
 	}
 	var order []mismatch
 	partsOf := map[mismatch][]string{}
@@ -401,13 +402,13 @@ func (r *offsetSinkRun) checkIdentity(parts []Partition, stored map[Partition]St
 	return fmt.Errorf("sink %s: %w: %s holds offsets of group %s for another topic than the one of that name now: %s. "+
 		"The topic was deleted and created again, or this is another cluster or a new embedded broker: reading on from those offsets would skip or repeat records. "+
 		"To read the topic from the group's committed offsets in Kafka (or from start, when it has none), %s",
-		r.name, ErrStalePosition, r.sink.OffsetStore(), r.group, strings.Join(what, "; "), r.resetHint())
+		r.name, connectors.ErrStalePosition, r.sink.OffsetStore(), r.group, strings.Join(what, "; "), r.resetHint())
 }
 
 // bind stores the assigned topic's identity with positions stored without
 // one (by a conveyor from before identities were kept): they are taken as
 // that topic's. Should it fail, the next write binds them.
-func (r *offsetSinkRun) bind(ctx context.Context, offs []Offset) {
+func (r *offsetSinkRun) bind(ctx context.Context, offs []connectors.Offset) {
 	if len(offs) == 0 {
 		return
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
 
 // acker is told when a produced message is durable (acks=all).
@@ -34,10 +34,10 @@ type producer struct {
 func newProducer(cm kafka.ConfigMap, log *slog.Logger, stats *statsHandler) (*producer, error) {
 	p, err := kafka.NewProducer(&cm)
 	if err != nil {
-		return nil, fmt.Errorf("create producer: %s", kafkaconf.Scrub(cm, err.Error()))
+		return nil, fmt.Errorf("create producer: %s", rdkafka.Scrub(cm, err.Error()))
 	}
 	pr := &producer{p: p, cm: cm, log: log, stats: stats, failed: make(chan error, 1), done: make(chan struct{})}
-	go kafkaconf.Logs(p.Logs(), cm, log)
+	go rdkafka.Logs(p.Logs(), cm, log)
 	go pr.deliveries()
 	return pr, nil
 }
@@ -50,7 +50,7 @@ func (pr *producer) deliveries() {
 		case *kafka.Message:
 			pr.queued.Add(-1)
 			if err := e.TopicPartition.Error; err != nil {
-				pr.fail(fmt.Errorf("deliver to %s: %s", topicOf(e), kafkaconf.Scrub(pr.cm, err.Error())))
+				pr.fail(fmt.Errorf("deliver to %s: %s", topicOf(e), rdkafka.Scrub(pr.cm, err.Error())))
 				continue
 			}
 			if a, ok := e.Opaque.(acker); ok {
@@ -58,10 +58,10 @@ func (pr *producer) deliveries() {
 			}
 		case kafka.Error:
 			if e.IsFatal() {
-				pr.fail(fmt.Errorf("producer: %s", kafkaconf.Scrub(pr.cm, e.Error())))
+				pr.fail(fmt.Errorf("producer: %s", rdkafka.Scrub(pr.cm, e.Error())))
 				continue
 			}
-			pr.log.Warn("kafka producer", "error", kafkaconf.Scrub(pr.cm, e.Error()))
+			pr.log.Warn("kafka producer", "error", rdkafka.Scrub(pr.cm, e.Error()))
 		case *kafka.Stats:
 			pr.stats.handle("producer", e)
 		}
@@ -103,7 +103,7 @@ func (pr *producer) produce(ctx context.Context, m *kafka.Message, a acker) erro
 			}
 			continue
 		}
-		return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errPermanent, kafkaconf.Scrub(pr.cm, err.Error()))
+		return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errPermanent, rdkafka.Scrub(pr.cm, err.Error()))
 	}
 }
 

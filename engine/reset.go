@@ -9,7 +9,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
 
 // ErrCannotReset is returned by Reset for a stage name that names no
@@ -96,12 +97,12 @@ func (pp *pipelinePlan) group(transform string) string {
 
 // resetSink deletes a sink's offsets from its own store.
 func resetSink(ctx context.Context, sp *sinkPlan) (string, error) {
-	s, ok := sp.sink.(OffsetSink)
+	s, ok := sp.sink.(connectors.OffsetSink)
 	if !ok {
 		return "", fmt.Errorf("%w: sink %s (%s) keeps its position in Kafka's consumer group %s only: reset that with Kafka's tools (kafka-consumer-groups.sh --reset-offsets)",
 			ErrCannotReset, sp.cfg.Name, sp.cfg.Connector.Kind, sp.cfg.Group)
 	}
-	if o, ok := sp.sink.(Opener); ok {
+	if o, ok := sp.sink.(connectors.Opener); ok {
 		if err := o.Open(ctx); err != nil {
 			return "", fmt.Errorf("sink %s: open: %w", sp.cfg.Name, err)
 		}
@@ -121,7 +122,7 @@ func resetSink(ctx context.Context, sp *sinkPlan) (string, error) {
 // the cursor topic, which the cursor loader reads as no cursor.
 func (pp *pipelinePlan) resetSource(ctx context.Context, sp *sourcePlan, log *slog.Logger) (string, error) {
 	name := sp.cfg.Name
-	if _, ok := sp.src.(Resumer); !ok {
+	if _, ok := sp.src.(connectors.Resumer); !ok {
 		return "", fmt.Errorf("%w: source %s (%s) keeps no position", ErrCannotReset, name, sp.cfg.Connector.Kind)
 	}
 	p := pp.cfg
@@ -136,7 +137,7 @@ func (pp *pipelinePlan) resetSource(ctx context.Context, sp *sourcePlan, log *sl
 	if cursor == nil {
 		return fmt.Sprintf("source %s: no cursor stored under %s in topic %s: nothing to reset", name, key, topic), nil
 	}
-	prod, err := newProducer(kafkaconf.Build(kafkaconf.Producer, p.Kafka.Brokers, p.Kafka.Config, sp.cfg.Kafka.Config, nil), log, nil)
+	prod, err := newProducer(rdkafka.Build(rdkafka.Producer, p.Kafka.Brokers, p.Kafka.Config, sp.cfg.Kafka.Config, nil), log, nil)
 	if err != nil {
 		return "", fmt.Errorf("source %s: %w", name, err)
 	}

@@ -9,44 +9,17 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
-
-// Sink writes records to an external system. When Write returns nil every
-// record of the batch is durable there. A record the system rejects for good
-// (a constraint, a type) is reported as a *RecordError naming it; the stage
-// applies on_error to it and writes the rest again. Any other error is taken
-// as transient: the stage retries with backoff and commits nothing meanwhile.
-type Sink interface {
-	Write(ctx context.Context, batch []*record.Record) error
-	Close() error
-}
-
-// Batcher is implemented by sinks that want other batches than the default
-// (500 records, 5ms): a database sink writes faster in larger transactions.
-type Batcher interface {
-	BatchSize() int
-	FlushInterval() time.Duration
-}
-
-// RecordError is a permanent error for one record of a batch.
-type RecordError struct {
-	Index int
-	Err   error
-}
-
-func (e *RecordError) Error() string {
-	return fmt.Sprintf("record %d of the batch: %v", e.Index, e.Err)
-}
-func (e *RecordError) Unwrap() error { return e.Err }
 
 // sinkProc applies steps and writes each batch to the sink; every record of
 // a batch is done once the write returns.
 type sinkProc struct {
 	*stage
 	tr    *tracker
-	sink  Sink
+	sink  connectors.Sink
 	prod  *producer // only for dead letters; nil without them
 	w     *transforms.Worker
 	recs  []*record.Record
@@ -105,7 +78,7 @@ func (p *sinkProc) write(ctx context.Context) error {
 	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 10*time.Second
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := p.sink.Write(ctx, p.recs)
-		var re *RecordError
+		var re *connectors.RecordError
 		if errors.As(err, &re) && re.Index >= 0 && re.Index < len(p.recs) {
 			if err := p.bad(ctx, p.owner[re.Index], "write", re.Err); err != nil {
 				return struct{}{}, backoff.Permanent(err)

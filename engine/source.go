@@ -7,27 +7,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
 
-// Source reads an external system. Read calls emit with batches of records
-// until the input ends (it returns nil) or ctx is done. A source with a
-// cursor (see Resumer) passes the cursor that follows the batch; the engine
-// stores it once the batch, and every batch before it, is durable in Kafka.
-type Source interface {
-	Read(ctx context.Context, emit Emit) error
-}
-
-// Emit hands a batch to the stage; it blocks while the stage is busy, which
-// is how a source feels backpressure. cursor may be nil.
-type Emit func(ctx context.Context, batch []*record.Record, cursor []byte) error
-
 // sourceStage runs a Source as a producer loop.
 type sourceStage struct {
 	*stage
-	src     Source
+	src     connectors.Source
 	to      string
 	prod    *producer
 	cursors *cursorKeeper // nil for sources without a cursor
@@ -114,7 +103,7 @@ func (s *sourceStage) run(ctx context.Context) error {
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil
 	}
-	if errors.Is(err, ErrStalePosition) {
+	if errors.Is(err, connectors.ErrStalePosition) {
 		return fmt.Errorf("source %s: %w; to read it from the start, %s", s.name, err, s.resetHint())
 	}
 	if err != nil {
@@ -155,7 +144,7 @@ func (s *sourceStage) steps(w *transforms.Worker, r *record.Record, outs []*reco
 // value rather than reading bytes. Without dead letters the record itself
 // serves, and the hot path allocates nothing for it.
 func (s *sourceStage) original(r *record.Record) *record.Record {
-	if s.onError.Action != config.DeadLetter {
+	if s.onError.Action != pipeline.DeadLetter {
 		return r
 	}
 	c := copyRecord(r)

@@ -13,7 +13,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
@@ -31,7 +32,7 @@ type Counters struct {
 	TxnAborts    atomic.Int64 // exactly-once transactions aborted
 
 	ready  atomic.Bool
-	health *Health // nil for stages without connectors
+	health *connectors.Health // nil for stages without connectors
 	lag    atomic.Int64
 	batch  Observer // seconds to process a batch (a transaction's work, a sink write)
 	commit Observer // seconds to commit (offsets, a transaction, a sink's offsets with its rows)
@@ -48,9 +49,6 @@ const (
 	HeaderPartition = "conveyor.error.partition"
 	HeaderOffset    = "conveyor.error.offset"
 	HeaderTime      = "conveyor.error.time"
-	// A file source's record: the file and the byte offset of its line.
-	HeaderFile       = "conveyor.error.file"
-	HeaderFileOffset = "conveyor.error.file.offset"
 )
 
 // stage holds what every kind of running stage shares.
@@ -60,8 +58,8 @@ type stage struct {
 	name      string
 	kind      string // source, transform, sink
 	connector string // the source's or sink's connector kind
-	delivery  config.Delivery
-	onError   config.OnError
+	delivery  pipeline.Delivery
+	onError   pipeline.OnError
 	format    record.Format
 	chain     *transforms.Chain
 	log       *slog.Logger
@@ -166,10 +164,10 @@ func (s *stage) deadLetter(b badRecord) *kafka.Message {
 // is durable.
 func (s *stage) reject(ctx context.Context, b badRecord, prod *producer, a acker, hold func()) error {
 	switch s.onError.Action {
-	case config.Drop:
+	case pipeline.Drop:
 		s.logDrop(b)
 		return nil
-	case config.DeadLetter:
+	case pipeline.DeadLetter:
 		hold()
 		if err := prod.produce(ctx, s.deadLetter(b), a); err != nil {
 			return fmt.Errorf("%s %s: dead letter to %s: %w", s.kind, s.name, s.onError.DeadLetter, err)

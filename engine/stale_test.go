@@ -13,11 +13,12 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 const staleSink = `
@@ -33,16 +34,16 @@ sinks:
 // sqlPlan builds staleSink with the real SQL sink.
 func sqlPlan(t *testing.T, brokers, dsn string) *engine.Plan {
 	t.Helper()
-	reg := engine.Registry{Sinks: map[string]engine.SinkFactory{
-		"sql": func(c config.Connector, env engine.Env) (engine.Sink, error) { return sqlsink.New(c, env) },
+	reg := connectors.Registry{Sinks: map[string]connectors.SinkFactory{
+		"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return sqlsink.New(c, env) },
 	}}
 	env := map[string]string{"BROKERS": brokers, "DSN": dsn}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	p, err := config.Parse("stale.yaml", []byte(staleSink), config.Options{Lookup: lookup, Kinds: reg.Kinds()})
+	p, err := pipeline.Parse("stale.yaml", []byte(staleSink), pipeline.Options{Lookup: lookup, Kinds: reg.Kinds()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{Lookup: lookup})
+	plan, err := engine.Build([]*pipeline.Config{p}, reg, connectors.Env{Lookup: lookup})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestStaleSinkOffsets(t *testing.T) {
 	b := kafkatest.Embedded(t)
 	orders(t, b, "b", 15)
 	err = runUntil(t, sqlPlan(t, b, dsn), db, 26)
-	if !errors.Is(err, engine.ErrStalePosition) {
+	if !errors.Is(err, connectors.ErrStalePosition) {
 		t.Fatalf("run on another broker: want a stale position, got %v", err)
 	}
 	t.Logf("run on another broker: %v", err)

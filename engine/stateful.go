@@ -5,20 +5,20 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/conveyor-dev/conveyor/aggregate"
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
+	"github.com/conveyor-dev/conveyor/transforms/aggregate"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // statefulPlan is a transform's steps when some keep state: runs of
 // stateless steps compiled as chains, between the stateful ones.
 type statefulPlan struct {
 	parts     []part
-	tables    []string          // topics read as tables for join steps
-	joinTable *config.JoinTable // set when the first step is join_table
-	aggregate bool              // an aggregate step: the stage has a changelog
+	tables    []string            // topics read as tables for join steps
+	joinTable *pipeline.JoinTable // set when the first step is join_table
+	aggregate bool                // an aggregate step: the stage has a changelog
 }
 
 // part is one piece of a stateful plan: exactly one field is set.
@@ -32,14 +32,14 @@ type part struct {
 type joinStep struct {
 	table, as string
 	key       *expression.Program // nil: the record key
-	typ       config.JoinType
+	typ       pipeline.JoinType
 }
 
 // compileStateful compiles a transform whose steps include stateful ones,
 // reporting what cannot work: several aggregates, join_table not first.
-func compileStateful(t *config.Transform, opts expression.Options, errs *config.Errors, options ...transforms.Option) *statefulPlan {
+func compileStateful(t *pipeline.Transform, opts expression.Options, errs *pipeline.Errors, options ...transforms.Option) *statefulPlan {
 	pl := &statefulPlan{}
-	var run []config.Step
+	var run []pipeline.Step
 	runStart := 0
 	flush := func() {
 		if len(run) == 0 {
@@ -191,9 +191,9 @@ func (s *stageState) joinTables(ps *partState, rec *record.Record, fromWith bool
 	right, hasRight := ps.right[string(rec.Key)]
 	exists := hasLeft && hasRight
 	switch jt.Type {
-	case config.Left:
+	case pipeline.Left:
 		exists = hasLeft
-	case config.Outer:
+	case pipeline.Outer:
 		exists = hasLeft || hasRight
 	}
 	out := *rec
@@ -270,7 +270,7 @@ func (s *stageState) join(ps *partState, j *joinStep, index int, r *record.Recor
 		}
 	}
 	row, ok := ps.tables[j.table][key]
-	if !ok && j.typ == config.Inner {
+	if !ok && j.typ == pipeline.Inner {
 		return out, nil
 	}
 	obj, isObj := r.Value.(map[string]any)

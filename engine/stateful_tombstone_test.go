@@ -3,9 +3,9 @@ package engine
 import (
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // TestJoinPassesTombstones: a join has no field to put a row in on a
@@ -41,11 +41,11 @@ transforms:
 // pipeline file, for tests and benchmarks of the per-record path.
 func testStageState(tb testing.TB, yaml string) *stageState {
 	tb.Helper()
-	p, err := config.Parse("t.yaml", []byte(yaml), config.Options{})
+	p, err := pipeline.Parse("t.yaml", []byte(yaml), pipeline.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var errs config.Errors
+	var errs pipeline.Errors
 	pl := compileStateful(&p.Transforms[0], expression.Options{}, &errs)
 	if err := errs.Err(); err != nil {
 		tb.Fatal(err)

@@ -10,12 +10,11 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/aggregate"
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/kafkaconf"
-	"github.com/conveyor-dev/conveyor/kafkaread"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/kafka/topic"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
-	"github.com/conveyor-dev/conveyor/topic"
+	"github.com/conveyor-dev/conveyor/transforms/aggregate"
 )
 
 // stateful is what a transform with stateful steps adds to the
@@ -40,7 +39,7 @@ func changelogTopic(pipeline, stage string) string {
 func (s *stateful) prepare(ctx context.Context, kind, name string) error {
 	admin, err := kafka.NewAdminClient(&s.adminCM)
 	if err != nil {
-		return fmt.Errorf("%s %s: admin client: %s", kind, name, kafkaconf.Scrub(s.adminCM, err.Error()))
+		return fmt.Errorf("%s %s: admin client: %s", kind, name, rdkafka.Scrub(s.adminCM, err.Error()))
 	}
 	defer admin.Close()
 	counts := map[string]int{}
@@ -71,7 +70,7 @@ func (s *stateful) prepare(ctx context.Context, kind, name string) error {
 		Config: map[string]string{"cleanup.policy": "compact"},
 	}})
 	if err != nil {
-		return fmt.Errorf("%s %s: changelog topic: %s", kind, name, kafkaconf.Scrub(s.adminCM, err.Error()))
+		return fmt.Errorf("%s %s: changelog topic: %s", kind, name, rdkafka.Scrub(s.adminCM, err.Error()))
 	}
 	if len(mismatches) > 0 {
 		return fmt.Errorf("%s %s: changelog %s", kind, name, mismatches[0])
@@ -157,7 +156,7 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 // and logged as dropped, as a restore cannot dead-letter them once.
 func (x *txnTransform) badRow(m *kafka.Message, committed kafka.Offset, err error) error {
 	b := badRecord{rec: x.original(m), step: "decode", err: err}
-	if x.onError.Action == config.Fail {
+	if x.onError.Action == pipeline.Fail {
 		return fmt.Errorf("table %s: %w", b.where(), err)
 	}
 	if committed < 0 || m.TopicPartition.Offset >= committed {
@@ -204,7 +203,7 @@ func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) err
 			return fmt.Errorf("%s %s: write changelog %s: %w", x.kind, x.name, s.changelog, err)
 		}
 	}
-	if errors.Is(err, aggregate.ErrLate) && x.onError.Action != config.DeadLetter {
+	if errors.Is(err, aggregate.ErrLate) && x.onError.Action != pipeline.DeadLetter {
 		// Late for a closed window: expected in streams, never fatal.
 		x.logDrop(badRecord{rec: x.original(m), step: stepName(err), err: err})
 		return nil
@@ -248,7 +247,7 @@ func (x *txnTransform) emit(ctx context.Context, m *kafka.Message, outs []*recor
 func readPartition(ctx context.Context, cm kafka.ConfigMap, t string, p int32, from kafka.Offset, until int64, fn func(*kafka.Message) error) (int64, error) {
 	c, err := kafka.NewConsumer(&cm)
 	if err != nil {
-		return 0, fmt.Errorf("restore reader: %s", kafkaconf.Scrub(cm, err.Error()))
+		return 0, fmt.Errorf("restore reader: %s", rdkafka.Scrub(cm, err.Error()))
 	}
 	defer c.Close()
 	// A changelog created a moment ago may have no leader yet.
@@ -276,7 +275,7 @@ func readPartition(ctx context.Context, cm kafka.ConfigMap, t string, p int32, f
 		return 0, fmt.Errorf("read %s[%d]: %w", t, p, err)
 	}
 	for {
-		if kafkaread.Reached(c, parts, map[int32]int64{p: until}) {
+		if rdkafka.Reached(c, parts, map[int32]int64{p: until}) {
 			return until, nil
 		}
 		if err := ctx.Err(); err != nil {

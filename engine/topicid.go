@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"strings"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 
 // topicIDs asks the cluster for its id and for the ids of topics. A broker
 // that keeps no topic ids (before Kafka 2.8) leaves them empty.
-func topicIDs(ctx context.Context, a *kafka.AdminClient, topics []string) (map[string]TopicID, error) {
+func topicIDs(ctx context.Context, a *kafka.AdminClient, topics []string) (map[string]connectors.TopicID, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cluster, err := a.ClusterID(ctx)
@@ -22,12 +23,12 @@ func topicIDs(ctx context.Context, a *kafka.AdminClient, topics []string) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("describe topics %s: %w", strings.Join(topics, ","), err)
 	}
-	out := make(map[string]TopicID, len(topics))
+	out := make(map[string]connectors.TopicID, len(topics))
 	for _, d := range res.TopicDescriptions {
 		if d.Error.Code() != kafka.ErrNoError {
 			return nil, fmt.Errorf("describe topic %s: %w", d.Name, d.Error)
 		}
-		id := TopicID{Cluster: cluster}
+		id := connectors.TopicID{Cluster: cluster}
 		if u := d.TopicID; u.GetMostSignificantBits() != 0 || u.GetLeastSignificantBits() != 0 {
 			id.Topic = u.String()
 		}

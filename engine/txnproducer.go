@@ -9,7 +9,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
 
 // txnProducer is a transactional producer: what it produces between begin
@@ -51,7 +51,7 @@ func newTxnProducer(ctx context.Context, cm kafka.ConfigMap, log *slog.Logger, s
 }
 
 func (t *txnProducer) id() string {
-	return kafkaconf.String(t.cm, "transactional.id")
+	return rdkafka.String(t.cm, "transactional.id")
 }
 
 // start creates the producer and registers its transactional id, which
@@ -59,16 +59,16 @@ func (t *txnProducer) id() string {
 func (t *txnProducer) start(ctx context.Context) error {
 	p, err := kafka.NewProducer(&t.cm)
 	if err != nil {
-		return fmt.Errorf("create transactional producer: %s", kafkaconf.Scrub(t.cm, err.Error()))
+		return fmt.Errorf("create transactional producer: %s", rdkafka.Scrub(t.cm, err.Error()))
 	}
 	t.p, t.events = p, make(chan struct{})
-	go kafkaconf.Logs(p.Logs(), t.cm, t.log)
+	go rdkafka.Logs(p.Logs(), t.cm, t.log)
 	go func() { // delivery reports are off; errors still come here
 		defer close(t.events)
 		for ev := range p.Events() {
 			switch e := ev.(type) {
 			case kafka.Error:
-				t.log.Warn("kafka producer", "error", kafkaconf.Scrub(t.cm, e.Error()))
+				t.log.Warn("kafka producer", "error", rdkafka.Scrub(t.cm, e.Error()))
 			case *kafka.Stats:
 				t.st.stats.handle("producer", e)
 			}
@@ -80,11 +80,11 @@ func (t *txnProducer) start(ctx context.Context) error {
 		if err == nil || !errors.As(err, &ke) || !(ke.IsRetriable() || ke.IsTimeout()) || ctx.Err() != nil {
 			break
 		}
-		t.log.Info("init transactions: retrying", "error", kafkaconf.Scrub(t.cm, err.Error()))
+		t.log.Info("init transactions: retrying", "error", rdkafka.Scrub(t.cm, err.Error()))
 	}
 	if err != nil {
 		t.close()
-		return fmt.Errorf("init transactions for id %s: %s", t.id(), kafkaconf.Scrub(t.cm, err.Error()))
+		return fmt.Errorf("init transactions for id %s: %s", t.id(), rdkafka.Scrub(t.cm, err.Error()))
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func (t *txnProducer) begin() error {
 		return nil
 	}
 	if err := t.p.BeginTransaction(); err != nil {
-		return fmt.Errorf("begin transaction: %s", kafkaconf.Scrub(t.cm, err.Error()))
+		return fmt.Errorf("begin transaction: %s", rdkafka.Scrub(t.cm, err.Error()))
 	}
 	t.open = true
 	return nil
@@ -129,9 +129,9 @@ func (t *txnProducer) produce(ctx context.Context, m *kafka.Message) error {
 			// failed: sequence numbers skipped after an abort purged the
 			// queue, say): no record is at fault; the transaction must be
 			// aborted and done again.
-			return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errTxnAborted, kafkaconf.Scrub(t.cm, err.Error()))
+			return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errTxnAborted, rdkafka.Scrub(t.cm, err.Error()))
 		}
-		return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errPermanent, kafkaconf.Scrub(t.cm, err.Error()))
+		return fmt.Errorf("produce to %s: %w: %s", topicOf(m), errPermanent, rdkafka.Scrub(t.cm, err.Error()))
 	}
 }
 
@@ -180,11 +180,11 @@ func (t *txnProducer) abort(ctx context.Context) error {
 		if errors.As(err, &ke) && ke.IsFatal() {
 			if t.fencedStops {
 				t.open = false
-				return fmt.Errorf("abort transaction: %w: %s", errFenced, kafkaconf.Scrub(t.cm, err.Error()))
+				return fmt.Errorf("abort transaction: %w: %s", errFenced, rdkafka.Scrub(t.cm, err.Error()))
 			}
 			return t.reset(ctx, err)
 		}
-		return fmt.Errorf("abort transaction: %s", kafkaconf.Scrub(t.cm, err.Error()))
+		return fmt.Errorf("abort transaction: %s", rdkafka.Scrub(t.cm, err.Error()))
 	}
 	t.open = false
 	t.st.counters.TxnAborts.Add(1)
@@ -200,22 +200,22 @@ func (t *txnProducer) recover(ctx context.Context, what string, err error) error
 		switch {
 		case ke.IsFatal() && t.fencedStops:
 			t.open = false
-			return fmt.Errorf("%s: %w: %s", what, errFenced, kafkaconf.Scrub(t.cm, err.Error()))
+			return fmt.Errorf("%s: %w: %s", what, errFenced, rdkafka.Scrub(t.cm, err.Error()))
 		case ke.IsFatal():
-			t.log.Warn(what+": producer failed; replacing it", "error", kafkaconf.Scrub(t.cm, err.Error()))
+			t.log.Warn(what+": producer failed; replacing it", "error", rdkafka.Scrub(t.cm, err.Error()))
 			if err := t.reset(ctx, err); err != nil {
 				return err
 			}
 			return fmt.Errorf("%s: %w", what, errTxnAborted)
 		case ke.TxnRequiresAbort():
-			t.log.Warn(what+": aborting the transaction", "error", kafkaconf.Scrub(t.cm, err.Error()))
+			t.log.Warn(what+": aborting the transaction", "error", rdkafka.Scrub(t.cm, err.Error()))
 			if err := t.abort(ctx); err != nil {
 				return err
 			}
 			return fmt.Errorf("%s: %w", what, errTxnAborted)
 		}
 	}
-	return fmt.Errorf("%s: %s", what, kafkaconf.Scrub(t.cm, err.Error()))
+	return fmt.Errorf("%s: %s", what, rdkafka.Scrub(t.cm, err.Error()))
 }
 
 // reset replaces a producer that hit a fatal error. Fenced over and over
@@ -231,7 +231,7 @@ func (t *txnProducer) reset(ctx context.Context, cause error) error {
 	t.resets = append(recent, now)
 	if len(t.resets) > 3 {
 		return fmt.Errorf("transactional producer %s failed %d times in a minute, last: %s; if two runners share this id, give each its own --instance",
-			t.id(), len(t.resets), kafkaconf.Scrub(t.cm, cause.Error()))
+			t.id(), len(t.resets), rdkafka.Scrub(t.cm, cause.Error()))
 	}
 	t.close()
 	if t.open {

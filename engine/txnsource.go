@@ -8,7 +8,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
@@ -97,10 +97,10 @@ func (s *sourceStage) emitTxn(ctx context.Context, w *transforms.Worker, batch [
 // badTxn applies on_error; a dead letter joins the batch's transaction.
 func (s *sourceStage) badTxn(b badRecord) error {
 	switch s.onError.Action {
-	case config.Drop:
+	case pipeline.Drop:
 		s.logDrop(b)
 		return nil
-	case config.DeadLetter:
+	case pipeline.DeadLetter:
 		s.txn.add(s.deadLetter(b), nil)
 		s.txn.deadLetters++
 		return nil

@@ -11,8 +11,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"golang.org/x/time/rate"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/kafkaconf"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
@@ -134,7 +134,7 @@ func (x *txnTransform) loop(ctx context.Context) error {
 		switch e := x.c.Poll(timeout).(type) {
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
-				x.log.Warn("consume", "error", kafkaconf.Scrub(x.consumerCM, e.TopicPartition.Error.Error()))
+				x.log.Warn("consume", "error", rdkafka.Scrub(x.consumerCM, e.TopicPartition.Error.Error()))
 				break
 			}
 			if x.limit != nil && x.limit.Wait(ctx) != nil {
@@ -152,7 +152,7 @@ func (x *txnTransform) loop(ctx context.Context) error {
 			if e.IsFatal() {
 				return x.fatal(x.consumerCM, e)
 			}
-			x.log.Warn("consumer", "error", kafkaconf.Scrub(x.consumerCM, e.Error()))
+			x.log.Warn("consumer", "error", rdkafka.Scrub(x.consumerCM, e.Error()))
 		case *kafka.Stats:
 			x.stats.handle("consumer", e)
 		}
@@ -236,10 +236,10 @@ func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
 func (x *txnTransform) bad(ctx context.Context, m *kafka.Message, step string, err error) error {
 	b := badRecord{rec: x.original(m), step: step, err: err}
 	switch x.onError.Action {
-	case config.Drop:
+	case pipeline.Drop:
 		x.logDrop(b)
 		return nil
-	case config.DeadLetter:
+	case pipeline.DeadLetter:
 		if err := x.p.produce(ctx, x.deadLetter(b)); err != nil {
 			return fmt.Errorf("%s %s: dead letter to %s: %w", x.kind, x.name, x.onError.DeadLetter, err)
 		}

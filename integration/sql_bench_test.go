@@ -10,12 +10,13 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/service"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 const benchRows = 200000
@@ -39,13 +40,13 @@ func benchTable(b *testing.B, dsn string) string {
 
 // timedRun builds the pipeline in yaml and times it from start until done
 // reports true; the stop afterwards is not timed.
-func timedRun(b *testing.B, reg engine.Registry, yaml string, done func() bool) {
+func timedRun(b *testing.B, reg connectors.Registry, yaml string, done func() bool) {
 	b.Helper()
-	p, err := config.Parse("bench.yaml", []byte(yaml), config.Options{Kinds: reg.Kinds()})
+	p, err := pipeline.Parse("bench.yaml", []byte(yaml), pipeline.Options{Kinds: reg.Kinds()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	plan, err := engine.Build([]*config.Pipeline{p}, reg, engine.Env{})
+	plan, err := engine.Build([]*pipeline.Config{p}, reg, connectors.Env{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,8 +69,10 @@ func timedRun(b *testing.B, reg engine.Registry, yaml string, done func() bool) 
 func BenchmarkSQLSourceToKafka(b *testing.B) {
 	brokers, dsn := service.Kafka(b), service.Postgres(b)
 	table := benchTable(b, dsn)
-	reg := engine.Registry{Sources: map[string]engine.SourceFactory{
-		"sql": func(c config.Connector, env engine.Env) (engine.Source, error) { return sqlsource.New(c, env) },
+	reg := connectors.Registry{Sources: map[string]connectors.SourceFactory{
+		"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
+			return sqlsource.New(c, env)
+		},
 	}}
 	b.ResetTimer()
 	for i := range b.N {
@@ -152,8 +155,8 @@ func BenchmarkKafkaToPostgresUpsert(b *testing.B) {
 	if _, err := db.Exec(`CREATE TABLE ` + table + ` (order_id text PRIMARY KEY, store text, donut text, qty bigint, total double precision, seq bigint)`); err != nil {
 		b.Fatal(err)
 	}
-	reg := engine.Registry{Sinks: map[string]engine.SinkFactory{
-		"sql": func(c config.Connector, env engine.Env) (engine.Sink, error) { return sqlsink.New(c, env) },
+	reg := connectors.Registry{Sinks: map[string]connectors.SinkFactory{
+		"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return sqlsink.New(c, env) },
 	}}
 	b.ResetTimer()
 	for i := range b.N {

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/conveyor-dev/conveyor/deadletter"
+	"github.com/conveyor-dev/conveyor/engine/deadletter"
 )
 
 // dlqCmd inspects and replays dead-letter topics (see package deadletter).

@@ -24,10 +24,11 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/embedded"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/engine"
-	"github.com/conveyor-dev/conveyor/metrics"
+	"github.com/conveyor-dev/conveyor/engine/metrics"
+	"github.com/conveyor-dev/conveyor/kafka/embedded"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 // Exit statuses.
@@ -237,15 +238,15 @@ func load(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, err
 }
 
 // loadPipelines is load that also returns the pipelines as loaded.
-func loadPipelines(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, []*config.Pipeline, error) {
+func loadPipelines(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, []*pipeline.Config, error) {
 	reg := registry()
-	pipes, err := config.Load(paths, config.Options{Kinds: reg.Kinds()})
-	var errs config.Errors
-	errs.Add(config.Pos{}, "", err)
+	pipes, err := pipeline.Load(paths, pipeline.Options{Kinds: reg.Kinds()})
+	var errs pipeline.Errors
+	errs.Add(pipeline.Pos{}, "", err)
 	var plan *engine.Plan
 	if len(pipes) > 0 {
-		plan, err = engine.Build(pipes, reg, engine.Env{Lookup: os.LookupEnv, Log: log, Stdout: stdout})
-		errs.Add(config.Pos{}, "", err)
+		plan, err = engine.Build(pipes, reg, connectors.Env{Lookup: os.LookupEnv, Log: log, Stdout: stdout})
+		errs.Add(pipeline.Pos{}, "", err)
 	}
 	if len(errs) > 0 {
 		errs.Sort()
@@ -257,7 +258,7 @@ func loadPipelines(paths []string, stdout io.Writer, log *slog.Logger) (*engine.
 
 // dedupe drops errors reported twice at the same place (the engine re-checks
 // pipelines the loader already flagged).
-func dedupe(es config.Errors) config.Errors {
+func dedupe(es pipeline.Errors) pipeline.Errors {
 	seen := map[string]bool{}
 	out := es[:0]
 	for _, e := range es {
@@ -278,7 +279,7 @@ func (c *checkCmd) run(stdout io.Writer) error {
 	if _, err := load(paths, io.Discard, log); err != nil {
 		return err
 	}
-	files, _ := config.Files(paths)
+	files, _ := pipeline.Files(paths)
 	fmt.Fprintf(stdout, "ok: %d file(s) valid\n", len(files))
 	return nil
 }

@@ -14,9 +14,9 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/embedded"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
+	"github.com/conveyor-dev/conveyor/kafka/embedded"
 )
 
 func get(url string) (int, string) {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"regexp"
 
-	"github.com/conveyor-dev/conveyor/pipetest"
+	"github.com/conveyor-dev/conveyor/runner/pipetest"
 )
 
 // testCmd runs pipeline tests: *.test.yaml files next to the pipelines they

@@ -11,17 +11,17 @@ import (
 // durations in the report ("(2.35s)") change from run to run.
 var durationRE = regexp.MustCompile(`\([0-9.]+(ns|µs|ms|s|m[0-9.]*s?|h[0-9hms.]*)\)`)
 
-// TestPipelineTestReport runs the fixture under ../pipetest/testdata, whose
+// TestPipelineTestReport runs the fixture under pipetest/testdata, whose
 // wrong-total case fails on purpose, and compares the report with the golden
 // file (go test ./runner -run TestPipelineTestReport -update rewrites it).
 func TestPipelineTestReport(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"test", "../pipetest/testdata"}, &stdout, &stderr)
+	code := run([]string{"test", "pipetest/testdata"}, &stdout, &stderr)
 	if code != exitFailed {
 		t.Fatalf("exit status %d, want %d; stdout:\n%s\nstderr:\n%s", code, exitFailed, stdout.String(), stderr.String())
 	}
 	got := durationRE.ReplaceAllString(stdout.String(), "(DURATION)")
-	golden := "../pipetest/testdata/wrong-total.golden"
+	golden := "pipetest/testdata/wrong-total.golden"
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

@@ -4,8 +4,8 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/graph"
+	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/pipeline/graph"
 )
 
 // planCmd prints the stage graph of pipeline files: stages, topics, tables,
@@ -29,7 +29,7 @@ func (c *planCmd) run(stdout io.Writer) error {
 	if _, err := load(paths, io.Discard, log); err != nil {
 		return err
 	}
-	pipes, err := config.Load(paths, config.Options{Kinds: registry().Kinds()})
+	pipes, err := pipeline.Load(paths, pipeline.Options{Kinds: registry().Kinds()})
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}

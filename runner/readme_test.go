@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 const (
@@ -49,7 +49,7 @@ func TestReadmeReference(t *testing.T) {
 	if text != want {
 		t.Errorf("README.md function table is stale: run go test ./runner -run Readme -update")
 	}
-	for _, k := range config.StepKinds {
+	for _, k := range pipeline.StepKinds {
 		if !strings.Contains(text, "| `"+k+"` |") {
 			t.Errorf("README.md does not document the step %q", k)
 		}

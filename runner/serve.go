@@ -14,17 +14,17 @@ import (
 
 	"github.com/mattn/go-isatty"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/metrics"
+	"github.com/conveyor-dev/conveyor/engine/metrics"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 // metricsFlag checks --metrics-addr (or CONVEYOR_METRICS_ADDR) before
 // anything loads: a malformed one is a bad command line (exit 2).
-func metricsFlag(flag string) (config.ListenAddr, error) {
+func metricsFlag(flag string) (pipeline.ListenAddr, error) {
 	if flag == "" {
 		return "", nil
 	}
-	addr, err := config.ParseListenAddr(flag)
+	addr, err := pipeline.ParseListenAddr(flag)
 	if err != nil {
 		return "", &exitError{code: exitUsage, err: fmt.Errorf("runner: --metrics-addr (or CONVEYOR_METRICS_ADDR): %w", err)}
 	}
@@ -32,7 +32,7 @@ func metricsFlag(flag string) (config.ListenAddr, error) {
 }
 
 // metricsAddr is the flag's address, else the first file's metrics.listen.
-func metricsAddr(flag config.ListenAddr, pipes []*config.Pipeline) config.ListenAddr {
+func metricsAddr(flag pipeline.ListenAddr, pipes []*pipeline.Config) pipeline.ListenAddr {
 	if flag != "" {
 		return flag
 	}
@@ -46,7 +46,7 @@ func metricsAddr(flag config.ListenAddr, pipes []*config.Pipeline) config.Listen
 
 // serveMetrics listens at once, so a taken port fails the start, and serves
 // until the returned stop is called.
-func serveMetrics(addr config.ListenAddr, reg *metrics.Registry, log *slog.Logger) (stop func(), err error) {
+func serveMetrics(addr pipeline.ListenAddr, reg *metrics.Registry, log *slog.Logger) (stop func(), err error) {
 	if addr.EveryInterface() {
 		// ":9464" reads like "this machine only" but is every interface.
 		log.Warn("metrics, /healthz and /readyz are served on every network interface; give a host (127.0.0.1:PORT) to keep them local", "address", string(addr))

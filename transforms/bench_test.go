@@ -3,15 +3,15 @@ package transforms
 import (
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 var benchOrder = []byte(`{"order_id":"6f1c2a9e-8d4b-4f7a-9c3e-1b2d3e4f5a6b","store":"orlando","donut":"glazed","qty":3,"ts":"2026-12-01T10:00:00Z"}`)
 
 func benchChain(b *testing.B) *Worker {
-	c, err := Compile([]config.Step{
+	c, err := Compile([]pipeline.Step{
 		filter("qty > 0"),
 		set("unit_price", "prices[donut]", "total", "qty * unit_price", "bulk", "qty >= 12"),
 	}, expression.Options{Vars: testVars})

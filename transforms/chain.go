@@ -40,8 +40,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // Chain is a compiled steps list. It is immutable apart from handing out
@@ -89,7 +89,7 @@ type step struct {
 	prog     *expression.Program // filter, assert, map, key, to, explode
 	fields   []field             // set, headers
 	names    []string            // drop, keep
-	renames  []config.Rename
+	renames  []pipeline.Rename
 	message  string            // assert
 	as       string            // explode
 	clone    bool              // map: steps follow, so copy an object result
@@ -104,13 +104,13 @@ type field struct {
 }
 
 // Compile compiles every step and reports every problem found, as
-// config.Errors, so a user fixes them in one pass.
-func Compile(steps []config.Step, opts expression.Options, options ...Option) (*Chain, error) {
+// pipeline.Errors, so a user fixes them in one pass.
+func Compile(steps []pipeline.Step, opts expression.Options, options ...Option) (*Chain, error) {
 	c := &Chain{opts: opts}
 	for _, o := range options {
 		o(c)
 	}
-	var errs config.Errors
+	var errs pipeline.Errors
 	for i, s := range steps {
 		st := step{name: s.Kind, index: i, internal: c.internal}
 		ok := compileStep(&st, s, opts, &errs)
@@ -133,9 +133,9 @@ func Compile(steps []config.Step, opts expression.Options, options ...Option) (*
 // Len returns the number of steps.
 func (c *Chain) Len() int { return len(c.steps) }
 
-func compileStep(st *step, s config.Step, opts expression.Options, errs *config.Errors) bool {
+func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipeline.Errors) bool {
 	before := len(*errs)
-	compile := func(e *config.Expr, sub string, kind expression.Kind) *expression.Program {
+	compile := func(e *pipeline.Expr, sub string, kind expression.Kind) *expression.Program {
 		if e == nil {
 			errs.Addf(s.Pos, s.Path, "%s needs an expression", s.Kind)
 			return nil
@@ -148,7 +148,7 @@ func compileStep(st *step, s config.Step, opts expression.Options, errs *config.
 		errs.Add(ex.Pos, ex.Path, err)
 		return p
 	}
-	named := func(fs []config.Field, kind string) []field {
+	named := func(fs []pipeline.Field, kind string) []field {
 		if len(fs) == 0 {
 			errs.Addf(s.Pos, s.Path, "%s needs at least one field", kind)
 		}
@@ -244,7 +244,7 @@ func compileStep(st *step, s config.Step, opts expression.Options, errs *config.
 			errs.Addf(s.Pos, s.Path, "%s keeps state: it is a step of transforms only", s.Kind)
 			break
 		}
-		errs.Addf(s.Pos, s.Path, "unknown step %q, want one of %s", s.Kind, strings.Join(config.StepKinds, ", "))
+		errs.Addf(s.Pos, s.Path, "unknown step %q, want one of %s", s.Kind, strings.Join(pipeline.StepKinds, ", "))
 	}
 	return len(*errs) == before
 }

@@ -7,49 +7,49 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
-// Step builders, shaped as the config loader fills config.Step.
-func ex(src string) *config.Expr { return &config.Expr{Src: src} }
+// Step builders, shaped as the config loader fills pipeline.Step.
+func ex(src string) *pipeline.Expr { return &pipeline.Expr{Src: src} }
 
-func filter(src string) config.Step { return config.Step{Kind: "filter", Filter: ex(src)} }
-func mapTo(src string) config.Step  { return config.Step{Kind: "map", Map: ex(src)} }
-func key(src string) config.Step    { return config.Step{Kind: "key", Key: ex(src)} }
-func to(src string) config.Step     { return config.Step{Kind: "to", To: ex(src)} }
+func filter(src string) pipeline.Step { return pipeline.Step{Kind: "filter", Filter: ex(src)} }
+func mapTo(src string) pipeline.Step  { return pipeline.Step{Kind: "map", Map: ex(src)} }
+func key(src string) pipeline.Step    { return pipeline.Step{Kind: "key", Key: ex(src)} }
+func to(src string) pipeline.Step     { return pipeline.Step{Kind: "to", To: ex(src)} }
 
-func assert(src, msg string) config.Step {
-	return config.Step{Kind: "assert", Assert: &config.Assert{Expr: *ex(src), Message: msg}}
+func assert(src, msg string) pipeline.Step {
+	return pipeline.Step{Kind: "assert", Assert: &pipeline.Assert{Expr: *ex(src), Message: msg}}
 }
 
 // fields turns "name", "src", ... pairs into ordered fields.
-func fields(pairs ...string) []config.Field {
-	var fs []config.Field
+func fields(pairs ...string) []pipeline.Field {
+	var fs []pipeline.Field
 	for i := 0; i < len(pairs); i += 2 {
-		fs = append(fs, config.Field{Name: pairs[i], Expr: *ex(pairs[i+1])})
+		fs = append(fs, pipeline.Field{Name: pairs[i], Expr: *ex(pairs[i+1])})
 	}
 	return fs
 }
 
-func set(pairs ...string) config.Step { return config.Step{Kind: "set", Set: fields(pairs...)} }
-func headers(pairs ...string) config.Step {
-	return config.Step{Kind: "headers", Headers: fields(pairs...)}
+func set(pairs ...string) pipeline.Step { return pipeline.Step{Kind: "set", Set: fields(pairs...)} }
+func headers(pairs ...string) pipeline.Step {
+	return pipeline.Step{Kind: "headers", Headers: fields(pairs...)}
 }
-func drop(names ...string) config.Step { return config.Step{Kind: "drop", Drop: names} }
-func keep(names ...string) config.Step { return config.Step{Kind: "keep", Keep: names} }
+func drop(names ...string) pipeline.Step { return pipeline.Step{Kind: "drop", Drop: names} }
+func keep(names ...string) pipeline.Step { return pipeline.Step{Kind: "keep", Keep: names} }
 
-func rename(pairs ...string) config.Step {
-	s := config.Step{Kind: "rename"}
+func rename(pairs ...string) pipeline.Step {
+	s := pipeline.Step{Kind: "rename"}
 	for i := 0; i < len(pairs); i += 2 {
-		s.Rename = append(s.Rename, config.Rename{From: pairs[i], To: pairs[i+1]})
+		s.Rename = append(s.Rename, pipeline.Rename{From: pairs[i], To: pairs[i+1]})
 	}
 	return s
 }
 
-func explode(src, as string) config.Step {
-	return config.Step{Kind: "explode", Explode: &config.Explode{Expr: *ex(src), As: as}}
+func explode(src, as string) pipeline.Step {
+	return pipeline.Step{Kind: "explode", Explode: &pipeline.Explode{Expr: *ex(src), As: as}}
 }
 
 func orderRecord() *record.Record {
@@ -87,7 +87,7 @@ func TestSteps(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		steps    []config.Step
+		steps    []pipeline.Step
 		value    any // replaces orderRecord's value unless "order"
 		want     []result
 		wantErr  string
@@ -95,136 +95,136 @@ func TestSteps(t *testing.T) {
 	}{
 		{name: "no steps", value: "order", want: []result{plain(order())}},
 
-		{name: "filter true", steps: []config.Step{filter("qty > 0")}, value: "order", want: []result{plain(order())}},
-		{name: "filter false", steps: []config.Step{filter("qty > 5")}, value: "order", filtered: 1},
-		{name: "filter on missing field is false", steps: []config.Step{filter("is_vip")}, value: "order", filtered: 1},
-		{name: "filter non-bool", steps: []config.Step{filter("donut")}, value: "order",
+		{name: "filter true", steps: []pipeline.Step{filter("qty > 0")}, value: "order", want: []result{plain(order())}},
+		{name: "filter false", steps: []pipeline.Step{filter("qty > 5")}, value: "order", filtered: 1},
+		{name: "filter on missing field is false", steps: []pipeline.Step{filter("is_vip")}, value: "order", filtered: 1},
+		{name: "filter non-bool", steps: []pipeline.Step{filter("donut")}, value: "order",
 			wantErr: "steps[0] filter: invalid operation: bool(string)"},
-		{name: "filter on tombstone", steps: []config.Step{filter("_value == nil")}, value: nil, want: []result{plain(nil)}},
-		{name: "filter on tombstone fields", steps: []config.Step{filter("qty > 0")}, value: nil,
+		{name: "filter on tombstone", steps: []pipeline.Step{filter("_value == nil")}, value: nil, want: []result{plain(nil)}},
+		{name: "filter on tombstone fields", steps: []pipeline.Step{filter("qty > 0")}, value: nil,
 			wantErr: "steps[0] filter: invalid operation: <nil> > int"},
 
-		{name: "assert passes", steps: []config.Step{assert("qty > 0", "")}, value: "order", want: []result{plain(order())}},
-		{name: "assert fails", steps: []config.Step{assert("qty > 5", "")}, value: "order",
+		{name: "assert passes", steps: []pipeline.Step{assert("qty > 0", "")}, value: "order", want: []result{plain(order())}},
+		{name: "assert fails", steps: []pipeline.Step{assert("qty > 5", "")}, value: "order",
 			wantErr: "steps[0] assert: assertion failed: qty > 5"},
-		{name: "assert fails with message", steps: []config.Step{assert("qty > 5", "too few donuts")}, value: "order",
+		{name: "assert fails with message", steps: []pipeline.Step{assert("qty > 5", "too few donuts")}, value: "order",
 			wantErr: "steps[0] assert: too few donuts"},
-		{name: "assert on null fails", steps: []config.Step{assert("missing", "")}, value: "order",
+		{name: "assert on null fails", steps: []pipeline.Step{assert("missing", "")}, value: "order",
 			wantErr: "steps[0] assert: assertion failed: missing"},
 
-		{name: "set in order", steps: []config.Step{set("unit_price", "prices[donut]", "total", "qty * unit_price", "bulk", "qty >= 12")},
+		{name: "set in order", steps: []pipeline.Step{set("unit_price", "prices[donut]", "total", "qty * unit_price", "bulk", "qty >= 12")},
 			value: "order", want: []result{plain(order("unit_price", 1.25, "total", 3.75, "bulk", false))}},
-		{name: "set overwrites", steps: []config.Step{set("qty", "qty + 1", "qty", "qty * 10")},
+		{name: "set overwrites", steps: []pipeline.Step{set("qty", "qty + 1", "qty", "qty * 10")},
 			value: "order", want: []result{plain(obj("donut", "glazed", "qty", 40, "items", []any{"a", "b", "c"}))}},
-		{name: "set sees metadata", steps: []config.Step{set("src", "_topic + ':' + _key")},
+		{name: "set sees metadata", steps: []pipeline.Step{set("src", "_topic + ':' + _key")},
 			value: "order", want: []result{plain(order("src", "orders:o1"))}},
-		{name: "set null", steps: []config.Step{set("gone", "missing")}, value: "order", want: []result{plain(order("gone", nil))}},
-		{name: "set on string", steps: []config.Step{set("a", "1")}, value: "hello",
+		{name: "set null", steps: []pipeline.Step{set("gone", "missing")}, value: "order", want: []result{plain(order("gone", nil))}},
+		{name: "set on string", steps: []pipeline.Step{set("a", "1")}, value: "hello",
 			wantErr: "steps[0] set: set needs an object value, got string"},
-		{name: "set on tombstone passes it", steps: []config.Step{set("a", "1")}, value: nil, want: []result{plain(nil)}},
-		{name: "tombstone through every step", steps: []config.Step{
+		{name: "set on tombstone passes it", steps: []pipeline.Step{set("a", "1")}, value: nil, want: []result{plain(nil)}},
+		{name: "tombstone through every step", steps: []pipeline.Step{
 			filter("_value == nil"), assert("_value == nil", ""), set("a", "1 / 0"), explode("items", "item"),
 			drop("a"), keep("b"), rename("c", "d"), key("'k-' + _key"), headers("deleted", "true"), to("'deletes'")},
 			value: nil, want: []result{{Key: []byte("k-o1"), Headers: []record.Header{{Key: "trace", Value: []byte("t1")}, {Key: "deleted", Value: []byte("true")}}, To: "deletes"}}},
-		{name: "map sees a tombstone", steps: []config.Step{set("a", "1"), mapTo("_value == nil ? 'was deleted' : 'kept'")}, value: nil,
+		{name: "map sees a tombstone", steps: []pipeline.Step{set("a", "1"), mapTo("_value == nil ? 'was deleted' : 'kept'")}, value: nil,
 			want: []result{plain("was deleted")}},
-		{name: "map nil emits a tombstone that set passes", steps: []config.Step{mapTo("nil"), set("a", "1")}, value: "order",
+		{name: "map nil emits a tombstone that set passes", steps: []pipeline.Step{mapTo("nil"), set("a", "1")}, value: "order",
 			want: []result{plain(nil)}},
-		{name: "set runtime error names the field", steps: []config.Step{filter("true"), set("ok", "1", "total", "qty * missing")},
+		{name: "set runtime error names the field", steps: []pipeline.Step{filter("true"), set("ok", "1", "total", "qty * missing")},
 			value: "order", wantErr: "steps[1] set.total: invalid operation: int64 * <nil>"},
 
-		{name: "map to object", steps: []config.Step{mapTo("{id: donut, n: qty}")}, value: "order",
+		{name: "map to object", steps: []pipeline.Step{mapTo("{id: donut, n: qty}")}, value: "order",
 			want: []result{plain(obj("id", "glazed", "n", int64(3)))}},
-		{name: "map to string", steps: []config.Step{mapTo("upper(donut)")}, value: "order", want: []result{plain("GLAZED")}},
-		{name: "map to null makes a tombstone", steps: []config.Step{mapTo("nil")}, value: "order", want: []result{plain(nil)}},
-		{name: "map tombstone to object", steps: []config.Step{mapTo("{deleted: _key}")}, value: nil,
+		{name: "map to string", steps: []pipeline.Step{mapTo("upper(donut)")}, value: "order", want: []result{plain("GLAZED")}},
+		{name: "map to null makes a tombstone", steps: []pipeline.Step{mapTo("nil")}, value: "order", want: []result{plain(nil)}},
+		{name: "map tombstone to object", steps: []pipeline.Step{mapTo("{deleted: _key}")}, value: nil,
 			want: []result{plain(obj("deleted", "o1"))}},
-		{name: "map converts other maps", steps: []config.Step{mapTo("_headers")}, value: "order",
+		{name: "map converts other maps", steps: []pipeline.Step{mapTo("_headers")}, value: "order",
 			want: []result{plain(obj("trace", "t1"))}},
-		{name: "map of a var then set leaves the var alone", steps: []config.Step{mapTo("prices"), set("maple", "0")}, value: "order",
+		{name: "map of a var then set leaves the var alone", steps: []pipeline.Step{mapTo("prices"), set("maple", "0")}, value: "order",
 			want: []result{plain(obj("glazed", 1.25, "maple", 0))}},
-		{name: "map of a var then an expression leaves the var alone", steps: []config.Step{mapTo("prices"), filter("prices != nil && glazed > 1")},
+		{name: "map of a var then an expression leaves the var alone", steps: []pipeline.Step{mapTo("prices"), filter("prices != nil && glazed > 1")},
 			value: "order", want: []result{plain(obj("glazed", 1.25, "maple", 2.0))}},
-		{name: "map of headers then an expression", steps: []config.Step{mapTo("_headers"), set("n", "len(_headers)")}, value: "order",
+		{name: "map of headers then an expression", steps: []pipeline.Step{mapTo("_headers"), set("n", "len(_headers)")}, value: "order",
 			want: []result{plain(obj("trace", "t1", "n", 1))}},
-		{name: "map error", steps: []config.Step{mapTo("items[9]")}, value: "order",
+		{name: "map error", steps: []pipeline.Step{mapTo("items[9]")}, value: "order",
 			wantErr: "steps[0] map: index out of range: 9 (array length is 3)"},
 
-		{name: "drop", steps: []config.Step{drop("items", "missing")}, value: "order",
+		{name: "drop", steps: []pipeline.Step{drop("items", "missing")}, value: "order",
 			want: []result{plain(obj("donut", "glazed", "qty", int64(3)))}},
-		{name: "keep", steps: []config.Step{keep("qty", "missing")}, value: "order", want: []result{plain(obj("qty", int64(3)))}},
-		{name: "rename", steps: []config.Step{rename("qty", "count", "missing", "x", "donut", "donut")}, value: "order",
+		{name: "keep", steps: []pipeline.Step{keep("qty", "missing")}, value: "order", want: []result{plain(obj("qty", int64(3)))}},
+		{name: "rename", steps: []pipeline.Step{rename("qty", "count", "missing", "x", "donut", "donut")}, value: "order",
 			want: []result{plain(obj("donut", "glazed", "count", int64(3), "items", []any{"a", "b", "c"}))}},
-		{name: "rename chain", steps: []config.Step{rename("qty", "a", "a", "b")}, value: "order",
+		{name: "rename chain", steps: []pipeline.Step{rename("qty", "a", "a", "b")}, value: "order",
 			want: []result{plain(obj("donut", "glazed", "b", int64(3), "items", []any{"a", "b", "c"}))}},
-		{name: "drop on tombstone", steps: []config.Step{drop("a"), keep("b"), rename("c", "d")}, value: nil, want: []result{plain(nil)}},
-		{name: "drop on string", steps: []config.Step{drop("a")}, value: "s", wantErr: "steps[0] drop: drop needs an object value, got string"},
-		{name: "keep on list", steps: []config.Step{keep("a")}, value: []any{1}, wantErr: "steps[0] keep: keep needs an object value, got list"},
+		{name: "drop on tombstone", steps: []pipeline.Step{drop("a"), keep("b"), rename("c", "d")}, value: nil, want: []result{plain(nil)}},
+		{name: "drop on string", steps: []pipeline.Step{drop("a")}, value: "s", wantErr: "steps[0] drop: drop needs an object value, got string"},
+		{name: "keep on list", steps: []pipeline.Step{keep("a")}, value: []any{1}, wantErr: "steps[0] keep: keep needs an object value, got list"},
 
-		{name: "key string", steps: []config.Step{key("donut")}, value: "order",
+		{name: "key string", steps: []pipeline.Step{key("donut")}, value: "order",
 			want: []result{{Value: order(), Key: []byte("glazed"), Headers: trace}}},
-		{name: "key number", steps: []config.Step{key("qty * 1.5")}, value: "order",
+		{name: "key number", steps: []pipeline.Step{key("qty * 1.5")}, value: "order",
 			want: []result{{Value: order(), Key: []byte("4.5"), Headers: trace}}},
-		{name: "key int", steps: []config.Step{key("qty")}, value: "order",
+		{name: "key int", steps: []pipeline.Step{key("qty")}, value: "order",
 			want: []result{{Value: order(), Key: []byte("3"), Headers: trace}}},
-		{name: "key bool", steps: []config.Step{key("qty > 1")}, value: "order",
+		{name: "key bool", steps: []pipeline.Step{key("qty > 1")}, value: "order",
 			want: []result{{Value: order(), Key: []byte("true"), Headers: trace}}},
-		{name: "key null", steps: []config.Step{key("missing")}, value: "order",
+		{name: "key null", steps: []pipeline.Step{key("missing")}, value: "order",
 			want: []result{{Value: order(), Key: nil, Headers: trace}}},
-		{name: "key object", steps: []config.Step{key("{d: donut}")}, value: "order",
+		{name: "key object", steps: []pipeline.Step{key("{d: donut}")}, value: "order",
 			want: []result{{Value: order(), Key: []byte(`{"d":"glazed"}`), Headers: trace}}},
-		{name: "key list", steps: []config.Step{key("[qty]")}, value: "order",
+		{name: "key list", steps: []pipeline.Step{key("[qty]")}, value: "order",
 			want: []result{{Value: order(), Key: []byte(`[3]`), Headers: trace}}},
-		{name: "key then _key", steps: []config.Step{key("donut"), set("k", "_key")}, value: "order",
+		{name: "key then _key", steps: []pipeline.Step{key("donut"), set("k", "_key")}, value: "order",
 			want: []result{{Value: order("k", "glazed"), Key: []byte("glazed"), Headers: trace}}},
-		{name: "key on tombstone", steps: []config.Step{key("'k' + _key")}, value: nil,
+		{name: "key on tombstone", steps: []pipeline.Step{key("'k' + _key")}, value: nil,
 			want: []result{{Value: nil, Key: []byte("ko1"), Headers: trace}}},
 
-		{name: "headers", steps: []config.Step{headers("store", "donut", "n", "qty", "trace", "nil", "copy", "_headers.store + '!'")},
+		{name: "headers", steps: []pipeline.Step{headers("store", "donut", "n", "qty", "trace", "nil", "copy", "_headers.store + '!'")},
 			value: "order", want: []result{{Value: order(), Key: []byte("o1"), Headers: []record.Header{
 				{Key: "store", Value: []byte("glazed")}, {Key: "n", Value: []byte("3")}, {Key: "copy", Value: []byte("glazed!")}}}}},
-		{name: "headers runtime error names the header", steps: []config.Step{headers("a", "1", "b", "missing.x")}, value: "order",
+		{name: "headers runtime error names the header", steps: []pipeline.Step{headers("a", "1", "b", "missing.x")}, value: "order",
 			wantErr: "steps[0] headers.b: cannot fetch x from <nil>"},
 
-		{name: "to", steps: []config.Step{to("'orders.' + donut")}, value: "order",
+		{name: "to", steps: []pipeline.Step{to("'orders.' + donut")}, value: "order",
 			want: []result{{Value: order(), Key: []byte("o1"), Headers: trace, To: "orders.glazed"}}},
-		{name: "to invalid character", steps: []config.Step{to("'orders/' + donut")}, value: "order",
+		{name: "to invalid character", steps: []pipeline.Step{to("'orders/' + donut")}, value: "order",
 			wantErr: `steps[0] to: invalid topic name "orders/glazed": only letters, digits, '.', '_' and '-' are allowed`},
-		{name: "to empty", steps: []config.Step{to("''")}, value: "order",
+		{name: "to empty", steps: []pipeline.Step{to("''")}, value: "order",
 			wantErr: `steps[0] to: invalid topic name "": want 1 to 249 characters other than "." and ".."`},
-		{name: "to dot", steps: []config.Step{to("'..'")}, value: "order",
+		{name: "to dot", steps: []pipeline.Step{to("'..'")}, value: "order",
 			wantErr: `steps[0] to: invalid topic name "..": want 1 to 249 characters other than "." and ".."`},
-		{name: "to too long", steps: []config.Step{to("repeat('a', 250)")}, value: "order",
+		{name: "to too long", steps: []pipeline.Step{to("repeat('a', 250)")}, value: "order",
 			wantErr: `steps[0] to: invalid topic name "` + strings.Repeat("a", 250) + `": want 1 to 249 characters other than "." and ".."`},
-		{name: "to null", steps: []config.Step{to("missing")}, value: "order", wantErr: "steps[0] to: to needs a topic name, got null"},
-		{name: "to number", steps: []config.Step{to("qty")}, value: "order", wantErr: "steps[0] to: to needs a topic name, got number"},
+		{name: "to null", steps: []pipeline.Step{to("missing")}, value: "order", wantErr: "steps[0] to: to needs a topic name, got null"},
+		{name: "to number", steps: []pipeline.Step{to("qty")}, value: "order", wantErr: "steps[0] to: to needs a topic name, got number"},
 
-		{name: "explode", steps: []config.Step{explode("items", "item"), drop("items")}, value: "order",
+		{name: "explode", steps: []pipeline.Step{explode("items", "item"), drop("items")}, value: "order",
 			want: []result{
 				plain(obj("donut", "glazed", "qty", int64(3), "item", "a")),
 				plain(obj("donut", "glazed", "qty", int64(3), "item", "b")),
 				plain(obj("donut", "glazed", "qty", int64(3), "item", "c")),
 			}},
-		{name: "explode then per-record steps", steps: []config.Step{
+		{name: "explode then per-record steps", steps: []pipeline.Step{
 			explode("items", "item"), filter("item != 'b'"), headers("item", "item"), key("item"), keep("item")},
 			value: "order", filtered: 1,
 			want: []result{
 				{Value: obj("item", "a"), Key: []byte("a"), Headers: []record.Header{trace[0], {Key: "item", Value: []byte("a")}}},
 				{Value: obj("item", "c"), Key: []byte("c"), Headers: []record.Header{trace[0], {Key: "item", Value: []byte("c")}}},
 			}},
-		{name: "explode a typed list", steps: []config.Step{explode("split('x,y', ',')", "part"), keep("part")}, value: "order",
+		{name: "explode a typed list", steps: []pipeline.Step{explode("split('x,y', ',')", "part"), keep("part")}, value: "order",
 			want: []result{plain(obj("part", "x")), plain(obj("part", "y"))}},
-		{name: "explode nested", steps: []config.Step{explode("[1, 2]", "a"), explode("[3, 4]", "b"), set("ab", "a * b"), keep("ab")}, value: "order",
+		{name: "explode nested", steps: []pipeline.Step{explode("[1, 2]", "a"), explode("[3, 4]", "b"), set("ab", "a * b"), keep("ab")}, value: "order",
 			want: []result{plain(obj("ab", 3)), plain(obj("ab", 4)), plain(obj("ab", 6)), plain(obj("ab", 8))}},
-		{name: "explode empty list", steps: []config.Step{explode("[]", "item")}, value: "order"},
-		{name: "explode on tombstone passes it", steps: []config.Step{explode("items", "item"), set("n", "1")}, value: nil, want: []result{plain(nil)}},
-		{name: "explode null", steps: []config.Step{explode("missing", "item")}, value: "order",
+		{name: "explode empty list", steps: []pipeline.Step{explode("[]", "item")}, value: "order"},
+		{name: "explode on tombstone passes it", steps: []pipeline.Step{explode("items", "item"), set("n", "1")}, value: nil, want: []result{plain(nil)}},
+		{name: "explode null", steps: []pipeline.Step{explode("missing", "item")}, value: "order",
 			wantErr: "steps[0] explode: explode needs a list, got null"},
-		{name: "explode string", steps: []config.Step{explode("donut", "item")}, value: "order",
+		{name: "explode string", steps: []pipeline.Step{explode("donut", "item")}, value: "order",
 			wantErr: "steps[0] explode: explode needs a list, got string"},
-		{name: "explode on string value", steps: []config.Step{explode("[1]", "item")}, value: "s",
+		{name: "explode on string value", steps: []pipeline.Step{explode("[1]", "item")}, value: "s",
 			wantErr: "steps[0] explode: explode needs an object value, got string"},
-		{name: "explode child fails", steps: []config.Step{explode("items", "item"), assert("item != 'c'", "")}, value: "order",
+		{name: "explode child fails", steps: []pipeline.Step{explode("items", "item"), assert("item != 'c'", "")}, value: "order",
 			wantErr: "steps[1] assert: assertion failed: item != 'c'"},
 	}
 	for _, tt := range tests {
@@ -278,7 +278,7 @@ func TestSteps(t *testing.T) {
 }
 
 func TestStepErrorFields(t *testing.T) {
-	c, err := Compile([]config.Step{filter("true"), set("a", "1", "b", "nope.x")}, expression.Options{})
+	c, err := Compile([]pipeline.Step{filter("true"), set("a", "1", "b", "nope.x")}, expression.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,11 +309,11 @@ func TestEmptyChainPassesRecordThrough(t *testing.T) {
 }
 
 // at positions a step the way the config loader does.
-func at(s config.Step, line int) config.Step {
+func at(s pipeline.Step, line int) pipeline.Step {
 	s.Path = "transforms.t.steps[" + string(rune('0'+line-10)) + "]"
-	s.Pos = config.Pos{File: "p.yaml", Line: line, Col: 7}
-	place := func(e *config.Expr, sub string, col int) {
-		e.Path, e.Pos, e.Col0 = s.Path+"."+sub, config.Pos{File: "p.yaml", Line: line, Col: col}, col
+	s.Pos = pipeline.Pos{File: "p.yaml", Line: line, Col: 7}
+	place := func(e *pipeline.Expr, sub string, col int) {
+		e.Path, e.Pos, e.Col0 = s.Path+"."+sub, pipeline.Pos{File: "p.yaml", Line: line, Col: col}, col
 	}
 	switch {
 	case s.Filter != nil:
@@ -331,20 +331,20 @@ func at(s config.Step, line int) config.Step {
 }
 
 func TestCompileErrors(t *testing.T) {
-	steps := []config.Step{
+	steps := []pipeline.Step{
 		at(set("total", "qty * qtty(price)", "_key", "1"), 12),
 		at(filter("qty +"), 10),
 		at(filter("1 + 2"), 11),
-		at(config.Step{Kind: "sort"}, 13),
+		at(pipeline.Step{Kind: "sort"}, 13),
 		at(explode("items", ""), 14),
-		at(config.Step{Kind: "map"}, 15),
+		at(pipeline.Step{Kind: "map"}, 15),
 		at(drop(), 16),
 		at(set("ok", "1"), 17), // fine
 	}
 	_, err := Compile(steps, expression.Options{})
-	var errs config.Errors
+	var errs pipeline.Errors
 	if !errors.As(err, &errs) {
-		t.Fatalf("error %v (%T), want config.Errors", err, err)
+		t.Fatalf("error %v (%T), want pipeline.Errors", err, err)
 	}
 	want := []string{
 		`p.yaml:10:19: transforms.t.steps[0].filter: unexpected token EOF`,
@@ -363,7 +363,7 @@ func TestCompileErrors(t *testing.T) {
 
 // A chain is shared; each goroutine has its own worker.
 func TestConcurrentWorkers(t *testing.T) {
-	c, err := Compile([]config.Step{
+	c, err := Compile([]pipeline.Step{
 		filter("qty > 0"),
 		set("unit_price", "prices[donut]", "total", "qty * unit_price", "id", "uuid()"),
 		explode("items", "item"),
@@ -406,7 +406,7 @@ func TestAsValue(t *testing.T) {
 // message that says why, for on_error.
 func TestBigIntegers(t *testing.T) {
 	in := []byte(`{"id": 18446744073709551617, "neg": -9223372036854775809, "n": 2, "ids": [340282366920938463463374607431768211457]}`)
-	c, err := Compile([]config.Step{
+	c, err := Compile([]pipeline.Step{
 		set("touched", "true", "id_text", "string(id)", "same", "id == id"),
 		key("id"),
 		headers("id", "id"),
@@ -434,7 +434,7 @@ func TestBigIntegers(t *testing.T) {
 		t.Errorf("header %q", h)
 	}
 
-	c, err = Compile([]config.Step{set("next", "id + 1")}, expression.Options{})
+	c, err = Compile([]pipeline.Step{set("next", "id + 1")}, expression.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func TestToInternalTopics(t *testing.T) {
 		{"donut + '-dlq'", `steps[0] to: "orders-dlq" is the dead-letter topic of stage price: records may not be written to the runner's internal topics`},
 		{"'conveyor-' + 'cursors'", `steps[0] to: "conveyor-cursors" is the cursor topic`},
 	} {
-		c, err := Compile([]config.Step{to(tt.src)}, expression.Options{}, internal)
+		c, err := Compile([]pipeline.Step{to(tt.src)}, expression.Options{}, internal)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.src, err)
 		}
@@ -473,7 +473,7 @@ func TestToInternalTopics(t *testing.T) {
 		}
 	}
 
-	_, err := Compile([]config.Step{
+	_, err := Compile([]pipeline.Step{
 		at(to(`bulk ? "orders-dlq" : "orders"`), 10),
 		at(to(`"__transaction_state"`), 11),
 		at(to(`"orders-" + donut`), 12), // computed: checked per record

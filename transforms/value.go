@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // asValue makes a map step's result a record value: objects of other map

@@ -7,8 +7,8 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/conveyor-dev/conveyor/expression"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // Worker applies a chain on one goroutine: it owns the expression machine and

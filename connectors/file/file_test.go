@@ -9,18 +9,18 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
-func connector(t *testing.T, body string) config.Connector {
+func connector(t *testing.T, body string) pipeline.Connector {
 	t.Helper()
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(body), &n); err != nil {
 		t.Fatal(err)
 	}
-	return config.Connector{Kind: "file", Node: n.Content[0], Path: "sources.s.file", Pos: config.Pos{File: "p.yaml", Line: 1, Col: 1}}
+	return pipeline.Connector{Kind: "file", Node: n.Content[0], Path: "sources.s.file", Pos: pipeline.Pos{File: "p.yaml", Line: 1, Col: 1}}
 }
 
 func TestSourceReadsLines(t *testing.T) {
@@ -28,7 +28,7 @@ func TestSourceReadsLines(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{\"a\":1}\n\n{\"a\":2}\nnot json\n{\"a\":3}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewSource(connector(t, "{path: "+path+", batch: 2}"), engine.Env{})
+	src, err := NewSource(connector(t, "{path: "+path+", batch: 2}"), connectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestSourceReadsLines(t *testing.T) {
 }
 
 func TestSourceMissingFile(t *testing.T) {
-	src, err := NewSource(connector(t, "{path: /nonexistent/in.jsonl}"), engine.Env{})
+	src, err := NewSource(connector(t, "{path: /nonexistent/in.jsonl}"), connectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestSourceMissingFile(t *testing.T) {
 }
 
 func TestSourceConfigErrors(t *testing.T) {
-	_, err := NewSource(connector(t, "{pth: x, max_line: lots}"), engine.Env{})
+	_, err := NewSource(connector(t, "{pth: x, max_line: lots}"), connectors.Env{})
 	want := "p.yaml:1:2: sources.s.file.pth: unknown key (did you mean \"path\"?)\n" +
 		"p.yaml:1:20: sources.s.file.max_line: invalid size \"lots\": want a whole number of bytes with an optional unit, for example 512, 64KiB, 1MiB or 1GB\n" +
 		"p.yaml:1:1: sources.s.file: missing required key \"path\""
@@ -91,7 +91,7 @@ func TestSinkAppendsJSONLines(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{\"old\":true}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSink(connector(t, "{path: "+path+"}"), engine.Env{})
+	s, err := NewSink(connector(t, "{path: "+path+"}"), connectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestSinkAppendsJSONLines(t *testing.T) {
 }
 
 func TestSinkBadRecord(t *testing.T) {
-	s, err := NewSink(connector(t, "{path: "+filepath.Join(t.TempDir(), "o")+"}"), engine.Env{})
+	s, err := NewSink(connector(t, "{path: "+filepath.Join(t.TempDir(), "o")+"}"), connectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,14 +125,14 @@ func TestSinkBadRecord(t *testing.T) {
 	}
 	defer s.Close()
 	err = s.Write(context.Background(), []*record.Record{{Value: int64(1)}, {Value: map[string]any{"f": func() {}}}})
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if !asRecordError(err, &re) || re.Index != 1 {
 		t.Fatalf("want a RecordError for record 1, got %v", err)
 	}
 }
 
-func asRecordError(err error, re **engine.RecordError) bool {
-	e, ok := err.(*engine.RecordError)
+func asRecordError(err error, re **connectors.RecordError) bool {
+	e, ok := err.(*connectors.RecordError)
 	*re = e
 	return ok
 }

@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -46,9 +46,9 @@ type Sink struct {
 }
 
 // NewSink checks the config; the file is opened when the stage starts.
-func NewSink(c config.Connector, env engine.Env) (*Sink, error) {
+func NewSink(c pipeline.Connector, env connectors.Env) (*Sink, error) {
 	var cfg SinkConfig
-	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
+	if err := pipeline.Decode(c, env.Lookup, &cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Sync == nil {
@@ -89,7 +89,7 @@ func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
 	for i, r := range batch {
 		b, err := record.JSON.Encode(r.Value)
 		if err != nil {
-			return &engine.RecordError{Index: i, Err: err}
+			return &connectors.RecordError{Index: i, Err: err}
 		}
 		if b == nil {
 			b = []byte("null")

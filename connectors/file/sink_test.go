@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -30,7 +30,7 @@ func values(ns ...int) []*record.Record {
 
 func openSink(t *testing.T, path string, wrap func(*os.File) output) *Sink {
 	t.Helper()
-	s, err := NewSink(connector(t, "{path: "+path+"}"), engine.Env{})
+	s, err := NewSink(connector(t, "{path: "+path+"}"), connectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestSinkBadRecordWritesOthersOnce(t *testing.T) {
 	s := openSink(t, path, nil)
 	batch := values(0, 1, -1, 3, 4)
 	err := s.Write(context.Background(), batch)
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if !errors.As(err, &re) || re.Index != 2 {
 		t.Fatalf("want a RecordError for record 2, got %v", err)
 	}

@@ -14,8 +14,8 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -27,7 +27,7 @@ type SourceConfig struct {
 	Batch int `yaml:"batch"`
 	// MaxLine is the longest line accepted (a size such as 1MiB); a longer
 	// line follows the stage's on_error.
-	MaxLine config.Size `yaml:"max_line"`
+	MaxLine pipeline.Size `yaml:"max_line"`
 	// OnTruncate is what a restart does when the file no longer holds what
 	// the stored cursor points past (it was truncated or replaced): fail
 	// (stop the stage, the default) or reread (read it from its start).
@@ -36,6 +36,13 @@ type SourceConfig struct {
 
 // Dead letters of a line over max_line keep at most this much of it: the
 // line's start, small enough for any broker's message size limit.
+// Dead-letter headers of a file source's record: the file and the byte
+// offset of its line, beside the engine's conveyor.error.* headers.
+const (
+	HeaderFile       = "conveyor.error.file"
+	HeaderFileOffset = "conveyor.error.file.offset"
+)
+
 const deadLetterHead = 64 << 10
 
 // tailSize is how many bytes before the cursor its checksum covers.
@@ -60,11 +67,11 @@ type position struct {
 }
 
 // NewSource checks the config; the file is opened when the stage starts.
-// A file keeps a cursor (engine.Resumer); standard input cannot be read
+// A file keeps a cursor (connectors.Resumer); standard input cannot be read
 // again, so it has none.
-func NewSource(c config.Connector, env engine.Env) (engine.Source, error) {
+func NewSource(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
 	var cfg SourceConfig
-	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
+	if err := pipeline.Decode(c, env.Lookup, &cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Batch <= 0 {
@@ -78,7 +85,7 @@ func NewSource(c config.Connector, env engine.Env) (engine.Source, error) {
 		cfg.OnTruncate = "fail"
 	case "fail", "reread":
 	default:
-		return nil, config.Errorf(c.Pos, c.Path+".on_truncate", "unknown value %q: want fail or reread", cfg.OnTruncate)
+		return nil, pipeline.Errorf(c.Pos, c.Path+".on_truncate", "unknown value %q: want fail or reread", cfg.OnTruncate)
 	}
 	s := &Source{cfg: cfg}
 	if cfg.Path == "-" {
@@ -90,7 +97,7 @@ func NewSource(c config.Connector, env engine.Env) (engine.Source, error) {
 // stdin reads standard input, without a cursor.
 type stdin struct{ s *Source }
 
-func (in stdin) Read(ctx context.Context, emit engine.Emit) error {
+func (in stdin) Read(ctx context.Context, emit connectors.Emit) error {
 	return in.s.read(ctx, os.Stdin, position{}, nil, emit)
 }
 
@@ -108,7 +115,7 @@ func (s *Source) Resume(stored []byte) error {
 
 // Read emits the file's lines from the stored position until EOF or ctx
 // ends.
-func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
+func (s *Source) Read(ctx context.Context, emit connectors.Emit) error {
 	f, err := os.Open(s.cfg.Path)
 	if err != nil {
 		return fmt.Errorf("open input: %w", err)
@@ -166,7 +173,7 @@ func tailSum(f io.ReaderAt, offset int64) (uint32, error) {
 
 // read emits lines from in, which stands at position at. With file set,
 // each batch carries the cursor after it.
-func (s *Source) read(ctx context.Context, in io.Reader, at position, file io.ReaderAt, emit engine.Emit) error {
+func (s *Source) read(ctx context.Context, in io.Reader, at position, file io.ReaderAt, emit connectors.Emit) error {
 	r := bufio.NewReaderSize(in, 64<<10)
 	max := int(s.cfg.MaxLine)
 	var buf []byte
@@ -229,8 +236,8 @@ func (s *Source) tooLong(line []byte, start, lineNo, size int64) *record.Record 
 		Raw:    append([]byte(nil), head...),
 		Offset: lineNo,
 		Headers: []record.Header{
-			{Key: engine.HeaderFile, Value: []byte(s.cfg.Path)},
-			{Key: engine.HeaderFileOffset, Value: strconv.AppendInt(nil, start, 10)},
+			{Key: HeaderFile, Value: []byte(s.cfg.Path)},
+			{Key: HeaderFileOffset, Value: strconv.AppendInt(nil, start, 10)},
 		},
 		Err: fmt.Errorf("%s: line %d at byte %d is %d bytes, over max_line (%d bytes); its first %d bytes are kept",
 			s.cfg.Path, lineNo, start, size, s.cfg.MaxLine, len(head)),

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -23,7 +23,7 @@ type emitted struct {
 // batches.
 func readAll(t *testing.T, body, cursor string, stopAfter int) ([]emitted, error) {
 	t.Helper()
-	src, err := NewSource(connector(t, body), engine.Env{})
+	src, err := NewSource(connector(t, body), connectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func readAll(t *testing.T, body, cursor string, stopAfter int) ([]emitted, error
 	if cursor != "" {
 		stored = []byte(cursor)
 	}
-	if err := src.(engine.Resumer).Resume(stored); err != nil {
+	if err := src.(connectors.Resumer).Resume(stored); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,10 +90,10 @@ func TestSourceLongLineFollowsOnError(t *testing.T) {
 	if bad.Err.Error() != wantErr {
 		t.Errorf("error %q, want %q", bad.Err, wantErr)
 	}
-	if f, _ := bad.Header(engine.HeaderFile); string(f) != path {
+	if f, _ := bad.Header(HeaderFile); string(f) != path {
 		t.Errorf("file header %q", f)
 	}
-	if o, _ := bad.Header(engine.HeaderFileOffset); string(o) != "10" {
+	if o, _ := bad.Header(HeaderFileOffset); string(o) != "10" {
 		t.Errorf("offset header %q, want 10", o)
 	}
 	// A line of exactly max_line bytes is fine, with either line end.
@@ -174,7 +174,7 @@ func TestSourceTruncatedFile(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewSource(connector(t, "{path: x, on_truncate: skip}"), engine.Env{}); err == nil ||
+	if _, err := NewSource(connector(t, "{path: x, on_truncate: skip}"), connectors.Env{}); err == nil ||
 		!strings.Contains(err.Error(), `sources.s.file.on_truncate: unknown value "skip": want fail or reread`) {
 		t.Fatalf("bad on_truncate: %v", err)
 	}
@@ -183,11 +183,11 @@ func TestSourceTruncatedFile(t *testing.T) {
 // TestSourceStdinHasNoCursor: standard input cannot be read again, so it
 // is no Resumer (and exactly_once rejects it).
 func TestSourceStdinHasNoCursor(t *testing.T) {
-	src, err := NewSource(connector(t, "{path: '-'}"), engine.Env{})
+	src, err := NewSource(connector(t, "{path: '-'}"), connectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := src.(engine.Resumer); ok {
+	if _, ok := src.(connectors.Resumer); ok {
 		t.Fatal("a stdin source must not keep a cursor")
 	}
 }

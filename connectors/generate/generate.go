@@ -9,20 +9,20 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // Config is the `generate:` block of a source.
 type Config struct {
 	// Value is evaluated once per record; `_offset` is the record's
 	// sequence number, starting at 0.
-	Value config.Expr `yaml:"value" conf:"required"`
+	Value pipeline.Expr `yaml:"value" conf:"required"`
 	// Rate limits records per second; unset means as fast as possible.
-	Rate config.Rate `yaml:"rate"`
+	Rate pipeline.Rate `yaml:"rate"`
 	// Count stops the source after this many records; 0 runs forever.
 	Count int64 `yaml:"count"`
 	// Seed makes random built-ins (uuid, pick, int_between) repeatable.
@@ -38,10 +38,10 @@ type Source struct {
 }
 
 // New checks the config and compiles the value expression.
-func New(c config.Connector, env engine.Env) (*Source, error) {
+func New(c pipeline.Connector, env connectors.Env) (*Source, error) {
 	var cfg Config
-	var errs config.Errors
-	errs.Add(c.Pos, c.Path, config.Decode(c, env.Lookup, &cfg))
+	var errs pipeline.Errors
+	errs.Add(c.Pos, c.Path, pipeline.Decode(c, env.Lookup, &cfg))
 	if cfg.Count < 0 {
 		errs.Addf(c.Pos, c.Path+".count", "must not be negative")
 	}
@@ -58,7 +58,7 @@ func New(c config.Connector, env engine.Env) (*Source, error) {
 	var chain *transforms.Chain
 	if cfg.Value.Src != "" {
 		var err error
-		chain, err = transforms.Compile([]config.Step{{Kind: "map", Path: cfg.Value.Path, Pos: cfg.Value.Pos, Map: &cfg.Value}},
+		chain, err = transforms.Compile([]pipeline.Step{{Kind: "map", Path: cfg.Value.Path, Pos: cfg.Value.Pos, Map: &cfg.Value}},
 			expression.Options{Vars: env.Vars, Rand: rng})
 		errs.Add(c.Pos, c.Path, err)
 	}
@@ -69,7 +69,7 @@ func New(c config.Connector, env engine.Env) (*Source, error) {
 }
 
 // Read generates until Count records or ctx ends, pacing to Rate.
-func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
+func (s *Source) Read(ctx context.Context, emit connectors.Emit) error {
 	w := s.chain.NewWorker()
 	start := time.Now()
 	var seq int64

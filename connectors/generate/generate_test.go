@@ -7,8 +7,8 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -18,11 +18,11 @@ func source(t *testing.T, body string, vars map[string]any) (*Source, error) {
 	t.Helper()
 	src := "generate: " + body
 	cfgSrc := "pipeline: g\nkafka: {brokers: embedded}\nsources:\n  s:\n    " + src + "\n    to: t\n"
-	p, err := config.Parse("p.yaml", []byte(cfgSrc), config.Options{Kinds: config.Kinds{Sources: []string{"generate"}}})
+	p, err := pipeline.Parse("p.yaml", []byte(cfgSrc), pipeline.Options{Kinds: pipeline.Kinds{Sources: []string{"generate"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(p.Sources[0].Connector, engine.Env{Vars: vars})
+	return New(p.Sources[0].Connector, connectors.Env{Vars: vars})
 }
 
 func collect(t *testing.T, s *Source) []string {

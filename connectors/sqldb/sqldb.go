@@ -14,7 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/conveyor-dev/conveyor/redact"
+	"github.com/conveyor-dev/conveyor/internal/redact"
 
 	// The database/sql drivers register themselves when imported; this is
 	// the one place that imports them.

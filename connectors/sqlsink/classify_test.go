@@ -12,7 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 )
 
 func TestClassify(t *testing.T) {
@@ -96,7 +96,7 @@ func TestUnreachableDatabase(t *testing.T) {
 		}
 		s := openSink(t, "driver: "+driverName+"\ndsn: '"+dsn+"'\ntable: t\nkey: [id]")
 		err := s.Write(context.Background(), recs(t, `{"id": 1}`))
-		var re *engine.RecordError
+		var re *connectors.RecordError
 		if err == nil || errors.As(err, &re) {
 			t.Fatalf("%s: want a transient error, got %v", driverName, err)
 		}
@@ -111,10 +111,10 @@ func TestWriteBeforeOpen(t *testing.T) {
 	if err := s.Write(context.Background(), recs(t, `{"id": 1}`)); !errors.Is(err, errNotOpen) {
 		t.Errorf("got %v", err)
 	}
-	if err := s.WriteWithOffsets(context.Background(), nil, []engine.Offset{off("g", "t", 0, -1, 1)}); !errors.Is(err, errNotOpen) {
+	if err := s.WriteWithOffsets(context.Background(), nil, []connectors.Offset{off("g", "t", 0, -1, 1)}); !errors.Is(err, errNotOpen) {
 		t.Errorf("WriteWithOffsets: got %v", err)
 	}
-	if _, err := s.StoredOffsets(context.Background(), "g", []engine.Partition{part("t", 0)}); !errors.Is(err, errNotOpen) {
+	if _, err := s.StoredOffsets(context.Background(), "g", []connectors.Partition{part("t", 0)}); !errors.Is(err, errNotOpen) {
 		t.Errorf("StoredOffsets: got %v", err)
 	}
 	if s.Close() != nil {

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // Config is the `sql:` block of a sink, as written in the pipeline file.
@@ -30,13 +30,13 @@ type Config struct {
 	KeyFrom string `yaml:"key_from"`
 	// Columns maps column names to expressions over the record; empty means
 	// every top-level field of the value.
-	Columns map[string]config.Expr `yaml:"columns"`
+	Columns map[string]pipeline.Expr `yaml:"columns"`
 	// DeleteOnTombstone deletes the row of a record whose value is null.
 	DeleteOnTombstone bool `yaml:"delete_on_tombstone"`
 	// BatchSize is the most rows per statement and per engine batch.
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is how long the engine may wait to fill a batch.
-	FlushInterval config.Duration `yaml:"flush_interval"`
+	FlushInterval pipeline.Duration `yaml:"flush_interval"`
 	// AutoCreate creates a missing table from the first batch's fields.
 	AutoCreate bool `yaml:"auto_create"`
 	// OffsetsTable is "table" or "schema.table": where an exactly-once
@@ -100,12 +100,12 @@ type settings struct {
 }
 
 // parse decodes and checks the block without touching the network.
-func parse(c config.Connector, env engine.Env) (*settings, error) {
+func parse(c pipeline.Connector, env connectors.Env) (*settings, error) {
 	// Checks go on after decoding errors, so that every problem is
 	// reported at once; a key that is absent was reported as missing.
 	var cfg Config
-	var errs config.Errors
-	errs.Add(c.Pos, c.Path, config.Decode(c, env.Lookup, &cfg))
+	var errs pipeline.Errors
+	errs.Add(c.Pos, c.Path, pipeline.Decode(c, env.Lookup, &cfg))
 	loc := locator{c}
 	s := &settings{dsn: cfg.DSN, table: cfg.Table, autoCreate: cfg.AutoCreate, deleteOnNull: cfg.DeleteOnTombstone, vars: env.Vars}
 
@@ -193,7 +193,7 @@ func parse(c config.Connector, env engine.Env) (*settings, error) {
 }
 
 // offsetsTable checks offsets_table, or gives the default when it is absent.
-func offsetsTable(cfg Config, loc locator, errs *config.Errors) string {
+func offsetsTable(cfg Config, loc locator, errs *pipeline.Errors) string {
 	if loc.value("offsets_table") == nil {
 		return DefaultOffsetsTable
 	}
@@ -211,7 +211,7 @@ func offsetsTable(cfg Config, loc locator, errs *config.Errors) string {
 var bareField = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$`)
 
 // columns compiles the column expressions in the order they are written.
-func columns(exprs map[string]config.Expr, vars map[string]any, loc locator, errs *config.Errors) []column {
+func columns(exprs map[string]pipeline.Expr, vars map[string]any, loc locator, errs *pipeline.Errors) []column {
 	if exprs == nil {
 		return nil
 	}
@@ -223,7 +223,7 @@ func columns(exprs map[string]config.Expr, vars map[string]any, loc locator, err
 			continue
 		}
 		if e.Src == "" {
-			continue // config.Decode reported it
+			continue // pipeline.Decode reported it
 		}
 		p, err := expression.Compile(e, expression.Options{Vars: vars}, expression.Any)
 		if err != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // kind is a column's type as auto_create infers it from values.

@@ -45,7 +45,7 @@
 // expression error) and a record the database rejects for good (SQLSTATE
 // classes 22 and 23 and 54000 in PostgreSQL; MySQL's constraint, range and
 // conversion errors; SQLite constraint and type mismatch) come back as an
-// *engine.RecordError naming it: the batch is searched by halves under
+// *connectors.RecordError naming it: the batch is searched by halves under
 // savepoints to find the first record that fails alone. The engine applies
 // on_error to it and writes the rest again. Everything else is transient
 // (the engine retries with backoff and commits nothing meanwhile):
@@ -69,7 +69,7 @@
 //
 // # Exactly-once
 //
-// The sink is an engine.OffsetSink: an exactly-once stage has it store the
+// The sink is an connectors.OffsetSink: an exactly-once stage has it store the
 // consumer offsets in the same transaction as the rows, like the Kafka
 // Connect JDBC sinks that keep offsets with the data, so that after a crash
 // the stage reads on from where the database says and no batch is written
@@ -84,7 +84,7 @@
 // next_offset from the value the stage last read to the new one, and only
 // from that value: if another process moved it meanwhile (a consumer that
 // took over the partition), the whole transaction is rolled back and the
-// error wraps engine.ErrOffsetConflict. A rejected record leaves both rows
+// error wraps connectors.ErrOffsetConflict. A rejected record leaves both rows
 // and offsets untouched, as does any other failure. Several pipelines may
 // share one offsets table; their consumer groups keep them apart.
 package sqlsink

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
 )
 
 // inTx runs fn in a transaction and commits it.
@@ -130,11 +130,11 @@ func (s *Sink) updateEach(ctx context.Context, tx *sql.Tx, run []op) error {
 // pass. Record order makes the culprit the one that fails when the records
 // are applied one by one: of two records claiming one unique value, the
 // later. The first op that
-// fails alone is the culprit, reported as an *engine.RecordError; the
+// fails alone is the culprit, reported as an *connectors.RecordError; the
 // transaction is then rolled back, since the engine writes the batch again
 // without that record. Should every op pass (the failure came from the
 // ops together, not from one), the batch is committed, with the offsets.
-func (s *Sink) locate(ctx context.Context, ops []op, offsets []engine.Offset) error {
+func (s *Sink) locate(ctx context.Context, ops []op, offsets []connectors.Offset) error {
 	// A key's delete comes before its write in record order too.
 	ops = slices.Clone(ops)
 	slices.SortStableFunc(ops, func(a, b op) int { return a.index - b.index })
@@ -192,7 +192,7 @@ func (s *Sink) locate(ctx context.Context, ops []op, offsets []engine.Offset) er
 			lo++
 			failing = false
 		case s.recordFault(classify(err)):
-			return &engine.RecordError{Index: ops[lo].index, Err: s.dbError(fmt.Sprintf("write to %s", s.cfg.table), err)}
+			return &connectors.RecordError{Index: ops[lo].index, Err: s.dbError(fmt.Sprintf("write to %s", s.cfg.table), err)}
 		default:
 			return s.dbError("write to "+s.cfg.table, err)
 		}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -24,11 +24,11 @@ func parseSink(t testing.TB, body string, env map[string]string) (*Sink, error) 
 		b.WriteString("      " + line + "\n")
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	p, err := config.Parse("p.yaml", []byte(b.String()), config.Options{Lookup: lookup, Kinds: config.Kinds{Sinks: []string{"sql"}}})
+	p, err := pipeline.Parse("p.yaml", []byte(b.String()), pipeline.Options{Lookup: lookup, Kinds: pipeline.Kinds{Sinks: []string{"sql"}}})
 	if err != nil {
 		return nil, err
 	}
-	return New(p.Sinks[0].Connector, engine.Env{Lookup: lookup, Vars: map[string]any{"rate": int64(3)}})
+	return New(p.Sinks[0].Connector, connectors.Env{Lookup: lookup, Vars: map[string]any{"rate": int64(3)}})
 }
 
 func mustSink(t *testing.T, body string) *Sink { return mustSinkTB(t, body) }
@@ -99,7 +99,7 @@ func writeAll(t testing.TB, s *Sink, batch []*record.Record) []int {
 	wait := 50 * time.Millisecond
 	for len(batch) > 0 {
 		err := s.Write(context.Background(), batch)
-		var re *engine.RecordError
+		var re *connectors.RecordError
 		switch {
 		case err == nil:
 			return rejected

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/internal/service"
 	"github.com/conveyor-dev/conveyor/record"
 )
@@ -98,7 +98,7 @@ batch_size: 4`)
 		// is an error in insert mode only.
 		in := openSink(t, "driver: mysql\ndsn: '"+dsn+"'\ntable: my_items\nmode: insert")
 		err := in.Write(context.Background(), recs(t, `{"id": 100, "qty": 1}`, `{"id": 101, "qty": 1, "code": "c1"}`))
-		var re *engine.RecordError
+		var re *connectors.RecordError
 		if !errors.As(err, &re) || re.Index != 1 || !strings.Contains(err.Error(), "Error 1062") {
 			t.Errorf("want a RecordError for index 1 with MySQL's error text, got %v", err)
 		}
@@ -107,7 +107,7 @@ batch_size: 4`)
 	t.Run("auto_create and missing table", func(t *testing.T) {
 		m := sink(t, "my_missing", "", `key: [id]`)
 		err := m.Write(context.Background(), recs(t, `{"id": 1}`))
-		var re *engine.RecordError
+		var re *connectors.RecordError
 		if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), "auto_create") {
 			t.Fatalf("want a transient error naming auto_create, got %v", err)
 		}

@@ -10,13 +10,13 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
 // The offsets table's columns; the first three are its primary key. The
-// last two say which topic the offsets were read from (engine.TopicID);
+// last two say which topic the offsets were read from (connectors.TopicID);
 // tables from before they existed get them added, NULL in old rows.
 const (
 	colGroup     = "consumer_group"
@@ -148,9 +148,9 @@ func (st statements) selectOffsets(cols, where []string, plain ...string) string
 // WriteWithOffsets writes batch as Write does and moves the stored
 // positions in the same transaction: both or neither. A position that is
 // not at its Prev (another process moved it) fails the whole transaction
-// with an error wrapping engine.ErrOffsetConflict. A batch without rows to
+// with an error wrapping connectors.ErrOffsetConflict. A batch without rows to
 // write (every record a skipped tombstone) still moves the positions.
-func (s *Sink) WriteWithOffsets(ctx context.Context, batch []*record.Record, offsets []engine.Offset) error {
+func (s *Sink) WriteWithOffsets(ctx context.Context, batch []*record.Record, offsets []connectors.Offset) error {
 	if err := checkOffsets(offsets); err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (s *Sink) WriteWithOffsets(ctx context.Context, batch []*record.Record, off
 
 // checkOffsets refuses positions no stage can mean, before they are stored
 // for good.
-func checkOffsets(offsets []engine.Offset) error {
+func checkOffsets(offsets []connectors.Offset) error {
 	for _, o := range offsets {
 		if o.Prev < -1 || o.Next < 0 {
 			return fmt.Errorf("sql sink: invalid offset move for group %q, %s: from %d to %d", o.Group, partName(o.Partition), o.Prev, o.Next)
@@ -174,12 +174,12 @@ func checkOffsets(offsets []engine.Offset) error {
 // is neither created nor upgraded here, so reading needs no more rights
 // than SELECT, and StoredOffsets shares no state with a Write that may be
 // running.
-func (s *Sink) StoredOffsets(ctx context.Context, group string, parts []engine.Partition) (map[engine.Partition]engine.StoredOffset, error) {
+func (s *Sink) StoredOffsets(ctx context.Context, group string, parts []connectors.Partition) (map[connectors.Partition]connectors.StoredOffset, error) {
 	db := s.db
 	if db == nil {
 		return nil, errNotOpen
 	}
-	out := make(map[engine.Partition]engine.StoredOffset, len(parts))
+	out := make(map[connectors.Partition]connectors.StoredOffset, len(parts))
 	var topics []string
 	for _, p := range parts {
 		if !slices.Contains(topics, p.Topic) {
@@ -205,7 +205,7 @@ func (s *Sink) StoredOffsets(ctx context.Context, group string, parts []engine.P
 
 // topicOffsets reads the stored positions of one topic's partitions, from
 // a table of an older version too.
-func (s *Sink) topicOffsets(ctx context.Context, db *sqlx.DB, group, topic string) (map[int32]engine.StoredOffset, error) {
+func (s *Sink) topicOffsets(ctx context.Context, db *sqlx.DB, group, topic string) (map[int32]connectors.StoredOffset, error) {
 	rows, err := db.QueryContext(ctx, s.osql.topic, group, topic)
 	old := err != nil && classify(err) == noColumn
 	if old {
@@ -215,10 +215,10 @@ func (s *Sink) topicOffsets(ctx context.Context, db *sqlx.DB, group, topic strin
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int32]engine.StoredOffset{}
+	out := map[int32]connectors.StoredOffset{}
 	for rows.Next() {
 		var p int32
-		var o engine.StoredOffset
+		var o connectors.StoredOffset
 		var cluster, id sql.NullString
 		dest := []any{&p, &o.Next, &cluster, &id}
 		if old {
@@ -227,7 +227,7 @@ func (s *Sink) topicOffsets(ctx context.Context, db *sqlx.DB, group, topic strin
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		o.ID = engine.TopicID{Cluster: cluster.String, Topic: id.String}
+		o.ID = connectors.TopicID{Cluster: cluster.String, Topic: id.String}
 		out[p] = o
 	}
 	return out, rows.Err()
@@ -264,7 +264,7 @@ func (s *Sink) OffsetStore() string { return "table " + s.cfg.offsetsTable }
 // moves positions, and adds the identity columns to one an older version
 // created; not in Open, so a sink that never stores offsets never adds a
 // table to the database.
-func (s *Sink) ensureOffsetsTable(ctx context.Context, offsets []engine.Offset) error {
+func (s *Sink) ensureOffsetsTable(ctx context.Context, offsets []connectors.Offset) error {
 	if len(offsets) == 0 || s.offsetsReady {
 		return nil
 	}
@@ -280,7 +280,7 @@ func (s *Sink) ensureOffsetsTable(ctx context.Context, offsets []engine.Offset) 
 
 // upgradeOffsetsTable adds the columns of the topics' identities to an
 // offsets table created before they existed. Its rows keep NULL there
-// until the stage binds them to the topic it reads (engine.TopicID).
+// until the stage binds them to the topic it reads (connectors.TopicID).
 func (s *Sink) upgradeOffsetsTable(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, s.osql.probe)
 	if err == nil || classify(err) != noColumn {
@@ -309,7 +309,7 @@ func (e *offsetsError) Unwrap() error { return e.err }
 
 // storeOffsets moves each position in tx, or fails on the first that has
 // moved meanwhile (then the caller rolls tx back).
-func (s *Sink) storeOffsets(ctx context.Context, tx *sql.Tx, offsets []engine.Offset) error {
+func (s *Sink) storeOffsets(ctx context.Context, tx *sql.Tx, offsets []connectors.Offset) error {
 	for _, o := range offsets {
 		if err := s.moveOffset(ctx, tx, o); err != nil {
 			return err
@@ -318,7 +318,7 @@ func (s *Sink) storeOffsets(ctx context.Context, tx *sql.Tx, offsets []engine.Of
 	return nil
 }
 
-func (s *Sink) moveOffset(ctx context.Context, tx *sql.Tx, o engine.Offset) error {
+func (s *Sink) moveOffset(ctx context.Context, tx *sql.Tx, o connectors.Offset) error {
 	var res sql.Result
 	var err error
 	cluster, id := nullText(o.ID.Cluster), nullText(o.ID.Topic)
@@ -349,7 +349,7 @@ func (s *Sink) moveOffset(ctx context.Context, tx *sql.Tx, o engine.Offset) erro
 // checkUnmoved runs when storing a position changed no row: either another
 // process moved it (a conflict), or, for MySQL, which counts a row set to
 // the value it has as unchanged, the position stays where it was.
-func (s *Sink) checkUnmoved(ctx context.Context, tx *sql.Tx, o engine.Offset) error {
+func (s *Sink) checkUnmoved(ctx context.Context, tx *sql.Tx, o connectors.Offset) error {
 	found := int64(-1)
 	err := tx.QueryRowContext(ctx, s.osql.one, o.Group, o.Topic, o.Partition.Partition).Scan(&found)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -359,13 +359,13 @@ func (s *Sink) checkUnmoved(ctx context.Context, tx *sql.Tx, o engine.Offset) er
 		return nil
 	}
 	return fmt.Errorf("sql sink: offset of group %q, %s in %s: expected %s, found %s: %w",
-		o.Group, partName(o.Partition), s.cfg.offsetsTable, offsetText(o.Prev), offsetText(found), engine.ErrOffsetConflict)
+		o.Group, partName(o.Partition), s.cfg.offsetsTable, offsetText(o.Prev), offsetText(found), connectors.ErrOffsetConflict)
 }
 
 // nullText stores an unknown identity as NULL.
 func nullText(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-func partName(p engine.Partition) string {
+func partName(p connectors.Partition) string {
 	return fmt.Sprintf("topic %q partition %d", p.Topic, p.Partition)
 }
 

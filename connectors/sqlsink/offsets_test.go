@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -60,22 +60,22 @@ func itemsDDL(name string) string {
 	return "CREATE TABLE " + name + " (id BIGINT PRIMARY KEY, v BIGINT CHECK (v >= 0))"
 }
 
-func off(group, topic string, p int32, prev, next int64) engine.Offset {
-	return engine.Offset{Group: group, Partition: engine.Partition{Topic: topic, Partition: p}, Prev: prev, Next: next}
+func off(group, topic string, p int32, prev, next int64) connectors.Offset {
+	return connectors.Offset{Group: group, Partition: connectors.Partition{Topic: topic, Partition: p}, Prev: prev, Next: next}
 }
 
 // offID is off with the identity of the topic read.
-func offID(group, topic string, p int32, prev, next int64, cluster, id string) engine.Offset {
+func offID(group, topic string, p int32, prev, next int64, cluster, id string) connectors.Offset {
 	o := off(group, topic, p, prev, next)
-	o.ID = engine.TopicID{Cluster: cluster, Topic: id}
+	o.ID = connectors.TopicID{Cluster: cluster, Topic: id}
 	return o
 }
 
-func part(topic string, p int32) engine.Partition {
-	return engine.Partition{Topic: topic, Partition: p}
+func part(topic string, p int32) connectors.Partition {
+	return connectors.Partition{Topic: topic, Partition: p}
 }
 
-func mustWriteOffsets(t *testing.T, s *Sink, batch []*record.Record, offsets ...engine.Offset) {
+func mustWriteOffsets(t *testing.T, s *Sink, batch []*record.Record, offsets ...connectors.Offset) {
 	t.Helper()
 	if err := s.WriteWithOffsets(context.Background(), batch, offsets); err != nil {
 		t.Fatalf("WriteWithOffsets: %v", err)
@@ -83,7 +83,7 @@ func mustWriteOffsets(t *testing.T, s *Sink, batch []*record.Record, offsets ...
 }
 
 // wantStored checks StoredOffsets; want is "topic/partition=next ...".
-func wantStored(t *testing.T, s *Sink, group string, parts []engine.Partition, want string) {
+func wantStored(t *testing.T, s *Sink, group string, parts []connectors.Partition, want string) {
 	t.Helper()
 	got, err := s.StoredOffsets(context.Background(), group, parts)
 	if err != nil {
@@ -111,7 +111,7 @@ func offsetsRoundTrip(t *testing.T, open opener) {
 	s := eoSink(t, open, "eo_trip", "", `
 key: [id]
 auto_create: true`)
-	parts := []engine.Partition{part("t", 0), part("t", 1), part("u", 0)}
+	parts := []connectors.Partition{part("t", 0), part("t", 1), part("u", 0)}
 	wantStored(t, s, "g", parts, "") // no offsets table yet: nothing stored
 
 	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 10}`, `{"id": 2, "v": 20}`), off("g", "t", 0, -1, 2), off("g", "t", 1, -1, 5))
@@ -140,19 +140,19 @@ func offsetsConflict(t *testing.T, open opener) {
 	const rows, offsets = "1|1\n2|2", "g|t|0|3|NULL|NULL\ng|t|1|7|NULL|NULL"
 	for _, c := range []struct {
 		name    string
-		offsets []engine.Offset
+		offsets []connectors.Offset
 		want    string
 	}{
-		{"stale position", []engine.Offset{off("g", "t", 0, 1, 2)}, `group "g", topic "t" partition 0 in eo_conflict_offsets: expected 1, found 3`},
-		{"after a good one", []engine.Offset{off("g", "t", 1, 7, 8), off("g", "t", 0, 1, 2)}, "expected 1, found 3"},
-		{"first position twice", []engine.Offset{off("g", "t", 0, -1, 2)}, "expected none stored, found 3"},
-		{"position never stored", []engine.Offset{off("g", "t", 2, 4, 5)}, "expected 4, found none stored"},
+		{"stale position", []connectors.Offset{off("g", "t", 0, 1, 2)}, `group "g", topic "t" partition 0 in eo_conflict_offsets: expected 1, found 3`},
+		{"after a good one", []connectors.Offset{off("g", "t", 1, 7, 8), off("g", "t", 0, 1, 2)}, "expected 1, found 3"},
+		{"first position twice", []connectors.Offset{off("g", "t", 0, -1, 2)}, "expected none stored, found 3"},
+		{"position never stored", []connectors.Offset{off("g", "t", 2, 4, 5)}, "expected 4, found none stored"},
 	} {
 		err := s.WriteWithOffsets(context.Background(), recs(t, `{"id": 1, "v": 100}`, `{"id": 9, "v": 9}`), c.offsets)
-		if !errors.Is(err, engine.ErrOffsetConflict) || !strings.Contains(err.Error(), c.want) {
+		if !errors.Is(err, connectors.ErrOffsetConflict) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: want an offset conflict with %q, got %v", c.name, c.want, err)
 		}
-		var re *engine.RecordError
+		var re *connectors.RecordError
 		if errors.As(err, &re) {
 			t.Errorf("%s: a conflict is no record's fault: %v", c.name, err)
 		}
@@ -160,7 +160,7 @@ func offsetsConflict(t *testing.T, open opener) {
 		wantRows(t, s, "SELECT * FROM eo_conflict_offsets ORDER BY 1, 2, 3", offsets)
 	}
 	// Reading the positions again, the stage goes on from there.
-	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "t/0=3")
+	wantStored(t, s, "g", []connectors.Partition{part("t", 0)}, "t/0=3")
 	mustWriteOffsets(t, s, recs(t, `{"id": 3, "v": 3}`), off("g", "t", 0, 3, 4))
 	wantRows(t, s, "SELECT * FROM eo_conflict_offsets ORDER BY 1, 2, 3", "g|t|0|4|NULL|NULL\ng|t|1|7|NULL|NULL")
 }
@@ -169,7 +169,7 @@ func offsetsRecordFault(t *testing.T, open opener) {
 	s := eoSink(t, open, "eo_fault", itemsDDL("eo_fault"), `
 key: [id]
 batch_size: 2`) // several statements, so the search has halves to try
-	offsets := []engine.Offset{off("g", "t", 0, -1, 6)}
+	offsets := []connectors.Offset{off("g", "t", 0, -1, 6)}
 	batch := recs(t, `{"id": 1, "v": 1}`, `{"id": 2, "v": 2}`, `{"id": 3, "v": -3}`, `[1]`, `{"id": 5, "v": 5}`, `{"id": 6, "v": -6}`)
 	var rejected []int
 	for range len(batch) {
@@ -177,14 +177,14 @@ batch_size: 2`) // several statements, so the search has halves to try
 		if err == nil {
 			break
 		}
-		var re *engine.RecordError
+		var re *connectors.RecordError
 		if !errors.As(err, &re) {
 			t.Fatalf("want a RecordError, got %v", err)
 		}
 		rejected = append(rejected, re.Index)
 		// Nothing of a failed call is stored: neither rows nor offsets.
 		wantRows(t, s, "SELECT count(*) FROM eo_fault", "0")
-		wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "")
+		wantStored(t, s, "g", []connectors.Partition{part("t", 0)}, "")
 		batch = append(batch[:re.Index:re.Index], batch[re.Index+1:]...)
 	}
 	// Indexes in the batch as it shrinks: [1] first, found before the
@@ -193,7 +193,7 @@ batch_size: 2`) // several statements, so the search has halves to try
 		t.Errorf("rejected %s, want [3 2 3]", got)
 	}
 	wantRows(t, s, "SELECT id, v FROM eo_fault ORDER BY id", "1|1\n2|2\n5|5")
-	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "t/0=6")
+	wantStored(t, s, "g", []connectors.Partition{part("t", 0)}, "t/0=6")
 }
 
 func offsetsWithoutRows(t *testing.T, open opener) {
@@ -201,7 +201,7 @@ func offsetsWithoutRows(t *testing.T, open opener) {
 	// Tombstones are skipped without delete_on_tombstone: no row to write.
 	mustWriteOffsets(t, s, recs(t, "", ""), off("g", "t", 0, -1, 2))
 	mustWriteOffsets(t, s, nil, off("g", "t", 0, 2, 3), off("g", "t", 1, -1, 1))
-	wantStored(t, s, "g", []engine.Partition{part("t", 0), part("t", 1)}, "t/0=3 t/1=1")
+	wantStored(t, s, "g", []connectors.Partition{part("t", 0), part("t", 1)}, "t/0=3 t/1=1")
 	wantRows(t, s, "SELECT count(*) FROM eo_norows", "0")
 
 	// Only deletes, into an auto_create table not there yet: nothing to
@@ -212,12 +212,12 @@ key_from: record_key
 delete_on_tombstone: true
 auto_create: true`)
 	mustWriteOffsets(t, d, []*record.Record{rec(t, "1", "")}, off("g", "t", 0, -1, 1))
-	wantStored(t, d, "g", []engine.Partition{part("t", 0)}, "t/0=1")
+	wantStored(t, d, "g", []connectors.Partition{part("t", 0)}, "t/0=1")
 }
 
 func offsetsGroupsApart(t *testing.T, open opener) {
 	s := eoSink(t, open, "eo_groups", itemsDDL("eo_groups"), `key: [id]`)
-	parts := []engine.Partition{part("t", 0), part("t", 1)}
+	parts := []connectors.Partition{part("t", 0), part("t", 1)}
 	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 1}`), off("a", "t", 0, -1, 10))
 	wantStored(t, s, "b", parts, "")
 	// Group b's first position is no conflict with group a's.
@@ -226,7 +226,7 @@ func offsetsGroupsApart(t *testing.T, open opener) {
 	wantStored(t, s, "a", parts, "t/0=10")
 	wantStored(t, s, "b", parts, "t/0=22 t/1=21")
 	// Nor is a's position b's to move.
-	if err := s.WriteWithOffsets(context.Background(), nil, []engine.Offset{off("a", "t", 0, 22, 23)}); !errors.Is(err, engine.ErrOffsetConflict) {
+	if err := s.WriteWithOffsets(context.Background(), nil, []connectors.Offset{off("a", "t", 0, 22, 23)}); !errors.Is(err, connectors.ErrOffsetConflict) {
 		t.Errorf("moved group a from group b's position: %v", err)
 	}
 }
@@ -235,18 +235,18 @@ func offsetsTableDropped(t *testing.T, open opener) {
 	s := eoSink(t, open, "eo_dropped", itemsDDL("eo_dropped"), `key: [id]`)
 	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 1}`), off("g", "t", 0, -1, 1))
 	run(t, s, "DROP TABLE eo_dropped_offsets")
-	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "")
+	wantStored(t, s, "g", []connectors.Partition{part("t", 0)}, "")
 	// The first try fails, transient, and writes nothing; the next one
 	// creates the table again.
 	batch := recs(t, `{"id": 2, "v": 2}`)
-	err := s.WriteWithOffsets(context.Background(), batch, []engine.Offset{off("g", "t", 0, -1, 2)})
-	var re *engine.RecordError
-	if err == nil || errors.As(err, &re) || errors.Is(err, engine.ErrOffsetConflict) || !strings.Contains(err.Error(), "eo_dropped_offsets") {
+	err := s.WriteWithOffsets(context.Background(), batch, []connectors.Offset{off("g", "t", 0, -1, 2)})
+	var re *connectors.RecordError
+	if err == nil || errors.As(err, &re) || errors.Is(err, connectors.ErrOffsetConflict) || !strings.Contains(err.Error(), "eo_dropped_offsets") {
 		t.Fatalf("want a transient error naming the offsets table, got %v", err)
 	}
 	wantRows(t, s, "SELECT count(*) FROM eo_dropped", "1")
 	mustWriteOffsets(t, s, batch, off("g", "t", 0, -1, 2))
-	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "t/0=2")
+	wantStored(t, s, "g", []connectors.Partition{part("t", 0)}, "t/0=2")
 }
 
 // offsetsIdentity: each position is stored with the identity of the topic
@@ -254,7 +254,7 @@ func offsetsTableDropped(t *testing.T, open opener) {
 // an unknown one.
 func offsetsIdentity(t *testing.T, open opener) {
 	s := eoSink(t, open, "eo_ident", itemsDDL("eo_ident"), `key: [id]`)
-	parts := []engine.Partition{part("t", 0), part("t", 1), part("u", 0)}
+	parts := []connectors.Partition{part("t", 0), part("t", 1), part("u", 0)}
 	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 1}`), offID("g", "t", 0, -1, 3, "c1", "T1"), offID("g", "t", 1, -1, 4, "c1", "T1"), offID("g", "u", 0, -1, 1, "c1", ""))
 	wantStored(t, s, "g", parts, "t/0=3(c1/T1) t/1=4(c1/T1) u/0=1(c1/)")
 	mustWriteOffsets(t, s, nil, offID("g", "t", 0, 3, 5, "c1", "T1"), offID("g", "t", 1, 4, 4, "c2", "T2"))
@@ -276,7 +276,7 @@ func offsetsOldTable(t *testing.T, open opener) {
 	}
 	run(t, s, old)
 	run(t, s, "INSERT INTO eo_old_offsets VALUES ('g', 't', 0, 5), ('g', 't', 1, 7)")
-	parts := []engine.Partition{part("t", 0), part("t", 1)}
+	parts := []connectors.Partition{part("t", 0), part("t", 1)}
 	wantStored(t, s, "g", parts, "t/0=5 t/1=7")
 	mustWriteOffsets(t, s, recs(t, `{"id": 1, "v": 1}`), offID("g", "t", 0, 5, 6, "c1", "T1"))
 	wantStored(t, s, "g", parts, "t/0=6(c1/T1) t/1=7")
@@ -299,11 +299,11 @@ func offsetsReset(t *testing.T, open opener) {
 	if n != 2 || err != nil {
 		t.Fatalf("reset deleted %d offsets (%v), want 2", n, err)
 	}
-	wantStored(t, s, "g", []engine.Partition{part("t", 0), part("t", 1), part("u", 0)}, "u/0=1")
-	wantStored(t, s, "h", []engine.Partition{part("t", 0)}, "t/0=9")
+	wantStored(t, s, "g", []connectors.Partition{part("t", 0), part("t", 1), part("u", 0)}, "u/0=1")
+	wantStored(t, s, "h", []connectors.Partition{part("t", 0)}, "t/0=9")
 	// The stage starts afresh: its first position is no conflict.
 	mustWriteOffsets(t, s, nil, off("g", "t", 0, -1, 1))
-	wantStored(t, s, "g", []engine.Partition{part("t", 0)}, "t/0=1")
+	wantStored(t, s, "g", []connectors.Partition{part("t", 0)}, "t/0=1")
 	wantRows(t, s, "SELECT count(*) FROM eo_reset", "1")
 }
 
@@ -323,7 +323,7 @@ func testOffsetRace(t *testing.T, open opener) {
 	var wg sync.WaitGroup
 	for i, s := range sinks {
 		wg.Go(func() {
-			errs[i] = s.WriteWithOffsets(context.Background(), recs(t, fmt.Sprintf(`{"id": %d, "v": %d}`, i, i)), []engine.Offset{off("g", "t", 0, -1, int64(100+i))})
+			errs[i] = s.WriteWithOffsets(context.Background(), recs(t, fmt.Sprintf(`{"id": %d, "v": %d}`, i, i)), []connectors.Offset{off("g", "t", 0, -1, int64(100+i))})
 		})
 	}
 	wg.Wait()
@@ -334,7 +334,7 @@ func testOffsetRace(t *testing.T, open opener) {
 			winner = i
 		case err == nil:
 			t.Errorf("sinks %d and %d both took the partition", winner, i)
-		case !errors.Is(err, engine.ErrOffsetConflict):
+		case !errors.Is(err, connectors.ErrOffsetConflict):
 			t.Errorf("sink %d: want a conflict, got %v", i, err)
 		}
 	}
@@ -342,8 +342,8 @@ func testOffsetRace(t *testing.T, open opener) {
 		t.Fatalf("no sink took the partition: %v", errs)
 	}
 	wantRows(t, sinks[0], "SELECT id FROM eo_race", fmt.Sprint(winner))
-	got, err := sinks[0].StoredOffsets(context.Background(), "g", []engine.Partition{part("t", 0)})
-	if want := map[engine.Partition]engine.StoredOffset{part("t", 0): {Next: int64(100 + winner)}}; err != nil || !maps.Equal(got, want) {
+	got, err := sinks[0].StoredOffsets(context.Background(), "g", []connectors.Partition{part("t", 0)})
+	if want := map[connectors.Partition]connectors.StoredOffset{part("t", 0): {Next: int64(100 + winner)}}; err != nil || !maps.Equal(got, want) {
 		t.Errorf("stored %v (%v), want %v", got, err, want)
 	}
 }
@@ -352,9 +352,9 @@ func TestInvalidOffsetMovesAreRefused(t *testing.T) {
 	s := sqliteSink(t, itemsDDL("items"), `
 table: items
 key: [id]`)
-	for _, o := range []engine.Offset{off("g", "t", 0, -2, 1), off("g", "t", 0, 3, -1)} {
-		err := s.WriteWithOffsets(context.Background(), recs(t, `{"id": 1, "v": 1}`), []engine.Offset{o})
-		if err == nil || errors.Is(err, engine.ErrOffsetConflict) || !strings.Contains(err.Error(), "invalid offset move") {
+	for _, o := range []connectors.Offset{off("g", "t", 0, -2, 1), off("g", "t", 0, 3, -1)} {
+		err := s.WriteWithOffsets(context.Background(), recs(t, `{"id": 1, "v": 1}`), []connectors.Offset{o})
+		if err == nil || errors.Is(err, connectors.ErrOffsetConflict) || !strings.Contains(err.Error(), "invalid offset move") {
 			t.Errorf("%+v: want an invalid offset move, got %v", o, err)
 		}
 	}

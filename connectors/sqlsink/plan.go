@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -48,7 +48,7 @@ func (b *rowBuilder) plan(batch []*record.Record) ([]op, error) {
 			o.row, err = b.build(i, r)
 		}
 		if err != nil {
-			return nil, &engine.RecordError{Index: i, Err: err}
+			return nil, &connectors.RecordError{Index: i, Err: err}
 		}
 		ops = append(ops, o)
 	}

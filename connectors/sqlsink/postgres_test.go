@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/internal/service"
 	"github.com/conveyor-dev/conveyor/record"
 )
@@ -140,7 +140,7 @@ batch_size: 4`)
 		batch[i] = b.value
 	}
 	err := s.Write(context.Background(), recs(t, batch...))
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if !errors.As(err, &re) || re.Index != 3 || !strings.Contains(err.Error(), "SQLSTATE 23502") {
 		t.Fatalf("want a RecordError for index 3 with SQLSTATE 23502, got %v", err)
 	}
@@ -176,7 +176,7 @@ batch_size: 4`)
 func TestPostgresMissingTableAndAutoCreate(t *testing.T) {
 	s := pgSink(t, "pg_missing", "", `key: [id]`)
 	err := s.Write(context.Background(), recs(t, `{"id": 1}`))
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), "set auto_create: true") || !strings.Contains(err.Error(), "42P01") {
 		t.Fatalf("want a transient error naming auto_create, got %v", err)
 	}
@@ -225,7 +225,7 @@ func TestPostgresRestartMidStream(t *testing.T) {
 	writeAll(t, s, batch(0))
 	service.RestartPostgres(t)
 	err := s.Write(context.Background(), batch(500))
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if errors.As(err, &re) {
 		t.Fatalf("a restart must not look like a bad record: %v", err)
 	}

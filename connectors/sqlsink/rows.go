@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/expression"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // row is what one record writes: column values bound for the dialect.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -162,7 +162,7 @@ key: [id]`)
 		{`{"a": 1}`, "key column id is null or missing"},
 	} {
 		_, err := s.rows.plan(recs(t, `{"id": 9}`, c.value))
-		var re *engine.RecordError
+		var re *connectors.RecordError
 		if !errors.As(err, &re) || re.Index != 1 || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: want a RecordError for index 1 with %q, got %v", c.value, c.want, err)
 		}
@@ -175,7 +175,7 @@ table: t
 key: [id]
 columns: {id: id, ratio: 1 / zero.x}`)
 	_, err := s.rows.plan(recs(t, `{"id": 1, "zero": {"x": "a"}}`))
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "column ratio") {
 		t.Errorf("want an expression RecordError, got %v", err)
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -24,7 +24,7 @@ type Sink struct {
 	st     statements
 	rows   *rowBuilder
 	log    *slog.Logger
-	health *engine.Health
+	health *connectors.Health
 	db     *sqlx.DB
 	schema *schema // auto_create: what the records look like; nil once created
 	stmts  map[stmtKey]string
@@ -34,8 +34,8 @@ type Sink struct {
 }
 
 // New checks the config without touching the network (runner check calls
-// it); every problem comes back as config.Errors with its position.
-func New(c config.Connector, env engine.Env) (*Sink, error) {
+// it); every problem comes back as pipeline.Errors with its position.
+func New(c pipeline.Connector, env connectors.Env) (*Sink, error) {
 	cfg, err := parse(c, env)
 	if err != nil {
 		return nil, err
@@ -102,11 +102,11 @@ func (s *Sink) Open(ctx context.Context) error {
 var errNotOpen = errors.New("sql sink: used before Open")
 
 // The sink keeps consumer offsets with its rows.
-var _ engine.OffsetSink = (*Sink)(nil)
+var _ connectors.OffsetSink = (*Sink)(nil)
 
 // Write makes the batch durable in one transaction. A record that cannot
 // become a row, or that the database rejects for good, comes back as an
-// *engine.RecordError naming it; every other error is transient and the
+// *connectors.RecordError naming it; every other error is transient and the
 // engine retries the batch.
 func (s *Sink) Write(ctx context.Context, batch []*record.Record) error {
 	return s.write(ctx, batch, nil)
@@ -114,7 +114,7 @@ func (s *Sink) Write(ctx context.Context, batch []*record.Record) error {
 
 // write is Write and WriteWithOffsets: the batch's rows and the offsets,
 // if any, in one transaction.
-func (s *Sink) write(ctx context.Context, batch []*record.Record, offsets []engine.Offset) error {
+func (s *Sink) write(ctx context.Context, batch []*record.Record, offsets []connectors.Offset) error {
 	if s.db == nil {
 		return errNotOpen
 	}
@@ -128,7 +128,7 @@ func (s *Sink) write(ctx context.Context, batch []*record.Record, offsets []engi
 // writeOps applies planned ops and moves offsets in one transaction. A
 // failure of the offsets is returned as it is; one of the rows is sorted
 // out as Write documents.
-func (s *Sink) writeOps(ctx context.Context, ops []op, offsets []engine.Offset) error {
+func (s *Sink) writeOps(ctx context.Context, ops []op, offsets []connectors.Offset) error {
 	if len(ops) == 0 && len(offsets) == 0 {
 		return nil
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -98,7 +98,7 @@ batch_size: 3`) // several statements per batch
 	batch[15] = `{"id": 15, "qty": 1, "sku": "s3"}`   // unique, with record 3
 
 	err := s.Write(context.Background(), recs(t, batch...))
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if !errors.As(err, &re) || re.Index != 7 || !strings.Contains(err.Error(), "CHECK constraint failed") {
 		t.Fatalf("want a RecordError for index 7 with the database's text, got %v", err)
 	}
@@ -142,7 +142,7 @@ func TestSQLiteMissingTableIsTransient(t *testing.T) {
 table: nowhere
 key: [id]`)
 	err := s.Write(context.Background(), recs(t, `{"id": 1}`))
-	var re *engine.RecordError
+	var re *connectors.RecordError
 	if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), "auto_create") {
 		t.Fatalf("want a transient error naming auto_create, got %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/expression"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // bind converts a decoded value (or an expression's result) into what the

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/conveyor-dev/conveyor/config"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 // Modes.
@@ -29,12 +29,12 @@ type Config struct {
 	Columns []string `yaml:"columns"`
 	Query   string   `yaml:"query"`
 	// Mode says how new rows are found; see the package doc.
-	Mode               string          `yaml:"mode"`
-	IncrementingColumn string          `yaml:"incrementing_column"`
-	TimestampColumn    string          `yaml:"timestamp_column"`
-	Delay              config.Duration `yaml:"delay"`
-	PollInterval       config.Duration `yaml:"poll_interval"`
-	BatchSize          int             `yaml:"batch_size"`
+	Mode               string            `yaml:"mode"`
+	IncrementingColumn string            `yaml:"incrementing_column"`
+	TimestampColumn    string            `yaml:"timestamp_column"`
+	Delay              pipeline.Duration `yaml:"delay"`
+	PollInterval       pipeline.Duration `yaml:"poll_interval"`
+	BatchSize          int               `yaml:"batch_size"`
 	// KeyColumns make the record key: one column's value as text, or a JSON
 	// object of several.
 	KeyColumns []string `yaml:"key_columns"`
@@ -45,8 +45,8 @@ type Config struct {
 
 // validate checks the config and applies defaults; every problem found is
 // returned, each at the connector's position.
-func (c *Config) validate(conn config.Connector, at config.Positions) (sqldb.Dialect, error) {
-	var errs config.Errors
+func (c *Config) validate(conn pipeline.Connector, at pipeline.Positions) (sqldb.Dialect, error) {
+	var errs pipeline.Errors
 	bad := func(key, format string, args ...any) {
 		path := conn.Path + "." + key
 		errs.Addf(at.Of(path, conn.Pos), path, format, args...)
@@ -108,7 +108,7 @@ func (c *Config) validate(conn config.Connector, at config.Positions) (sqldb.Dia
 		bad("delay", "delay applies to the timestamp modes")
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = config.Duration(time.Second)
+		c.PollInterval = pipeline.Duration(time.Second)
 	}
 	if c.BatchSize < 0 {
 		bad("batch_size", "must be positive")

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
 )
 
 // staleCursor is a stored cursor that cannot belong to the table there
@@ -21,7 +21,7 @@ func (e *staleCursor) Error() string {
 	return fmt.Sprintf("%s: the stored cursor %s; polling on from it would skip the rows up to it", e.what, e.why)
 }
 
-func (e *staleCursor) Unwrap() error { return engine.ErrStalePosition }
+func (e *staleCursor) Unwrap() error { return connectors.ErrStalePosition }
 
 // checkCursor makes sure the cursor still belongs to what is polled: the
 // table has the identity the cursor was stored with (PostgreSQL), and the
@@ -30,7 +30,7 @@ func (e *staleCursor) Unwrap() error { return engine.ErrStalePosition }
 // after a poll that found nothing, those that are cheap and cannot mistake
 // deleted rows for a new table: the identity, and in incrementing mode on
 // PostgreSQL with a sequence, the sequence. An error wrapping
-// engine.ErrStalePosition stops the stage; others are retried as a
+// connectors.ErrStalePosition stops the stage; others are retried as a
 // failed poll is.
 func (s *Source) checkCursor(ctx context.Context, start bool) error {
 	if s.cfg.Mode == Bulk {

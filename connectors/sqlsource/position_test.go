@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/service"
 	"github.com/conveyor-dev/conveyor/record"
 )
@@ -37,7 +37,7 @@ func opened(t *testing.T, body, cursor string) *Source {
 // its message.
 func wantStale(t *testing.T, err error, want ...string) {
 	t.Helper()
-	if !errors.Is(err, engine.ErrStalePosition) {
+	if !errors.Is(err, connectors.ErrStalePosition) {
 		t.Fatalf("want a stale cursor, got %v", err)
 	}
 	for _, w := range want {

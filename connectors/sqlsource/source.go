@@ -12,9 +12,9 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -23,16 +23,16 @@ type Source struct {
 	cfg     Config
 	dialect sqldb.Dialect
 	log     *slog.Logger
-	health  *engine.Health
+	health  *connectors.Health
 	db      *sqlx.DB
 	cur     cursor
 	now     func() time.Time
 }
 
 // New checks the config offline; the database is opened when the stage starts.
-func New(c config.Connector, env engine.Env) (*Source, error) {
+func New(c pipeline.Connector, env connectors.Env) (*Source, error) {
 	var cfg Config
-	at, err := config.DecodeLocated(c, env.Lookup, &cfg)
+	at, err := pipeline.DecodeLocated(c, env.Lookup, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func New(c config.Connector, env engine.Env) (*Source, error) {
 
 // Resume restores the cursor the engine stored.
 // Shared says every runner process sees the same table: only one of them
-// polls it at a time (see engine.Shared).
+// polls it at a time (see connectors.Shared).
 func (s *Source) Shared() bool { return true }
 
 func (s *Source) Resume(stored []byte) error {
@@ -103,7 +103,7 @@ func (s *Source) Close() error {
 // database may be restarting); a query the database rejects as invalid
 // stops the stage, and so does a stored cursor that cannot belong to the
 // table (see checkCursor).
-func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
+func (s *Source) Read(ctx context.Context, emit connectors.Emit) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 10*time.Second
 	start, check := true, true
@@ -127,7 +127,7 @@ func (s *Source) Read(ctx context.Context, emit engine.Emit) error {
 			}
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, engine.ErrStalePosition):
+		case errors.Is(err, connectors.ErrStalePosition):
 			return err
 		case permanent(err):
 			return fmt.Errorf("poll %s: %s", s.what(), sqldb.Scrub(s.cfg.DSN, err.Error()))
@@ -185,7 +185,7 @@ func permanent(err error) bool {
 
 // poll runs one query, emits its rows in batches and returns how many
 // there were.
-func (s *Source) poll(ctx context.Context, emit engine.Emit) (rows int, err error) {
+func (s *Source) poll(ctx context.Context, emit connectors.Emit) (rows int, err error) {
 	q, args := s.query(&s.cur, s.now())
 	res, err := s.db.QueryxContext(ctx, q, args...)
 	if err != nil {

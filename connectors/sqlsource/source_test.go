@@ -12,10 +12,10 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/conveyor-dev/conveyor/config"
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/service"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -26,11 +26,11 @@ func TestMain(m *testing.M) { os.Exit(service.Main(m)) }
 func newSource(t *testing.T, body string) (*Source, error) {
 	t.Helper()
 	src := "pipeline: s\nkafka: {brokers: embedded}\nsources:\n  rows:\n    sql: " + body + "\n    to: t\n"
-	p, err := config.Parse("p.yaml", []byte(src), config.Options{Kinds: config.Kinds{Sources: []string{"sql"}}})
+	p, err := pipeline.Parse("p.yaml", []byte(src), pipeline.Options{Kinds: pipeline.Kinds{Sources: []string{"sql"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(p.Sources[0].Connector, engine.Env{})
+	return New(p.Sources[0].Connector, connectors.Env{})
 }
 
 // batch is what one emit call handed over.

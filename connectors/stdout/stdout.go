@@ -11,9 +11,9 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
-	"github.com/conveyor-dev/conveyor/printable"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/internal/printable"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -34,9 +34,9 @@ type Sink struct {
 }
 
 // New checks the config.
-func New(c config.Connector, env engine.Env) (*Sink, error) {
+func New(c pipeline.Connector, env connectors.Env) (*Sink, error) {
 	var cfg Config
-	if err := config.Decode(c, env.Lookup, &cfg); err != nil {
+	if err := pipeline.Decode(c, env.Lookup, &cfg); err != nil {
 		return nil, err
 	}
 	switch cfg.Format {
@@ -44,7 +44,7 @@ func New(c config.Connector, env engine.Env) (*Sink, error) {
 		cfg.Format = "pretty"
 	case "pretty", "json":
 	default:
-		return nil, config.Errorf(c.Pos, c.Path+".format", "unknown format %q: want pretty or json", cfg.Format)
+		return nil, pipeline.Errorf(c.Pos, c.Path+".format", "unknown format %q: want pretty or json", cfg.Format)
 	}
 	return &Sink{format: cfg.Format, out: env.Stdout}, nil
 }
@@ -72,7 +72,7 @@ func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
 		if err != nil {
 			// Nothing is printed: the engine writes the batch again
 			// without record i, so the ones before it appear once.
-			return &engine.RecordError{Index: i, Err: err}
+			return &connectors.RecordError{Index: i, Err: err}
 		}
 	}
 	_, err := s.out.Write(s.w.Bytes())

@@ -10,8 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/conveyor-dev/conveyor/config"
-	"github.com/conveyor-dev/conveyor/engine"
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -36,7 +36,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			s, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, engine.Env{Stdout: &out})
+			s, err := New(pipeline.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, connectors.Env{Stdout: &out})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +63,7 @@ func TestGolden(t *testing.T) {
 func TestUnknownFormat(t *testing.T) {
 	var n yaml.Node
 	_ = yaml.Unmarshal([]byte("{format: xml}"), &n)
-	_, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout", Pos: config.Pos{File: "p.yaml", Line: 3, Col: 5}}, engine.Env{Stdout: &bytes.Buffer{}})
+	_, err := New(pipeline.Connector{Node: n.Content[0], Path: "sinks.s.stdout", Pos: pipeline.Pos{File: "p.yaml", Line: 3, Col: 5}}, connectors.Env{Stdout: &bytes.Buffer{}})
 	if err == nil || err.Error() != `p.yaml:3:5: sinks.s.stdout.format: unknown format "xml": want pretty or json` {
 		t.Fatalf("got %v", err)
 	}
@@ -84,7 +84,7 @@ func TestOneWritePerBatch(t *testing.T) {
 	var n yaml.Node
 	_ = yaml.Unmarshal([]byte("{format: pretty}"), &n)
 	var w writes
-	s, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, engine.Env{Stdout: &w})
+	s, err := New(pipeline.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, connectors.Env{Stdout: &w})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestPrettyEscapesControlCharacters(t *testing.T) {
 	var n yaml.Node
 	_ = yaml.Unmarshal([]byte("{format: pretty}"), &n)
 	var out bytes.Buffer
-	s, err := New(config.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, engine.Env{Stdout: &out})
+	s, err := New(pipeline.Connector{Node: n.Content[0], Path: "sinks.s.stdout"}, connectors.Env{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}

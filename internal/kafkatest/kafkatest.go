@@ -10,8 +10,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/conveyor-dev/conveyor/embedded"
-	"github.com/conveyor-dev/conveyor/kafkaread"
+	"github.com/conveyor-dev/conveyor/kafka/embedded"
+	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
 
 // Embedded starts an in-process broker for the test and returns its address.
@@ -228,7 +228,7 @@ func ReadAll(t testing.TB, brokers, topic string, timeout time.Duration) []*kafk
 		t.Fatal(err)
 	}
 	var out []*kafka.Message
-	reached := func() bool { return kafkaread.Reached(c, parts, end) }
+	reached := func() bool { return rdkafka.Reached(c, parts, end) }
 	for deadline := time.Now().Add(timeout); !reached(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("read %d records of %s within %s without reaching its end offsets %v", len(out), topic, timeout, end)
