@@ -13,7 +13,7 @@ import (
 )
 
 // testCmd runs pipeline tests: *.test.yaml files next to the pipelines they
-// test (see package pipetest and the README).
+// test (see package pipetest and docs/testing.md).
 type testCmd struct {
 	Paths   []string `arg:"" optional:"" help:"Test files or folders (default: configs/)."`
 	Run     string   `help:"Run only the test cases whose name matches this regular expression."`

@@ -25,11 +25,11 @@ func functionTable() string {
 	return b.String()
 }
 
-// TestReadmeReference keeps the README's reference in step with the code:
-// the function table is generated (go test ./runner -run Readme -update),
+// TestDocsReference keeps the reference in docs/steps.md in step with the
+// code: the function table is generated (go test ./runner -run Docs -update),
 // and every step kind must be documented.
-func TestReadmeReference(t *testing.T) {
-	path := "../README.md"
+func TestDocsReference(t *testing.T) {
+	path := "../docs/steps.md"
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestReadmeReference(t *testing.T) {
 	text := string(src)
 	i, j := strings.Index(text, functionsStart), strings.Index(text, functionsEnd)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the functions markers")
+		t.Fatalf("docs/steps.md lacks the functions markers")
 	}
 	want := text[:i+len(functionsStart)] + functionTable() + text[j:]
 	if *update {
@@ -47,11 +47,11 @@ func TestReadmeReference(t *testing.T) {
 		text = want
 	}
 	if text != want {
-		t.Errorf("README.md function table is stale: run go test ./runner -run Readme -update")
+		t.Errorf("docs/steps.md function table is stale: run go test ./runner -run Docs -update")
 	}
 	for _, k := range pipeline.StepKinds {
 		if !strings.Contains(text, "| `"+k+"` |") {
-			t.Errorf("README.md does not document the step %q", k)
+			t.Errorf("docs/steps.md does not document the step %q", k)
 		}
 	}
 }
