@@ -39,9 +39,7 @@ func load(t *testing.T, p pipelineFile) *pipeline.Config {
 	if err != nil {
 		t.Fatalf("runner would reject:\n%s\n%v", src, err)
 	}
-	reg := connectors.Registry{Sources: map[string]connectors.SourceFactory{
-		"generate": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) { return generate.New(c, env) },
-	}}
+	reg := connectors.Registry{Sources: []connectors.SourceSpec{generate.Spec()}}
 	if _, err := engine.Build([]*pipeline.Config{cfg}, reg, connectors.Env{Lookup: os.LookupEnv}); err != nil {
 		t.Fatalf("runner would reject:\n%s\n%v", src, err)
 	}

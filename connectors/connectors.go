@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"time"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
@@ -31,34 +30,6 @@ type Env struct {
 	// why) and when it can again. Build sets it, and Log to the stage's
 	// logger, per connector.
 	Health *Health
-}
-
-// SourceFactory builds a source from its config without connecting to
-// anything, so `runner check` can call it offline.
-type SourceFactory func(c pipeline.Connector, env Env) (Source, error)
-
-// SinkFactory builds a sink from its config without connecting to anything.
-type SinkFactory func(c pipeline.Connector, env Env) (Sink, error)
-
-// Registry lists the connectors a runner knows, registered explicitly by the
-// binary.
-type Registry struct {
-	Sources map[string]SourceFactory
-	Sinks   map[string]SinkFactory
-}
-
-// Kinds names the registered connectors, for config loading.
-func (r Registry) Kinds() pipeline.Kinds {
-	var k pipeline.Kinds
-	for name := range r.Sources {
-		k.Sources = append(k.Sources, name)
-	}
-	for name := range r.Sinks {
-		k.Sinks = append(k.Sinks, name)
-	}
-	sort.Strings(k.Sources)
-	sort.Strings(k.Sinks)
-	return k
 }
 
 // Opener is implemented by connectors that acquire resources (files,

@@ -9,7 +9,6 @@ import (
 
 	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
-	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/pipeline"
@@ -46,9 +45,6 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	}
 	insert(1, 50)
 	reg := registry()
-	reg.Sources["sql"] = func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
-		return sqlsource.New(c, env)
-	}
 	run := func(wantTotal int) {
 		lookup := func(k string) (string, bool) {
 			v, ok := map[string]string{"BROKERS": brokers, "DSN": dsn}[k]

@@ -121,8 +121,8 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			}
 			senv := envForStage(cenv, p.Name, s.Name)
 			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, extra...), health: senv.Health}
-			if f, ok := reg.Sources[s.Connector.Kind]; ok {
-				src, err := f(s.Connector, senv)
+			if spec, ok := reg.Source(s.Connector.Kind); ok {
+				src, err := spec.New(s.Connector, senv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)
 				sp.src = src
 			}
@@ -159,8 +159,8 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			s := &p.Sinks[i]
 			senv := envForStage(cenv, p.Name, s.Name)
 			sp := &sinkPlan{cfg: s, chain: compile(&s.Stage), health: senv.Health}
-			if f, ok := reg.Sinks[s.Connector.Kind]; ok {
-				sink, err := f(s.Connector, senv)
+			if spec, ok := reg.Sink(s.Connector.Kind); ok {
+				sink, err := spec.New(s.Connector, senv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)
 				sp.sink = sink
 			}

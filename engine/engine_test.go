@@ -23,19 +23,8 @@ import (
 
 func registry() connectors.Registry {
 	return connectors.Registry{
-		Sources: map[string]connectors.SourceFactory{
-			"generate": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) { return generate.New(c, env) },
-			"file": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
-				return file.NewSource(c, env)
-			},
-			"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
-				return sqlsource.New(c, env)
-			},
-		},
-		Sinks: map[string]connectors.SinkFactory{
-			"file": func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return file.NewSink(c, env) },
-			"sql":  func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return sqlsink.New(c, env) },
-		},
+		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec()},
+		Sinks:   []connectors.SinkSpec{file.SinkSpec(), sqlsink.Spec()},
 	}
 }
 

@@ -99,14 +99,15 @@ func testFileSourceResumes(t *testing.T, delivery string) {
 	// Three runs: stopped after 7 batches, after 11 more, then to the end.
 	for _, after := range []int{7, 11, 0} {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		reg := registry()
-		reg.Sources["file"] = func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
+		spec := file.SourceSpec()
+		spec.New = func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
 			src, err := file.NewSource(c, env)
 			if err != nil || after == 0 {
 				return src, err
 			}
 			return &stopAfter{src: src, after: after, cancel: cancel}, nil
 		}
+		reg := connectors.Registry{Sources: []connectors.SourceSpec{spec}, Sinks: registry().Sinks}
 		p, err := pipeline.Parse("test.yaml", []byte(fileSourcePipeline), pipeline.Options{Lookup: lookup, Kinds: reg.Kinds()})
 		if err != nil {
 			t.Fatal(err)

@@ -34,9 +34,7 @@ sinks:
 // sqlPlan builds staleSink with the real SQL sink.
 func sqlPlan(t *testing.T, brokers, dsn string) *engine.Plan {
 	t.Helper()
-	reg := connectors.Registry{Sinks: map[string]connectors.SinkFactory{
-		"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return sqlsink.New(c, env) },
-	}}
+	reg := connectors.Registry{Sinks: []connectors.SinkSpec{sqlsink.Spec()}}
 	env := map[string]string{"BROKERS": brokers, "DSN": dsn}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	p, err := pipeline.Parse("stale.yaml", []byte(staleSink), pipeline.Options{Lookup: lookup, Kinds: reg.Kinds()})

@@ -69,11 +69,7 @@ func timedRun(b *testing.B, reg connectors.Registry, yaml string, done func() bo
 func BenchmarkSQLSourceToKafka(b *testing.B) {
 	brokers, dsn := service.Kafka(b), service.Postgres(b)
 	table := benchTable(b, dsn)
-	reg := connectors.Registry{Sources: map[string]connectors.SourceFactory{
-		"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
-			return sqlsource.New(c, env)
-		},
-	}}
+	reg := connectors.Registry{Sources: []connectors.SourceSpec{sqlsource.Spec()}}
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
@@ -155,9 +151,7 @@ func BenchmarkKafkaToPostgresUpsert(b *testing.B) {
 	if _, err := db.Exec(`CREATE TABLE ` + table + ` (order_id text PRIMARY KEY, store text, donut text, qty bigint, total double precision, seq bigint)`); err != nil {
 		b.Fatal(err)
 	}
-	reg := connectors.Registry{Sinks: map[string]connectors.SinkFactory{
-		"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return sqlsink.New(c, env) },
-	}}
+	reg := connectors.Registry{Sinks: []connectors.SinkSpec{sqlsink.Spec()}}
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()

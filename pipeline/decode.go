@@ -315,6 +315,9 @@ type field struct {
 	name     string
 	index    []int
 	required bool
+	def      string   // the default, as YAML; set when the key is absent or empty
+	enum     []string // the allowed values of a string
+	enumOf   string   // what the values are called in errors
 }
 
 type structInfo struct {
@@ -337,7 +340,14 @@ func fieldsOf(t reflect.Type) structInfo {
 			case tag == ",connector":
 				info.connector = idx
 			case has && tag != "-":
-				info.fields = append(info.fields, field{name: tag, index: idx, required: f.Tag.Get("conf") == "required"})
+				fd := field{name: tag, index: idx, required: f.Tag.Get("conf") == "required", def: f.Tag.Get("default"), enumOf: f.Tag.Get("enumof")}
+				if e := f.Tag.Get("enum"); e != "" {
+					fd.enum = strings.Split(e, ",")
+				}
+				if fd.enumOf == "" {
+					fd.enumOf = "value"
+				}
+				info.fields = append(info.fields, fd)
 			case f.Type == posType && f.Name == "Pos" && len(prefix) == 0:
 				info.pos = idx
 			}
@@ -376,11 +386,20 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 			continue
 		}
 		seen[key] = true
-		d.decode(p[1], join(path, key), v.FieldByIndex(f.index))
+		fv := v.FieldByIndex(f.index)
+		d.decode(p[1], join(path, key), fv)
+		if len(f.enum) > 0 && fv.Kind() == reflect.String && fv.String() != "" && !contains(f.enum, fv.String()) {
+			d.errorf(p[1], join(path, key), "unknown %s %q: want %s", f.enumOf, fv.String(), orList(f.enum))
+		}
 	}
 	for _, f := range info.fields {
 		if f.required && !seen[f.name] {
 			d.errorf(n, path, "missing required key %q", f.name)
+		}
+		if fv := v.FieldByIndex(f.index); f.def != "" && (!seen[f.name] || fv.Kind() == reflect.String && fv.String() == "") {
+			if err := decodeDefault(f.def, fv); err != nil {
+				panic(fmt.Sprintf("pipeline: default of %s: %v", join(path, f.name), err)) // Options reports it first
+			}
 		}
 	}
 	if info.connector == nil {

@@ -4,6 +4,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// DefaultCursorTopic is where sources with a cursor keep it unless the
+// pipeline names another (cursor_topic).
+const DefaultCursorTopic = "conveyor-cursors"
+
 // Config is one pipeline file after loading and validation.
 type Config struct {
 	File            string

@@ -316,7 +316,7 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
 		opts.Terminal = term
 	}
 	if addr := metricsAddr(flagAddr, pipes); addr != "" {
-		reg := metrics.New()
+		reg := metrics.New(registry())
 		stopServer, err := serveMetrics(addr, reg, log)
 		if err != nil {
 			return err

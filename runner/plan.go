@@ -29,11 +29,12 @@ func (c *planCmd) run(stdout io.Writer) error {
 	if _, err := load(paths, io.Discard, log); err != nil {
 		return err
 	}
-	pipes, err := pipeline.Load(paths, pipeline.Options{Kinds: registry().Kinds()})
+	reg := registry()
+	pipes, err := pipeline.Load(paths, pipeline.Options{Kinds: reg.Kinds()})
 	if err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
-	g := graph.Build(pipes)
+	g := graph.Build(pipes, reg)
 	if c.Format == "mermaid" {
 		g.Mermaid(stdout)
 	} else {

@@ -13,11 +13,8 @@ import (
 
 // SinkConfig is the `file:` block of a sink.
 type SinkConfig struct {
-	// Path is the file to append to; it is created when missing.
-	Path string `yaml:"path" conf:"required"`
-	// Sync calls fsync after every batch so a batch is durable on disk before
-	// its offsets are committed. On by default.
-	Sync *bool `yaml:"sync"`
+	Path string `yaml:"path" conf:"required" example:"/var/lib/conveyor/orders.jsonl" doc:"the file, created when missing"`
+	Sync bool   `yaml:"sync" default:"true" doc:"fsync after each batch, so a batch is on disk before its offsets are committed; false: the batch is handed to the operating system (one write per batch, no buffering in the runner) before its offsets are committed, so it survives a crash of the runner but not a power loss"`
 }
 
 // output is what the sink appends to: the opened file, or in tests one that
@@ -45,15 +42,25 @@ type Sink struct {
 	buf  []byte
 }
 
+// SinkSpec declares the file sink.
+func SinkSpec() connectors.SinkSpec {
+	return connectors.SinkSpec{
+		Spec: connectors.Spec{
+			Name:    "file",
+			Doc:     "Appends each record's value as one JSON line.",
+			Config:  SinkConfig{},
+			Example: "path: /tmp/orders.jsonl\n",
+			Caps:    connectors.Capabilities{Describe: []connectors.Detail{{Option: "path", Format: "%s"}}},
+		},
+		New: func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return NewSink(c, env) },
+	}
+}
+
 // NewSink checks the config; the file is opened when the stage starts.
 func NewSink(c pipeline.Connector, env connectors.Env) (*Sink, error) {
 	var cfg SinkConfig
 	if err := pipeline.Decode(c, env.Lookup, &cfg); err != nil {
 		return nil, err
-	}
-	if cfg.Sync == nil {
-		on := true
-		cfg.Sync = &on
 	}
 	return &Sink{cfg: cfg, open: openAppend}, nil
 }
@@ -106,7 +113,7 @@ func (s *Sink) Write(_ context.Context, batch []*record.Record) error {
 	if _, err := s.f.Write(buf); err != nil {
 		return s.cutBack(fmt.Errorf("write %s: %w", s.cfg.Path, err))
 	}
-	if *s.cfg.Sync {
+	if s.cfg.Sync {
 		if err := s.f.Sync(); err != nil {
 			// The lines may not be on disk; the retry writes them again.
 			return s.cutBack(fmt.Errorf("sync %s: %w", s.cfg.Path, err))

@@ -21,17 +21,10 @@ import (
 
 // SourceConfig is the `file:` block of a source.
 type SourceConfig struct {
-	// Path is the file to read; "-" reads standard input.
-	Path string `yaml:"path" conf:"required"`
-	// Batch is the most lines handed to the stage at once.
-	Batch int `yaml:"batch"`
-	// MaxLine is the longest line accepted (a size such as 1MiB); a longer
-	// line follows the stage's on_error.
-	MaxLine pipeline.Size `yaml:"max_line"`
-	// OnTruncate is what a restart does when the file no longer holds what
-	// the stored cursor points past (it was truncated or replaced): fail
-	// (stop the stage, the default) or reread (read it from its start).
-	OnTruncate string `yaml:"on_truncate"`
+	Path       string        `yaml:"path" conf:"required" example:"orders.jsonl" doc:"the file; - reads standard input"`
+	Batch      int           `yaml:"batch" default:"500" doc:"most lines handed to the stage at once"`
+	MaxLine    pipeline.Size `yaml:"max_line" default:"1MiB" doc:"the longest line accepted (without its line end); longer lines follow on_error"`
+	OnTruncate string        `yaml:"on_truncate" default:"fail" enum:"fail,reread" doc:"when the file no longer holds what the cursor points past: fail (stop the stage) or reread (read it from its start)"`
 }
 
 // Dead letters of a line over max_line keep at most this much of it: the
@@ -66,6 +59,24 @@ type position struct {
 	Tail uint32 `json:"tail"`
 }
 
+// SourceSpec declares the file source.
+func SourceSpec() connectors.SourceSpec {
+	return connectors.SourceSpec{
+		Spec: connectors.Spec{
+			Name:    "file",
+			Doc:     "One record per non-empty line of a file (JSON lines by default), read to the end; the cursor is the byte offset after the last line acknowledged.",
+			Config:  SourceConfig{},
+			Example: "path: orders.jsonl\n",
+			Caps: connectors.Capabilities{
+				Cursor:       true,
+				NoCursorWhen: map[string]string{"path": "-"},
+				Describe:     []connectors.Detail{{Option: "path", Format: "%s"}},
+			},
+		},
+		New: NewSource,
+	}
+}
+
 // NewSource checks the config; the file is opened when the stage starts.
 // A file keeps a cursor (connectors.Resumer); standard input cannot be read
 // again, so it has none.
@@ -74,18 +85,11 @@ func NewSource(c pipeline.Connector, env connectors.Env) (connectors.Source, err
 	if err := pipeline.Decode(c, env.Lookup, &cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Batch <= 0 {
-		cfg.Batch = 500
+	if cfg.Batch < 1 {
+		return nil, pipeline.Errorf(c.Pos, c.Path+".batch", "must be at least 1")
 	}
-	if cfg.MaxLine <= 0 {
-		cfg.MaxLine = 1 << 20
-	}
-	switch cfg.OnTruncate {
-	case "":
-		cfg.OnTruncate = "fail"
-	case "fail", "reread":
-	default:
-		return nil, pipeline.Errorf(c.Pos, c.Path+".on_truncate", "unknown value %q: want fail or reread", cfg.OnTruncate)
+	if cfg.MaxLine < 1 {
+		return nil, pipeline.Errorf(c.Pos, c.Path+".max_line", "must be at least 1 byte")
 	}
 	s := &Source{cfg: cfg}
 	if cfg.Path == "-" {

@@ -18,23 +18,31 @@ import (
 
 // Config is the `generate:` block of a source.
 type Config struct {
-	// Value is evaluated once per record; `_offset` is the record's
-	// sequence number, starting at 0.
-	Value pipeline.Expr `yaml:"value" conf:"required"`
-	// Rate limits records per second; unset means as fast as possible.
-	Rate pipeline.Rate `yaml:"rate"`
-	// Count stops the source after this many records; 0 runs forever.
-	Count int64 `yaml:"count"`
-	// Seed makes random built-ins (uuid, pick, int_between) repeatable.
-	Seed int64 `yaml:"seed"`
-	// Batch is the most records handed to the stage at once.
-	Batch int `yaml:"batch"`
+	Value pipeline.Expr `yaml:"value" conf:"required" example:"'{\"order_id\": uuid(), \"qty\": int_between(1, 24)}'" doc:"an expression evaluated for each record; _offset is the record's sequence number from 0; a record whose value fails goes to on_error"`
+	Rate  pipeline.Rate `yaml:"rate" defaultdoc:"unlimited" example:"50/s" doc:"records per second"`
+	Count int64         `yaml:"count" defaultdoc:"0 (forever)" example:"1000" doc:"stop after this many records"`
+	Seed  int64         `yaml:"seed" defaultdoc:"random" example:"42" doc:"makes uuid, pick, int_between and float_between repeatable"`
+	Batch int           `yaml:"batch" default:"500" doc:"most records handed to the stage at once"`
 }
 
 // Source generates records.
 type Source struct {
 	cfg   Config
 	chain *transforms.Chain
+}
+
+// Spec declares the generate source.
+func Spec() connectors.SourceSpec {
+	return connectors.SourceSpec{
+		Spec: connectors.Spec{
+			Name:    "generate",
+			Doc:     "Records from an expression, for demos, tests and benchmarks.",
+			Config:  Config{},
+			Example: "rate: 50/s\nseed: 42\nvalue: '{\"order_id\": uuid(), \"n\": _offset, \"qty\": int_between(1, 24)}'\n",
+			Caps:    connectors.Capabilities{EndsWith: "count"},
+		},
+		New: func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) { return New(c, env) },
+	}
 }
 
 // New checks the config and compiles the value expression.
@@ -45,11 +53,8 @@ func New(c pipeline.Connector, env connectors.Env) (*Source, error) {
 	if cfg.Count < 0 {
 		errs.Addf(c.Pos, c.Path+".count", "must not be negative")
 	}
-	if cfg.Batch < 0 {
-		errs.Addf(c.Pos, c.Path+".batch", "must not be negative")
-	}
-	if cfg.Batch == 0 {
-		cfg.Batch = 500
+	if cfg.Batch < 1 {
+		errs.Addf(c.Pos, c.Path+".batch", "must be at least 1")
 	}
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	if cfg.Seed != 0 {

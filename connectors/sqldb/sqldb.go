@@ -285,15 +285,6 @@ const (
 	StartupFail = "fail"
 )
 
-// CheckStartup checks a startup value; "" means wait.
-func CheckStartup(v string) error {
-	switch v {
-	case "", StartupWait, StartupFail:
-		return nil
-	}
-	return fmt.Errorf("unknown value %q: want %s or %s", v, StartupWait, StartupFail)
-}
-
 // Reachable checks that db answers and, when table is set, that the table
 // can be read; its error names the table but never the DSN's secrets.
 func Reachable(ctx context.Context, db *sqlx.DB, d Dialect, dsn, table string) error {

@@ -15,37 +15,19 @@ import (
 
 // Config is the `sql:` block of a sink, as written in the pipeline file.
 type Config struct {
-	// Driver is postgres, mysql or sqlite (see sqldb.Lookup for aliases).
-	Driver string `yaml:"driver" conf:"required"`
-	// DSN is the driver's connection string; its password never appears in
-	// messages.
-	DSN string `yaml:"dsn" conf:"required"`
-	// Table is "table" or "schema.table".
-	Table string `yaml:"table" conf:"required"`
-	// Mode is insert, upsert (the default) or update.
-	Mode string `yaml:"mode"`
-	// Key lists the primary-key columns.
-	Key []string `yaml:"key"`
-	// KeyFrom is value (the default) or record_key.
-	KeyFrom string `yaml:"key_from"`
-	// Columns maps column names to expressions over the record; empty means
-	// every top-level field of the value.
-	Columns map[string]pipeline.Expr `yaml:"columns"`
-	// DeleteOnTombstone deletes the row of a record whose value is null.
-	DeleteOnTombstone bool `yaml:"delete_on_tombstone"`
-	// BatchSize is the most rows per statement and per engine batch.
-	BatchSize int `yaml:"batch_size"`
-	// FlushInterval is how long the engine may wait to fill a batch.
-	FlushInterval pipeline.Duration `yaml:"flush_interval"`
-	// AutoCreate creates a missing table from the first batch's fields.
-	AutoCreate bool `yaml:"auto_create"`
-	// OffsetsTable is "table" or "schema.table": where an exactly-once
-	// stage keeps its consumer offsets, beside the rows.
-	OffsetsTable string `yaml:"offsets_table"`
-	// Startup is wait (the default: start, not ready, and retry writes
-	// until the database answers) or fail (stop at start when the database
-	// does not answer or the table is missing).
-	Startup string `yaml:"startup"`
+	Driver            string                   `yaml:"driver" conf:"required" example:"postgres" doc:"the database: postgres, mysql (MariaDB too) or sqlite"`
+	DSN               string                   `yaml:"dsn" conf:"required" example:"${PG_DSN}" doc:"the driver's connection string, as for the source; its password never appears in logs or errors"`
+	Table             string                   `yaml:"table" conf:"required" example:"orders" doc:"table or schema.table: letters, digits and underscores, then quoted"`
+	Mode              string                   `yaml:"mode" default:"upsert" enum:"insert,upsert,update" enumof:"mode" doc:"insert (append), upsert (ON CONFLICT ... DO UPDATE; MySQL ON DUPLICATE KEY UPDATE) or update (existing rows only)"`
+	Key               []string                 `yaml:"key" defaultdoc:"none" example:"[order_id]" doc:"the primary-key columns; needed for upsert, update and delete_on_tombstone"`
+	KeyFrom           string                   `yaml:"key_from" default:"value" enum:"value,record_key" doc:"value: key columns are value fields; record_key: the Kafka key (the key itself for one column, or a JSON object with a field per key column)"`
+	Columns           map[string]pipeline.Expr `yaml:"columns" defaultdoc:"every top-level field" example:"{total_cents: round(total * 100)}" doc:"column: expression over the record; with key_from: value the key columns must be listed"`
+	DeleteOnTombstone bool                     `yaml:"delete_on_tombstone" default:"false" doc:"a null value deletes the row by key (needs key_from: record_key); otherwise tombstones are skipped"`
+	BatchSize         int                      `yaml:"batch_size" default:"1000" doc:"most records per transaction (the stage reads batches of this size)"`
+	FlushInterval     pipeline.Duration        `yaml:"flush_interval" default:"100ms" doc:"how long the stage waits to fill a batch"`
+	AutoCreate        bool                     `yaml:"auto_create" default:"false" doc:"CREATE TABLE IF NOT EXISTS from the first batch's fields (BIGINT, DOUBLE PRECISION, BOOLEAN, TEXT, TIMESTAMPTZ, BYTEA, JSONB and the other dialects' equivalents; key columns NOT NULL PRIMARY KEY)"`
+	OffsetsTable      string                   `yaml:"offsets_table" default:"conveyor_offsets" doc:"exactly-once: the table that keeps the stage's consumer offsets with the identity of their topic, written in the same transaction as the rows (created when missing)"`
+	Startup           string                   `yaml:"startup" default:"wait" enum:"wait,fail" doc:"wait: start even when the database does not answer or the table is missing, not ready, and retry writes until they work; fail: stop at start instead (the table is not checked with auto_create)"`
 }
 
 // Mode is how a record becomes a row.
@@ -62,13 +44,6 @@ const (
 const (
 	KeyFromValue     = "value"
 	KeyFromRecordKey = "record_key"
-)
-
-// Defaults.
-const (
-	DefaultBatchSize     = 1000
-	DefaultFlushInterval = 100 * time.Millisecond
-	DefaultOffsetsTable  = "conveyor_offsets"
 )
 
 // column is one configured column and the expression that computes it.
@@ -121,24 +96,9 @@ func parse(c pipeline.Connector, env connectors.Env) (*settings, error) {
 		errs.Add(loc.at("table"), loc.path("table"), sqldb.CheckTable(cfg.Table))
 	}
 	s.offsetsTable = offsetsTable(cfg, loc, &errs)
-	errs.Add(loc.at("startup"), loc.path("startup"), sqldb.CheckStartup(cfg.Startup))
 	s.startup = cfg.Startup
-
-	switch Mode(cfg.Mode) {
-	case "":
-		s.mode = Upsert
-	case Insert, Upsert, Update:
-		s.mode = Mode(cfg.Mode)
-	default:
-		errs.Addf(loc.at("mode"), loc.path("mode"), "unknown mode %q: want insert, upsert or update", cfg.Mode)
-	}
-	switch cfg.KeyFrom {
-	case "", KeyFromValue:
-	case KeyFromRecordKey:
-		s.keyFromRecord = true
-	default:
-		errs.Addf(loc.at("key_from"), loc.path("key_from"), "unknown value %q: want value or record_key", cfg.KeyFrom)
-	}
+	s.mode = Mode(cfg.Mode) // the spec's enum checked it
+	s.keyFromRecord = cfg.KeyFrom == KeyFromRecordKey
 
 	for i, k := range cfg.Key {
 		p := loc.item("key", i)
@@ -170,21 +130,13 @@ func parse(c pipeline.Connector, env connectors.Env) (*settings, error) {
 		}
 	}
 
-	switch {
-	case cfg.BatchSize < 0:
+	s.batchSize = cfg.BatchSize
+	if cfg.BatchSize < 1 {
 		errs.Addf(loc.at("batch_size"), loc.path("batch_size"), "must be at least 1")
-	case cfg.BatchSize == 0:
-		s.batchSize = DefaultBatchSize
-	default:
-		s.batchSize = cfg.BatchSize
 	}
-	switch {
-	case cfg.FlushInterval < 0:
+	s.flushInterval = time.Duration(cfg.FlushInterval)
+	if cfg.FlushInterval < 0 {
 		errs.Addf(loc.at("flush_interval"), loc.path("flush_interval"), "must not be negative")
-	case loc.value("flush_interval") == nil:
-		s.flushInterval = DefaultFlushInterval
-	default:
-		s.flushInterval = time.Duration(cfg.FlushInterval)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -192,10 +144,10 @@ func parse(c pipeline.Connector, env connectors.Env) (*settings, error) {
 	return s, nil
 }
 
-// offsetsTable checks offsets_table, or gives the default when it is absent.
+// offsetsTable checks offsets_table when it is set.
 func offsetsTable(cfg Config, loc locator, errs *pipeline.Errors) string {
 	if loc.value("offsets_table") == nil {
-		return DefaultOffsetsTable
+		return cfg.OffsetsTable // the default
 	}
 	if err := sqldb.CheckTable(cfg.OffsetsTable); err != nil {
 		errs.Add(loc.at("offsets_table"), loc.path("offsets_table"), err)

@@ -151,7 +151,7 @@ columns:
   zeta: z
   id: id
   alpha: 'a * rate'`)
-	if s.cfg.mode != Upsert || s.BatchSize() != DefaultBatchSize || s.FlushInterval() != DefaultFlushInterval || s.cfg.keyFromRecord {
+	if s.cfg.mode != Upsert || s.BatchSize() != 1000 || s.FlushInterval() != 100*time.Millisecond || s.cfg.keyFromRecord {
 		t.Errorf("defaults: mode %s, batch %d, flush %v, key from record %v", s.cfg.mode, s.BatchSize(), s.FlushInterval(), s.cfg.keyFromRecord)
 	}
 	var names []string
@@ -161,8 +161,8 @@ columns:
 	if got := strings.Join(names, " "); got != "zeta=z id=id alpha=" {
 		t.Errorf("columns in file order with bare fields: %s", got)
 	}
-	if s.cfg.offsetsTable != DefaultOffsetsTable {
-		t.Errorf("offsets table %q, want %q", s.cfg.offsetsTable, DefaultOffsetsTable)
+	if s.cfg.offsetsTable != "conveyor_offsets" {
+		t.Errorf("offsets table %q, want %q", s.cfg.offsetsTable, "conveyor_offsets")
 	}
 	if got := strings.Join(s.rows.cols, ","); got != "id,zeta,alpha" {
 		t.Errorf("row columns, key first: %s", got)

@@ -33,6 +33,24 @@ type Sink struct {
 	offsetsReady bool
 }
 
+// Spec declares the SQL sink.
+func Spec() connectors.SinkSpec {
+	return connectors.SinkSpec{
+		Spec: connectors.Spec{
+			Name:    "sql",
+			Doc:     "Writes records into a PostgreSQL, MySQL/MariaDB or SQLite table, like Kafka Connect's JDBC sink: insert, upsert or update, in one transaction of multi-row statements per batch.",
+			Config:  Config{},
+			Example: "driver: postgres\ndsn: ${PG_DSN}\ntable: store_totals\nmode: upsert\nkey: [store]\n",
+			Caps: connectors.Capabilities{
+				OwnOffsets: true,
+				Rows:       true,
+				Describe:   []connectors.Detail{{Option: "table", Format: "table %s"}},
+			},
+		},
+		New: func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return New(c, env) },
+	}
+}
+
 // New checks the config without touching the network (runner check calls
 // it); every problem comes back as pipeline.Errors with its position.
 func New(c pipeline.Connector, env connectors.Env) (*Sink, error) {

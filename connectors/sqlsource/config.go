@@ -6,7 +6,6 @@ package sqlsource
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
 	"github.com/conveyor-dev/conveyor/pipeline"
@@ -22,25 +21,19 @@ const (
 
 // Config is the `sql:` block of a source.
 type Config struct {
-	Driver string `yaml:"driver" conf:"required"`
-	DSN    string `yaml:"dsn" conf:"required"`
-	// Table (optionally schema.table) and Columns, or a custom Query.
-	Table   string   `yaml:"table"`
-	Columns []string `yaml:"columns"`
-	Query   string   `yaml:"query"`
-	// Mode says how new rows are found; see the package doc.
-	Mode               string            `yaml:"mode"`
-	IncrementingColumn string            `yaml:"incrementing_column"`
-	TimestampColumn    string            `yaml:"timestamp_column"`
-	Delay              pipeline.Duration `yaml:"delay"`
-	PollInterval       pipeline.Duration `yaml:"poll_interval"`
-	BatchSize          int               `yaml:"batch_size"`
-	// KeyColumns make the record key: one column's value as text, or a JSON
-	// object of several.
-	KeyColumns []string `yaml:"key_columns"`
-	// Startup is wait (the default: retry, not ready, until the database
-	// answers and the table exists) or fail (stop at start).
-	Startup string `yaml:"startup"`
+	Driver             string            `yaml:"driver" conf:"required" example:"postgres" doc:"the database: postgres, mysql (MariaDB too) or sqlite"`
+	DSN                string            `yaml:"dsn" conf:"required" example:"${PG_DSN}" doc:"the driver's connection string (postgres://user:pass@host/db, user:pass@tcp(host:3306)/db, file:shop.db); its password never appears in logs or errors"`
+	Table              string            `yaml:"table" example:"orders" doc:"the table or schema.table (validated, quoted); or query instead"`
+	Columns            []string          `yaml:"columns" defaultdoc:"all" example:"[id, store, total, updated_at]" doc:"the columns of table to read"`
+	Query              string            `yaml:"query" example:"SELECT id, store, total FROM orders" doc:"instead of table: one SELECT statement, wrapped as a subquery so the mode's conditions apply"`
+	Mode               string            `yaml:"mode" enum:"bulk,incrementing,timestamp,timestamp+incrementing" enumof:"mode" defaultdoc:"incrementing when incrementing_column is set, else bulk" doc:"how new rows are found: bulk (the whole table each poll), incrementing (by a strictly increasing column), timestamp (by a last-modified column) or timestamp+incrementing (both)"`
+	IncrementingColumn string            `yaml:"incrementing_column" example:"id" doc:"a strictly increasing column (an id)"`
+	TimestampColumn    string            `yaml:"timestamp_column" example:"updated_at" doc:"a last-modified column"`
+	Delay              pipeline.Duration `yaml:"delay" defaultdoc:"0s" example:"5s" doc:"timestamp modes: only rows older than now minus the delay, so rows committed late by long transactions are not skipped"`
+	PollInterval       pipeline.Duration `yaml:"poll_interval" default:"1s" doc:"the pause after a poll that found nothing more"`
+	BatchSize          int               `yaml:"batch_size" default:"1000" doc:"rows per batch (and the LIMIT of the incrementing modes)"`
+	KeyColumns         []string          `yaml:"key_columns" defaultdoc:"none" example:"[store]" doc:"the record key: one column's value as text, or a JSON object of several; the stage's key: expression is the other way"`
+	Startup            string            `yaml:"startup" default:"wait" enum:"wait,fail" doc:"wait: a database that does not answer, or a table that does not exist yet, leaves the stage running but not ready (/readyz says why) while it polls again with backoff; fail: the stage, and so the runner, stops at start"`
 }
 
 // validate checks the config and applies defaults; every problem found is
@@ -85,11 +78,6 @@ func (c *Config) validate(conn pipeline.Connector, at pipeline.Positions) (sqldb
 	}
 	needInc := c.Mode == Incrementing || c.Mode == TimestampIncrementing
 	needTS := c.Mode == Timestamp || c.Mode == TimestampIncrementing
-	switch c.Mode {
-	case Bulk, Incrementing, Timestamp, TimestampIncrementing:
-	default:
-		bad("mode", "unknown mode %q: want %s, %s, %s or %s", c.Mode, Bulk, Incrementing, Timestamp, TimestampIncrementing)
-	}
 	check := func(key, col string, need bool) {
 		switch {
 		case need && col == "":
@@ -107,17 +95,11 @@ func (c *Config) validate(conn pipeline.Connector, at pipeline.Positions) (sqldb
 	if c.Delay > 0 && !needTS {
 		bad("delay", "delay applies to the timestamp modes")
 	}
-	if c.PollInterval == 0 {
-		c.PollInterval = pipeline.Duration(time.Second)
+	if c.PollInterval <= 0 {
+		bad("poll_interval", "must be positive")
 	}
-	if c.BatchSize < 0 {
+	if c.BatchSize < 1 {
 		bad("batch_size", "must be positive")
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = 1000
-	}
-	if err := sqldb.CheckStartup(c.Startup); err != nil {
-		bad("startup", "%v", err)
 	}
 	if strings.TrimSpace(c.Query) != "" && strings.Contains(c.Query, ";") {
 		bad("query", "one statement only: remove the ';'")

@@ -29,6 +29,25 @@ type Source struct {
 	now     func() time.Time
 }
 
+// Spec declares the SQL source.
+func Spec() connectors.SourceSpec {
+	return connectors.SourceSpec{
+		Spec: connectors.Spec{
+			Name:    "sql",
+			Doc:     "Polls a table or a query of PostgreSQL, MySQL/MariaDB or SQLite, like Kafka Connect's JDBC source; the cursor (last id and/or timestamp read) is stored in a compacted Kafka topic once every row it covers is acknowledged.",
+			Config:  Config{},
+			Example: "driver: postgres\ndsn: ${PG_DSN}\ntable: orders\nmode: incrementing\nincrementing_column: id\n",
+			Caps: connectors.Capabilities{
+				Cursor:   true,
+				Shared:   true,
+				Rows:     true,
+				Describe: []connectors.Detail{{Option: "table", Format: "table %s"}, {Option: "query", Format: "query"}},
+			},
+		},
+		New: func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) { return New(c, env) },
+	}
+}
+
 // New checks the config offline; the database is opened when the stage starts.
 func New(c pipeline.Connector, env connectors.Env) (*Source, error) {
 	var cfg Config

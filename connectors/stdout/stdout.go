@@ -19,9 +19,7 @@ import (
 
 // Config is the `stdout:` block of a sink.
 type Config struct {
-	// Format is pretty (one readable line per record, the default) or json
-	// (one JSON object per record with key, headers and metadata).
-	Format string `yaml:"format"`
+	Format string `yaml:"format" default:"pretty" enum:"pretty,json" enumof:"format" doc:"pretty: one readable line per record (topic[partition]@offset key=KEY VALUE, control characters escaped); json: one JSON object per record with topic, partition, offset, timestamp, key, headers and value"`
 }
 
 // Sink prints records.
@@ -33,18 +31,24 @@ type Sink struct {
 	w bytes.Buffer
 }
 
+// Spec declares the stdout sink.
+func Spec() connectors.SinkSpec {
+	return connectors.SinkSpec{
+		Spec: connectors.Spec{
+			Name:    "stdout",
+			Doc:     "Prints records to standard output.",
+			Config:  Config{},
+			Example: "format: json\n",
+		},
+		New: func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return New(c, env) },
+	}
+}
+
 // New checks the config.
 func New(c pipeline.Connector, env connectors.Env) (*Sink, error) {
 	var cfg Config
 	if err := pipeline.Decode(c, env.Lookup, &cfg); err != nil {
 		return nil, err
-	}
-	switch cfg.Format {
-	case "":
-		cfg.Format = "pretty"
-	case "pretty", "json":
-	default:
-		return nil, pipeline.Errorf(c.Pos, c.Path+".format", "unknown format %q: want pretty or json", cfg.Format)
 	}
 	return &Sink{format: cfg.Format, out: env.Stdout}, nil
 }

@@ -64,7 +64,7 @@ func TestUnknownFormat(t *testing.T) {
 	var n yaml.Node
 	_ = yaml.Unmarshal([]byte("{format: xml}"), &n)
 	_, err := New(pipeline.Connector{Node: n.Content[0], Path: "sinks.s.stdout", Pos: pipeline.Pos{File: "p.yaml", Line: 3, Col: 5}}, connectors.Env{Stdout: &bytes.Buffer{}})
-	if err == nil || err.Error() != `p.yaml:3:5: sinks.s.stdout.format: unknown format "xml": want pretty or json` {
+	if err == nil || err.Error() != `p.yaml:1:10: sinks.s.stdout.format: unknown format "xml": want pretty or json` { // at the value
 		t.Fatalf("got %v", err)
 	}
 }

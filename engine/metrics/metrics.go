@@ -23,7 +23,8 @@ import (
 
 // Registry holds the metrics of one runner process.
 type Registry struct {
-	reg *prometheus.Registry
+	reg   *prometheus.Registry
+	conns Connectors
 
 	mu     sync.Mutex
 	stages []engine.StageInfo
@@ -38,9 +39,16 @@ type Registry struct {
 
 var stageLabels = []string{"pipeline", "stage"}
 
+// Connectors tells which connectors read or write database rows, from
+// their specs.
+type Connectors interface {
+	Spec(kind, name string) (connectors.Spec, bool)
+}
+
 // New returns a registry with the process and Go runtime collectors.
-func New() *Registry {
+func New(conns Connectors) *Registry {
 	r := &Registry{
+		conns:  conns,
 		reg:    prometheus.NewRegistry(),
 		lagged: map[[2]string]map[connectors.Partition]int64{},
 		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -170,7 +178,7 @@ func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(txnDesc, prometheus.CounterValue, float64(s.Counters.TxnCommits.Load()), s.Pipeline, s.Stage, "committed")
 			ch <- prometheus.MustNewConstMetric(txnDesc, prometheus.CounterValue, float64(s.Counters.TxnAborts.Load()), s.Pipeline, s.Stage, "aborted")
 		}
-		if s.Connector == "sql" {
+		if spec, ok := c.r.conns.Spec(s.Kind, s.Connector); ok && spec.Caps.Rows {
 			dir, n := "read", s.Counters.In.Load()
 			if s.Kind == "sink" {
 				dir, n = "written", s.Counters.Out.Load()

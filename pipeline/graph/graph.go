@@ -45,21 +45,14 @@ const (
 // rather than to the data flow.
 func (k EdgeKind) internal() bool { return k == Changelog || k == Cursor }
 
-// DefaultCursorTopic is where sources with a cursor keep it when the
-// pipeline names no cursor_topic (engine.DefaultCursorTopic; not imported,
-// so this package stays free of the Kafka client).
-const DefaultCursorTopic = "conveyor-cursors"
-
-// keepsCursor reports whether a source connector keeps a cursor: sql, and
-// file unless it reads standard input (connectors.Resumer decides at run time).
-func keepsCursor(c pipeline.Connector) bool {
-	switch c.Kind {
-	case "sql":
-		return true
-	case "file":
-		return detail(c) != "-"
-	}
-	return false
+// Connectors tells the graph what a connector does, from the connectors'
+// specs (the runner's registry): the graph knows no connector by name.
+type Connectors interface {
+	// KeepsCursor reports whether source connector c keeps a cursor.
+	KeepsCursor(c pipeline.Connector) bool
+	// Describe says what connector c of a stage of kind (source or sink)
+	// points at, from its options as written.
+	Describe(kind string, c pipeline.Connector) string
 }
 
 // Edge is one use of a topic by a stage.
@@ -153,7 +146,7 @@ type Graph struct {
 
 // Build makes the graph of pipelines as loaded by pipeline.Load (defaults
 // applied: delivery, group). Pipelines keep their order; topics are sorted.
-func Build(pipes []*pipeline.Config) *Graph {
+func Build(pipes []*pipeline.Config, conns Connectors) *Graph {
 	g := &Graph{topics: map[string]*Topic{}}
 	for _, p := range pipes {
 		if p == nil {
@@ -171,14 +164,14 @@ func Build(pipes []*pipeline.Config) *Graph {
 		for i := range p.Sources {
 			s := &p.Sources[i]
 			st := g.stage(gp, p, Source, &s.Stage)
-			st.Connector, st.Detail = s.Connector.Kind, detail(s.Connector)
+			st.Connector, st.Detail = s.Connector.Kind, conns.Describe("source", s.Connector)
 			st.Writes = append(st.Writes, Edge{Topic: s.To, Kind: To})
 			st.Routes = routes(s.Steps)
 			g.deadLetter(st, &s.Stage)
-			if keepsCursor(s.Connector) {
+			if conns.KeepsCursor(s.Connector) {
 				cursor := p.CursorTopic
 				if cursor == "" {
-					cursor = DefaultCursorTopic
+					cursor = pipeline.DefaultCursorTopic
 				}
 				st.Writes = append(st.Writes, Edge{Topic: cursor, Kind: Cursor})
 			}
@@ -198,7 +191,7 @@ func Build(pipes []*pipeline.Config) *Graph {
 		for i := range p.Sinks {
 			s := &p.Sinks[i]
 			st := g.stage(gp, p, Sink, &s.Stage)
-			st.Connector, st.Detail = s.Connector.Kind, detail(s.Connector)
+			st.Connector, st.Detail = s.Connector.Kind, conns.Describe("sink", s.Connector)
 			st.Group = s.Group
 			g.reads(st, &s.Stage, &s.Consumer)
 			g.deadLetter(st, &s.Stage)
@@ -313,37 +306,6 @@ func sortUses(us []Use) {
 		}
 		return a.Step < b.Step
 	})
-}
-
-// detail describes what a connector points at, from its YAML as written:
-// the table of a SQL connector (or "query"), the path of a file connector.
-// Secrets such as DSNs are never read.
-func detail(c pipeline.Connector) string {
-	if c.Node == nil {
-		return ""
-	}
-	value := func(key string) (string, bool) {
-		for i := 0; i+1 < len(c.Node.Content); i += 2 {
-			if c.Node.Content[i].Value == key {
-				return oneLine(c.Node.Content[i+1].Value), true
-			}
-		}
-		return "", false
-	}
-	switch c.Kind {
-	case "sql":
-		if t, ok := value("table"); ok && t != "" {
-			return "table " + t
-		}
-		if _, ok := value("query"); ok {
-			return "query"
-		}
-	case "file":
-		if p, ok := value("path"); ok {
-			return p
-		}
-	}
-	return ""
 }
 
 // oneLine collapses runs of white space, newlines included, to one space.

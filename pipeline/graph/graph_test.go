@@ -7,10 +7,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/connectors/file"
+	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
+	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
+	"github.com/conveyor-dev/conveyor/connectors/stdout"
 	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
-var kinds = pipeline.Kinds{Sources: []string{"generate", "file", "sql"}, Sinks: []string{"stdout", "file", "sql"}}
+// conns are the runner's connectors, whose specs tell the graph what each does.
+var conns = connectors.Registry{
+	Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec()},
+	Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec()},
+}
+
+var kinds = conns.Kinds()
 
 // build parses inline pipeline files (no environment) and builds their graph.
 func build(t *testing.T, files ...string) *Graph {
@@ -24,7 +36,7 @@ func build(t *testing.T, files ...string) *Graph {
 		}
 		pipes = append(pipes, p)
 	}
-	return Build(pipes)
+	return Build(pipes, conns)
 }
 
 func wantWarnings(t *testing.T, g *Graph, want ...string) {
@@ -344,7 +356,7 @@ sources:
   typed: {file: {path: '-'}, to: typed}
 `)
 	lines, typed := g.Pipelines[0].Stages[0], g.Pipelines[0].Stages[1]
-	if want := []Edge{{Topic: "lines", Kind: To}, {Topic: DefaultCursorTopic, Kind: Cursor}}; !slices.Equal(lines.Writes, want) {
+	if want := []Edge{{Topic: "lines", Kind: To}, {Topic: pipeline.DefaultCursorTopic, Kind: Cursor}}; !slices.Equal(lines.Writes, want) {
 		t.Errorf("file source writes %v, want %v", lines.Writes, want)
 	}
 	if want := []Edge{{Topic: "typed", Kind: To}}; !slices.Equal(typed.Writes, want) {

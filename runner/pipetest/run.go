@@ -329,20 +329,22 @@ type pathWatch struct {
 
 // sources prepares a watch per source and the quiet period: the case's,
 // but at least twice the longest poll_interval of a source plus 200ms, so
-// a polling source polls again after the last change. A generate source
-// must have a count (or be disabled): otherwise it never finishes.
+// a polling source polls again after the last change. A source whose spec
+// names the option that ends it (generate's count) must have it set (or be
+// disabled): otherwise it never finishes.
 func (r *caseRun) sources(p *pipeline.Config) ([]pathWatch, time.Duration) {
 	quiet := r.c.Quiet
 	var out []pathWatch
 	for _, s := range p.Sources {
 		w := &sourceWatch{name: s.Name, kind: s.Connector.Kind}
-		if s.Connector.Kind == "generate" {
+		if spec, _ := r.opts.Registry.Source(s.Connector.Kind); spec.Caps.EndsWith != "" {
+			ends := spec.Caps.EndsWith
 			var g struct {
-				Count int64 `yaml:"count"`
+				N int64 `yaml:"n"`
 			}
-			_ = pipeline.Decode(only(s.Connector, "count"), r.lookup, &g)
-			if g.Count <= 0 {
-				r.res.fail("%s: source %s generates records forever: disable it (disable: [%s]) or give it a count", s.Pos, s.Name, s.Name)
+			_ = pipeline.Decode(renamed(only(s.Connector, ends), "n"), r.lookup, &g)
+			if g.N <= 0 {
+				r.res.fail("%s: source %s never finishes: disable it (disable: [%s]) or give it a %s", s.Pos, s.Name, s.Name, ends)
 			}
 			w.finite = true
 		}
@@ -356,6 +358,17 @@ func (r *caseRun) sources(p *pipeline.Config) ([]pathWatch, time.Duration) {
 		out = append(out, pathWatch{s.Connector.Path, w})
 	}
 	return out, quiet
+}
+
+// renamed is c, holding one key at most (see only), with that key renamed
+// to key.
+func renamed(c pipeline.Connector, key string) pipeline.Connector {
+	if c.Node != nil && len(c.Node.Content) == 2 {
+		k := *c.Node.Content[0]
+		k.Value = key
+		c.Node.Content = []*yaml.Node{&k, c.Node.Content[1]}
+	}
+	return c
 }
 
 // only is c with just the key named (if present), so decoding it into a

@@ -10,17 +10,12 @@ import (
 	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
-	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 func testRegistry() connectors.Registry {
 	return connectors.Registry{
-		Sources: map[string]connectors.SourceFactory{
-			"generate": func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) { return generate.New(c, env) },
-		},
-		Sinks: map[string]connectors.SinkFactory{
-			"sql": func(c pipeline.Connector, env connectors.Env) (connectors.Sink, error) { return sqlsink.New(c, env) },
-		},
+		Sources: []connectors.SourceSpec{generate.Spec()},
+		Sinks:   []connectors.SinkSpec{sqlsink.Spec()},
 	}
 }
 

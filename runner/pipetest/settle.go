@@ -20,7 +20,7 @@ import (
 type sourceWatch struct {
 	name     string
 	kind     string
-	finite   bool // must finish (generate with a count) to settle
+	finite   bool // must finish (a source with the option that ends it: generate's count) to settle
 	started  atomic.Bool
 	finished atomic.Bool
 	emitted  atomic.Int64
@@ -96,10 +96,11 @@ func wrapSource(src connectors.Source, w *sourceWatch) connectors.Source {
 // watchRegistry wraps every source factory so the sources it builds report
 // to the watch registered for their connector path.
 func watchRegistry(reg connectors.Registry, watches map[string]*sourceWatch) connectors.Registry {
-	out := connectors.Registry{Sources: map[string]connectors.SourceFactory{}, Sinks: reg.Sinks}
-	for kind, f := range reg.Sources {
-		out.Sources[kind] = func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
-			src, err := f(c, env)
+	out := connectors.Registry{Sinks: reg.Sinks}
+	for _, spec := range reg.Sources {
+		build := spec.New
+		spec.New = func(c pipeline.Connector, env connectors.Env) (connectors.Source, error) {
+			src, err := build(c, env)
 			if err != nil || src == nil {
 				return src, err
 			}
@@ -109,6 +110,7 @@ func watchRegistry(reg connectors.Registry, watches map[string]*sourceWatch) con
 			}
 			return wrapSource(src, w), nil
 		}
+		out.Sources = append(out.Sources, spec)
 	}
 	return out
 }
@@ -122,7 +124,7 @@ type consuming struct {
 
 // settler decides when a running pipeline has settled: every consuming
 // stage's group has consumed its input topics to their end (no committed
-// record left after the group's committed offset), every generate source
+// record left after the group's committed offset), every finite source
 // has finished and every other source has started, and nothing (topic end
 // offsets, committed offsets, records emitted by sources) changed for the
 // quiet period.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
@@ -55,3 +56,55 @@ func TestDocsReference(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsConnectorReference keeps the option tables of docs/connectors.md in
+// step with the connector specs, and documents every registered connector
+// (go test ./runner -run Docs -update regenerates them).
+func TestDocsConnectorReference(t *testing.T) {
+	reg := registry()
+	if err := reg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	path := "../docs/connectors.md"
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	want := text
+	replace := func(kind string, spec connectors.Spec) {
+		start := fmt.Sprintf("<!-- options: %s %s -->\n", kind, spec.Name)
+		i := strings.Index(want, start)
+		if i < 0 {
+			t.Errorf("docs/connectors.md has no section for the %s connector %q: add a heading and the line %q", kind, spec.Name, strings.TrimSpace(start))
+			return
+		}
+		i += len(start)
+		j := strings.Index(want[i:], optionsEnd)
+		if j < 0 {
+			t.Fatalf("docs/connectors.md: %q has no %q after it", strings.TrimSpace(start), strings.TrimSpace(optionsEnd))
+		}
+		table, err := spec.Reference()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = want[:i] + table + want[i+j:]
+	}
+	for _, s := range reg.Sources {
+		replace("source", s.Spec)
+	}
+	for _, s := range reg.Sinks {
+		replace("sink", s.Spec)
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		text = want
+	}
+	if text != want {
+		t.Errorf("docs/connectors.md option tables are stale: run go test ./runner -run Docs -update")
+	}
+}
+
+const optionsEnd = "<!-- options end -->\n"
