@@ -218,7 +218,7 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 		if s.To != nil {
 			// The names it can yield that are written out: refused now,
 			// not record by record.
-			lits, _ := expression.ResultLiterals(*s.To)
+			lits, _ := pipeline.ResultLiterals(*s.To)
 			for _, l := range lits {
 				if err := InternalTopic(l.Value, st.internal); err != nil {
 					errs.Add(l.Pos, pathOr(s.To.Path, s.Path+".to"), err)

@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
-	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
 // routes describes a stage's `to` steps.
@@ -22,11 +21,11 @@ func routes(steps []pipeline.Step) []Route {
 }
 
 // routeTopics finds the topic names a `to` expression can yield: string
-// literals in result position (see expression.ResultLiterals). open is true
+// literals in result position (see pipeline.ResultLiterals). open is true
 // when some result is computed instead (a field, a concatenation, a
 // function call).
 func routeTopics(src string) (topics []string, open bool) {
-	lits, open := expression.ResultLiterals(pipeline.Expr{Src: src})
+	lits, open := pipeline.ResultLiterals(pipeline.Expr{Src: src})
 	for _, l := range lits {
 		// An invalid name fails the record at run time: no topic.
 		if validTopic(l.Value) && !slices.Contains(topics, l.Value) {

@@ -165,24 +165,9 @@ func nodeError(e pipeline.Expr, n ast.Node, msg string) *pipeline.Error {
 // Lines after the first are a best effort: they assume a block scalar whose
 // lines share the first line's indentation.
 func errorAt(e pipeline.Expr, line, col int, msg string, cause error) *pipeline.Error {
-	return &pipeline.Error{Pos: position(e, line, col), Path: e.Path, Err: &exprError{msg: firstLine(msg), err: cause}}
+	return &pipeline.Error{Pos: e.At(line, col), Path: e.Path, Err: &exprError{msg: firstLine(msg), err: cause}}
 }
 
-// position is where a line and 0-based column of the expression are in the
-// pipeline file.
-func position(e pipeline.Expr, line, col int) pipeline.Pos {
-	pos := e.Pos
-	start := e.Col0
-	if start == 0 {
-		start = e.Pos.Col
-	}
-	if line < 1 {
-		line = 1
-	}
-	pos.Line += line - 1
-	pos.Col = start + col
-	return pos
-}
 
 // exprError carries expr's message without its source snippet, keeping the
 // original error for errors.As.

@@ -9,7 +9,6 @@ import (
 	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
-	"github.com/expr-lang/expr/parser/lexer"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
 )
@@ -23,12 +22,9 @@ import (
 // signatures, multiplies by eight) the checking time per level: 900 bytes
 // of nested replace took hours. All three bounds are far above what a
 // step needs.
+// The length and depth bounds are pipeline.MaxExprLength and
+// pipeline.MaxExprDepth.
 const (
-	// MaxLength is the longest expression accepted, in bytes.
-	MaxLength = 16 << 10
-	// MaxDepth is the deepest nesting accepted: brackets ((), [], {}) and
-	// prefix operators (-, +, !, not) inside each other.
-	MaxDepth = 64
 	// maxCheckWork bounds the type checker's work: the syntax tree's nodes,
 	// each counted once per signature tried of every overloaded call
 	// around it. replace nested 14 deep stays within (some 80 ms here).
@@ -38,11 +34,11 @@ const (
 // checkLimits reports an expression that is too long, too deeply nested or
 // too costly to type-check, at the place where it goes over.
 func checkLimits(e pipeline.Expr) error {
-	if n := len(e.Src); n > MaxLength {
-		return errorAt(e, 1, 0, fmt.Sprintf("expression is %d bytes long, more than the %d allowed", n, MaxLength), nil)
+	if n := len(e.Src); n > pipeline.MaxExprLength {
+		return errorAt(e, 1, 0, fmt.Sprintf("expression is %d bytes long, more than the %d allowed", n, pipeline.MaxExprLength), nil)
 	}
-	if loc, ok := tooDeep(e.Src); ok {
-		return locError(e, loc, fmt.Sprintf("expression nests more than %d levels deep here (brackets and prefix operators)", MaxDepth))
+	if loc, ok := pipeline.TooDeep(e.Src); ok {
+		return locError(e, loc, fmt.Sprintf("expression nests more than %d levels deep here (brackets and prefix operators)", pipeline.MaxExprDepth))
 	}
 	// Nesting is bounded now, so parsing is safe. A syntax error is left
 	// to expr.Compile, which reports it.
@@ -65,53 +61,6 @@ func locError(e pipeline.Expr, loc file.Location, msg string) *pipeline.Error {
 	return errorAt(e, fe.Line, fe.Column, msg, nil)
 }
 
-// tooDeep scans the tokens of src, without parsing, for nesting beyond
-// MaxDepth, and returns where it goes beyond. A prefix operator counts
-// until its operand ends: at a binary operator, a separator or a closing
-// bracket of the same level.
-func tooDeep(src string) (file.Location, bool) {
-	l := lexer.New()
-	l.Reset(file.NewSource(src))
-	var stack []bool // true: a bracket, false: a prefix operator
-	prefix := true   // the next token starts an operand
-	popPrefixes := func() {
-		for len(stack) > 0 && !stack[len(stack)-1] {
-			stack = stack[:len(stack)-1]
-		}
-	}
-	for {
-		t, err := l.Next()
-		if err != nil {
-			return file.Location{}, false // EOF, or a lexing error expr reports
-		}
-		switch {
-		case t.Is(lexer.Bracket, "(", "[", "{"):
-			stack = append(stack, true)
-			prefix = true
-		case t.Is(lexer.Bracket, ")", "]", "}"):
-			popPrefixes()
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
-			}
-			prefix = false
-			continue
-		case t.Kind == lexer.Operator && prefix && slices.Contains([]string{"-", "+", "!", "not"}, t.Value):
-			stack = append(stack, false)
-		case t.Kind == lexer.Operator:
-			if t.Value != "." && t.Value != "?." {
-				popPrefixes()
-			}
-			prefix = true
-			continue
-		default:
-			prefix = false
-			continue
-		}
-		if len(stack) > MaxDepth {
-			return t.Location, true
-		}
-	}
-}
 
 // overloaded names expr's built-ins with several signatures, and how many.
 func overloaded() map[string]int {
