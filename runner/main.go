@@ -60,6 +60,7 @@ type cli struct {
 	DLQ        dlqCmd     `cmd:"" name:"dlq" help:"Inspect or replay a dead-letter topic."`
 	Test       testCmd    `cmd:"" help:"Run pipeline tests (*.test.yaml) on the embedded broker and SQLite."`
 	Reset      resetCmd   `cmd:"" help:"Delete a stage's stored position (an exactly-once SQL sink's offsets, a SQL source's cursor) so that it starts over."`
+	Schema     schemaCmd  `cmd:"" help:"Print the JSON Schema of pipeline files (for editors: yaml-language-server, IntelliJ)."`
 }
 
 type runCmd struct {
@@ -161,6 +162,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmdErr = c.Test.run(log, stdout)
 	case "reset":
 		cmdErr = c.Reset.run(log, stdout)
+	case "schema":
+		cmdErr = c.Schema.run(stdout)
 	default:
 		cmdErr = c.Run.run(log, stdout, term)
 	}
