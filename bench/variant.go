@@ -178,28 +178,43 @@ func (h *harness) command(v, name string, in *input, out, group string) ([]strin
 // returns when that was seen. It fails when the process exits with an
 // error, or exits or stalls before the output is complete.
 func (h *harness) awaitOutput(ctx context.Context, c *child, out string, want int64) (time.Time, error) {
+	return h.awaitProgress(ctx, c, func() (bool, int64, error) {
+		end, err := h.cl.endOffsets(ctx, out)
+		if err != nil {
+			return false, 0, err
+		}
+		got := sum(end)
+		return got >= want, got, nil
+	}, func(got int64) string { return fmt.Sprintf("%d of %d records in %s", got, want, out) })
+}
+
+// awaitProgress polls until poll says the child's work is done (with no
+// error) and returns when that was seen. poll also counts the work done so
+// far: the child has stalled when the count stops growing for
+// stallTimeout. It fails when the process exits with an error, or exits or
+// stalls first; progress describes a count for those errors.
+func (h *harness) awaitProgress(ctx context.Context, c *child, poll func() (done bool, count int64, err error), progress func(int64) string) (time.Time, error) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	var last int64
 	lastProgress := time.Now()
 	for {
 		exited := c.hasExited()
-		end, err := h.cl.endOffsets(ctx, out)
-		if err == nil {
-			if got := sum(end); got >= want {
-				return time.Now(), nil
-			} else if got > last {
-				last, lastProgress = got, time.Now()
-			}
+		done, got, err := poll()
+		if err == nil && done {
+			return time.Now(), nil
+		}
+		if got > last {
+			last, lastProgress = got, time.Now()
 		}
 		if exited {
 			if err := c.wait(0); err != nil {
 				return time.Time{}, err
 			}
-			return time.Time{}, fmt.Errorf("%s exited with %d of %d records in %s", c.name, last, want, out)
+			return time.Time{}, fmt.Errorf("%s exited with %s", c.name, progress(last))
 		}
 		if time.Since(lastProgress) > stallTimeout {
-			return time.Time{}, fmt.Errorf("%s stalled at %d of %d records in %s (last error: %v); its output ends with:\n%s", c.name, last, want, out, err, c.logTail())
+			return time.Time{}, fmt.Errorf("%s stalled at %s (last error: %v); its output ends with:\n%s", c.name, progress(last), err, c.logTail())
 		}
 		select {
 		case <-ctx.Done():
@@ -256,34 +271,10 @@ func (h *harness) checkCount(ctx context.Context, v, out string, want int64) err
 // input partition and returns when that was seen; it fails when the
 // process exits first or the commits stop moving for stallTimeout.
 func (h *harness) awaitCommittedProgress(ctx context.Context, c *child, group string, in *input) (time.Time, error) {
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	var last int64
-	lastProgress := time.Now()
-	for {
-		exited := c.hasExited()
+	return h.awaitProgress(ctx, c, func() (bool, int64, error) {
 		committed, err := h.cl.committed(ctx, group, in.topic)
-		if err == nil && caughtUp(committed, in.end) {
-			return time.Now(), nil
-		}
-		if got := sum(committed); got > last {
-			last, lastProgress = got, time.Now()
-		}
-		if exited {
-			if err := c.wait(0); err != nil {
-				return time.Time{}, err
-			}
-			return time.Time{}, fmt.Errorf("%s exited with %d of %d input records committed", c.name, last, sum(in.end))
-		}
-		if time.Since(lastProgress) > stallTimeout {
-			return time.Time{}, fmt.Errorf("%s stalled at %d of %d input records committed (last error: %v); its output ends with:\n%s", c.name, last, sum(in.end), err, c.logTail())
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-t.C:
-		}
-	}
+		return err == nil && caughtUp(committed, in.end), sum(committed), err
+	}, func(got int64) string { return fmt.Sprintf("%d of %d input records committed", got, sum(in.end)) })
 }
 
 // cleanup drops a run's group (if any) and topics; failures only cost disk, so

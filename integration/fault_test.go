@@ -44,14 +44,22 @@ func expect(t *testing.T, delivery string, tl runnertest.Tally, dupBound int) {
 	}
 }
 
-// setup creates an input and an output topic with unique names, preloads n
-// records over keys keys and writes a passthrough pipeline between them.
-func setup(t *testing.T, brokers, prefix string, n, keys, partitions int) (name, in, out, cfg string) {
+// topicPair creates an input and an output topic with unique names
+// (name-in, name-out, name from unique(prefix)) and partitions each.
+func topicPair(t *testing.T, brokers, prefix string, partitions int) (name, in, out string) {
 	t.Helper()
 	name = unique(prefix)
 	in, out = name+"-in", name+"-out"
 	kafkatest.CreateTopic(t, brokers, in, partitions)
 	kafkatest.CreateTopic(t, brokers, out, partitions)
+	return name, in, out
+}
+
+// setup creates an input and an output topic with unique names, preloads n
+// records over keys keys and writes a passthrough pipeline between them.
+func setup(t *testing.T, brokers, prefix string, n, keys, partitions int) (name, in, out, cfg string) {
+	t.Helper()
+	name, in, out = topicPair(t, brokers, prefix, partitions)
 	runnertest.Preload(t, brokers, in, n, keys)
 	return name, in, out, runnertest.Passthrough(t, name, in, out, fastGroups)
 }
@@ -117,12 +125,7 @@ func testCrash(t *testing.T, delivery string) {
 		p.Kill(t)
 	}
 	p := runnertest.Start(t, cfg, env...)
-	kafkatest.ReadUntil(t, brokers, out, 180*time.Second, runnertest.UniqueValues(n))
-	if err := p.Term(t); err != nil {
-		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
-	}
-	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
-	faults.add(fmt.Sprintf("SIGKILL runner x%d", kills), delivery, tl)
+	tl := tallyFault(t, p, brokers, out, n, 180*time.Second, fmt.Sprintf("SIGKILL runner x%d", kills), delivery)
 	// A kill repeats what was copied since the last commit: offsets are
 	// stored every 200ms and committed every 500ms, so well under a second
 	// of work at the capped rate. Allow one second's worth per kill.
@@ -167,10 +170,7 @@ func testBrokerFault(t *testing.T, delivery string) {
 	cluster := service.KafkaCluster(t)
 	brokers := cluster.Brokers()
 	const n = 100000
-	name := unique("leader")
-	in, out := name+"-in", name+"-out"
-	kafkatest.CreateTopic(t, brokers, in, 6)
-	kafkatest.CreateTopic(t, brokers, out, 6)
+	name, in, out := topicPair(t, brokers, "leader", 6)
 	runnertest.Preload(t, brokers, in, n, 60)
 	// One runner, so no need for a short session: with the default-like 30s
 	// a commit stalled while the ISR shrinks does not cost the assignment.
@@ -190,12 +190,7 @@ func testBrokerFault(t *testing.T, delivery string) {
 	if err := cluster.StartNode(leader); err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.ReadUntil(t, brokers, out, 180*time.Second, runnertest.UniqueValues(n))
-	if err := p.Term(t); err != nil {
-		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
-	}
-	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
-	faults.add("kill partition leader, restart it", delivery, tl)
+	tl := tallyFault(t, p, brokers, out, n, 180*time.Second, "kill partition leader, restart it", delivery)
 	if tl.Duplicated > 0 {
 		t.Logf("duplicates per output partition: %v", tl.DuplicatedBy)
 	}

@@ -136,10 +136,7 @@ sinks:
 // waits.
 func TestLagWhileWaiting(t *testing.T) {
 	brokers := service.Kafka(t)
-	name := unique("waitlag")
-	in, out := name+"-in", name+"-out"
-	kafkatest.CreateTopic(t, brokers, in, 3)
-	kafkatest.CreateTopic(t, brokers, out, 3)
+	name, in, out := topicPair(t, brokers, "waitlag", 3)
 	runnertest.Preload(t, brokers, in, 1000, 10)
 	cfg := runnertest.Passthrough(t, name, in, out, map[string]string{"session.timeout.ms": "60000"})
 	first := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "CONVEYOR_INSTANCE=first")

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/conveyor-dev/conveyor/connectors/sqldb"
+	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 	"github.com/conveyor-dev/conveyor/internal/service"
 )
@@ -72,4 +74,40 @@ func openPostgres(t testing.TB, dsn string) *sqlx.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// pgCase is what a test of a SQL connector starts from: Kafka, PostgreSQL
+// and a connection to it, a unique name for topics and groups, and a table
+// whose name has the same unique suffix, so reruns never meet old rows.
+type pgCase struct {
+	brokers, dsn, name, table string
+	db                        *sqlx.DB
+}
+
+// startPGCase starts (or reuses) both servers, names the case
+// unique(prefix) and its table tablePrefix plus the name's unique suffix,
+// and runs each of ddl with %[1]s standing for the table.
+func startPGCase(t *testing.T, prefix, tablePrefix string, ddl ...string) pgCase {
+	t.Helper()
+	c := pgCase{brokers: service.Kafka(t), dsn: service.Postgres(t), name: unique(prefix)}
+	c.db = openPostgres(t, c.dsn)
+	c.table = tablePrefix + c.name[len(prefix+"-"):]
+	for _, q := range ddl {
+		if _, err := c.db.Exec(fmt.Sprintf(q, c.table)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// tallyFault is how a fault test ends: it waits for every one of the n
+// records, stops the runner (an unclean exit is an error, the output is
+// still checked), and tallies the output into the table printed at the end.
+func tallyFault(t *testing.T, p *runnertest.Proc, brokers, out string, n int, wait time.Duration, fault, delivery string) runnertest.Tally {
+	t.Helper()
+	kafkatest.ReadUntil(t, brokers, out, wait, runnertest.UniqueValues(n))
+	p.StopCleanly(t)
+	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
+	faults.add(fault, delivery, tl)
+	return tl
 }

@@ -29,10 +29,7 @@ func testRestartAfterKill(t *testing.T, delivery string) {
 		session = 45 * time.Second
 	)
 	brokers := service.Kafka(t)
-	name := unique("restart")
-	in, out := name+"-in", name+"-out"
-	kafkatest.CreateTopic(t, brokers, in, 6)
-	kafkatest.CreateTopic(t, brokers, out, 6)
+	name, in, out := topicPair(t, brokers, "restart", 6)
 	cfg := runnertest.Passthrough(t, name, in, out, map[string]string{"session.timeout.ms": fmt.Sprint(session.Milliseconds())})
 	env := []string{"KAFKA_BROKERS=" + brokers, "DELIVERY=" + delivery, "CONVEYOR_INSTANCE=one"}
 	const rate = 2000
@@ -56,12 +53,7 @@ func testRestartAfterKill(t *testing.T, delivery string) {
 		waits = append(waits, time.Since(restarted))
 	}
 	n := feed.Stop(t)
-	kafkatest.ReadUntil(t, brokers, out, 120*time.Second, runnertest.UniqueValues(n))
-	if err := p.Term(t); err != nil {
-		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
-	}
-	tl := runnertest.Count(t, kafkatest.ReadAll(t, brokers, out, 60*time.Second), n)
-	faults.add(fmt.Sprintf("SIGKILL x%d, restart at once (static member)", kills), delivery, tl)
+	tl := tallyFault(t, p, brokers, out, n, 120*time.Second, fmt.Sprintf("SIGKILL x%d, restart at once (static member)", kills), delivery)
 	// A kill repeats what was done since the last commit (every 500 ms):
 	// allow one second's worth per kill.
 	expect(t, delivery, tl, kills*rate)
@@ -78,10 +70,7 @@ func TestStopHandsOver(t *testing.T) { eachDelivery(t, testStopHandsOver) }
 func testStopHandsOver(t *testing.T, delivery string) {
 	const session = 45 * time.Second
 	brokers := service.Kafka(t)
-	name := unique("handover")
-	in, out := name+"-in", name+"-out"
-	kafkatest.CreateTopic(t, brokers, in, 4)
-	kafkatest.CreateTopic(t, brokers, out, 4)
+	name, in, out := topicPair(t, brokers, "handover", 4)
 	cfg := runnertest.Passthrough(t, name, in, out, map[string]string{"session.timeout.ms": fmt.Sprint(session.Milliseconds())})
 	env := []string{"KAFKA_BROKERS=" + brokers, "DELIVERY=" + delivery}
 	feed := runnertest.Feed(t, brokers, in, 1000, 20)
@@ -117,10 +106,7 @@ func testStopHandsOver(t *testing.T, delivery string) {
 // must stop with an error that says what to do, not run on half-alive.
 func TestSameInstanceFenced(t *testing.T) {
 	brokers := service.Kafka(t)
-	name := unique("fenced")
-	in, out := name+"-in", name+"-out"
-	kafkatest.CreateTopic(t, brokers, in, 2)
-	kafkatest.CreateTopic(t, brokers, out, 2)
+	name, in, out := topicPair(t, brokers, "fenced", 2)
 	runnertest.Preload(t, brokers, in, 1000, 10)
 	cfg := runnertest.Passthrough(t, name, in, out, fastGroups)
 	env := []string{"KAFKA_BROKERS=" + brokers, "RATE=200/s", "CONVEYOR_INSTANCE=same"}

@@ -23,14 +23,8 @@ import (
 func TestSQLSourceCrash(t *testing.T) { eachDelivery(t, testSQLSourceCrash) }
 
 func testSQLSourceCrash(t *testing.T, delivery string) {
-	brokers := service.Kafka(t)
-	dsn := service.Postgres(t)
-	db := openPostgres(t, dsn)
-	name := unique("sqlsrc")
-	table := "rows_" + name[len("sqlsrc-"):]
-	if _, err := db.Exec(`CREATE TABLE ` + table + ` (id bigserial PRIMARY KEY, k text NOT NULL, payload text)`); err != nil {
-		t.Fatal(err)
-	}
+	pg := startPGCase(t, "sqlsrc", "rows_", `CREATE TABLE %[1]s (id bigserial PRIMARY KEY, k text NOT NULL, payload text)`)
+	brokers, dsn, db, name, table := pg.brokers, pg.dsn, pg.db, pg.name, pg.table
 	insert := func(n int) {
 		if _, err := db.Exec(`INSERT INTO `+table+` (k, payload) SELECT 'k' || (g % 20), md5(g::text) FROM generate_series(1, $1) g`, n); err != nil {
 			t.Fatal(err)
@@ -110,18 +104,11 @@ func countIDs(t *testing.T, msgs []*kafka.Message, total int) runnertest.Tally {
 
 // distinctIDs waits for n distinct "id" values.
 func distinctIDs(n int) func([]*kafka.Message) bool {
-	seen := map[string]bool{}
-	checked := 0
-	return func(ms []*kafka.Message) bool {
-		for _, m := range ms[checked:] {
-			var v struct{ ID json.RawMessage }
-			if json.Unmarshal(m.Value, &v) == nil {
-				seen[string(v.ID)] = true
-			}
-		}
-		checked = len(ms)
-		return len(seen) >= n
-	}
+	return runnertest.UniqueBy(n, func(m *kafka.Message) (string, bool) {
+		var v struct{ ID json.RawMessage }
+		err := json.Unmarshal(m.Value, &v)
+		return string(v.ID), err == nil
+	})
 }
 
 // TestSQLSinkRestartAndReplay upserts a keyed stream into PostgreSQL while
@@ -129,14 +116,8 @@ func distinctIDs(n int) func([]*kafka.Message) bool {
 // through a second consumer group: the table ends with one row per key,
 // each holding its latest value, and the replay changes nothing.
 func TestSQLSinkRestartAndReplay(t *testing.T) {
-	brokers := service.Kafka(t)
-	dsn := service.Postgres(t)
-	db := openPostgres(t, dsn)
-	name := unique("sqlsink")
-	table := "latest_" + name[len("sqlsink-"):]
-	if _, err := db.Exec(`CREATE TABLE ` + table + ` (k text PRIMARY KEY, seq bigint NOT NULL, amount bigint NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	pg := startPGCase(t, "sqlsink", "latest_", `CREATE TABLE %[1]s (k text PRIMARY KEY, seq bigint NOT NULL, amount bigint NOT NULL)`)
+	brokers, dsn, db, name, table := pg.brokers, pg.dsn, pg.db, pg.name, pg.table
 	const n, keys = 60000, 500
 	kafkatest.CreateTopic(t, brokers, name, 6)
 	var msgs []*kafka.Message
@@ -233,14 +214,8 @@ func waitRows(t *testing.T, db interface {
 func TestSQLSinkCrash(t *testing.T) { eachDelivery(t, testSQLSinkCrash) }
 
 func testSQLSinkCrash(t *testing.T, delivery string) {
-	brokers := service.Kafka(t)
-	dsn := service.Postgres(t)
-	db := openPostgres(t, dsn)
-	name := unique("sqlcrash")
-	table := "events_" + name[len("sqlcrash-"):]
-	if _, err := db.Exec(`CREATE TABLE ` + table + ` (ord bigserial PRIMARY KEY, id bigint NOT NULL, key text NOT NULL, seq bigint NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	pg := startPGCase(t, "sqlcrash", "events_", `CREATE TABLE %[1]s (ord bigserial PRIMARY KEY, id bigint NOT NULL, key text NOT NULL, seq bigint NOT NULL)`)
+	brokers, dsn, db, name, table := pg.brokers, pg.dsn, pg.db, pg.name, pg.table
 	const n, keys = 60000, 100
 	kafkatest.CreateTopic(t, brokers, name, 6)
 	runnertest.Preload(t, brokers, name, n, keys)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
-	"github.com/conveyor-dev/conveyor/internal/service"
 )
 
 // resetStage runs `runner reset -c cfg --stage stage` and returns what it
@@ -62,13 +60,8 @@ func failsWith(t *testing.T, cfg string, env []string, want ...string) {
 // create the topic on one.
 func recreateTopic(t *testing.T, brokers, topic string, partitions int) {
 	t.Helper()
-	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.metrics.push": false, "log_level": 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	a, ctx, done := kafkatest.Admin(t, brokers, 90*time.Second)
+	defer done()
 	res, err := a.DeleteTopics(ctx, []string{topic})
 	if err != nil || res[0].Error.Code() != kafka.ErrNoError {
 		t.Fatalf("delete topic %s: %v %v", topic, err, res)
@@ -96,16 +89,8 @@ func recreateTopic(t *testing.T, brokers, topic string, partitions int) {
 func TestStaleSinkOffsets(t *testing.T) { eachDelivery(t, testStaleSinkOffsets) }
 
 func testStaleSinkOffsets(t *testing.T, delivery string) {
-	brokers := service.Kafka(t)
-	dsn := service.Postgres(t)
-	db := openPostgres(t, dsn)
-	name := unique("stale-sink")
-	table := "stale_" + name[len("stale-sink-"):]
-	for _, ddl := range []string{"CREATE TABLE " + table + " (id text PRIMARY KEY, n bigint NOT NULL)", "DROP TABLE IF EXISTS " + table + "_offsets"} {
-		if _, err := db.Exec(ddl); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pg := startPGCase(t, "stale-sink", "stale_", "CREATE TABLE %[1]s (id text PRIMARY KEY, n bigint NOT NULL)", "DROP TABLE IF EXISTS %[1]s_offsets")
+	brokers, dsn, db, name, table := pg.brokers, pg.dsn, pg.db, pg.name, pg.table
 	const n, partitions = 300, 3
 	produce := func(prefix string) {
 		var msgs []*kafka.Message
@@ -182,11 +167,8 @@ sinks:
 func TestStaleSourceCursor(t *testing.T) { eachDelivery(t, testStaleSourceCursor) }
 
 func testStaleSourceCursor(t *testing.T, delivery string) {
-	brokers := service.Kafka(t)
-	dsn := service.Postgres(t)
-	db := openPostgres(t, dsn)
-	name := unique("stale-src")
-	table := "stale_" + name[len("stale-src-"):]
+	pg := startPGCase(t, "stale-src", "stale_")
+	brokers, dsn, db, name, table := pg.brokers, pg.dsn, pg.db, pg.name, pg.table
 	const before, after = 50, 80
 	create := func(rows int, payload string) {
 		for _, q := range []string{"DROP TABLE IF EXISTS " + table, "CREATE TABLE " + table + " (id bigserial PRIMARY KEY, payload text NOT NULL)"} {

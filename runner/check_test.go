@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,19 +24,7 @@ func TestCheckCorpus(t *testing.T) {
 			if code != exitInvalid {
 				t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitInvalid, stderr.String())
 			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, stderr.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden (run go test ./runner -run TestCheckCorpus -update): %v", err)
-			}
-			if got := stderr.String(); got != string(want) {
-				t.Errorf("output differs from %s\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			checkGolden(t, strings.TrimSuffix(f, ".yaml")+".golden", stderr.Bytes(), "TestCheckCorpus")
 		})
 	}
 }

@@ -42,9 +42,7 @@ func TestDocsReference(t *testing.T) {
 	}
 	want := text[:i+len(functionsStart)] + functionTable() + text[j:]
 	if *update {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeIfUpdating(t, path, []byte(want))
 		text = want
 	}
 	if text != want {
@@ -97,9 +95,7 @@ func TestDocsConnectorReference(t *testing.T) {
 		replace("sink", s.Spec)
 	}
 	if *update {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeIfUpdating(t, path, []byte(want))
 		text = want
 	}
 	if text != want {

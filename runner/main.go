@@ -273,13 +273,24 @@ func dedupe(es pipeline.Errors) pipeline.Errors {
 	return out
 }
 
-func (c *checkCmd) run(stdout io.Writer) error {
-	paths, err := c.paths()
+// validPaths returns the files' paths once they load exactly as run loads
+// them (connectors built, expressions compiled), quietly: check and plan
+// must accept only files that would run.
+func (f *pipelineFiles) validPaths() ([]string, error) {
+	paths, err := f.paths()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if _, err := load(paths, io.Discard, log); err != nil {
+		return nil, err
+	}
+	return paths, nil
+}
+
+func (c *checkCmd) run(stdout io.Writer) error {
+	paths, err := c.validPaths()
+	if err != nil {
 		return err
 	}
 	files, _ := pipeline.Files(paths)

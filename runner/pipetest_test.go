@@ -22,11 +22,7 @@ func TestPipelineTestReport(t *testing.T) {
 	}
 	got := durationRE.ReplaceAllString(stdout.String(), "(DURATION)")
 	golden := "pipetest/testdata/wrong-total.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeIfUpdating(t, golden, []byte(got))
 	want, err := os.ReadFile(golden)
 	if err != nil {
 		t.Fatalf("read golden (go test ./runner -run TestPipelineTestReport -update): %v", err)

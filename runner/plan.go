@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"log/slog"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/pipeline/graph"
@@ -19,14 +18,10 @@ type planCmd struct {
 }
 
 func (c *planCmd) run(stdout io.Writer) error {
-	// Validate exactly as check does (connectors built, expressions
-	// compiled), so a plan is only ever printed for files that would run.
-	paths, err := c.paths()
+	// Validate exactly as check does, so a plan is only ever printed for
+	// files that would run.
+	paths, err := c.validPaths()
 	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := load(paths, io.Discard, log); err != nil {
 		return err
 	}
 	reg := registry()

@@ -65,19 +65,7 @@ func TestPlanGolden(t *testing.T) {
 				if stderr.Len() > 0 {
 					t.Errorf("unexpected standard error:\n%s", stderr.String())
 				}
-				golden := filepath.Join(goldenDir, name+ext)
-				if *update {
-					if err := os.WriteFile(golden, stdout.Bytes(), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("read golden (run go test ./runner -run TestPlanGolden -update): %v", err)
-				}
-				if got := stdout.String(); got != string(want) {
-					t.Errorf("output differs from %s\n--- got\n%s--- want\n%s", golden, got, want)
-				}
+				checkGolden(t, filepath.Join(goldenDir, name+ext), stdout.Bytes(), "TestPlanGolden")
 			})
 		}
 	}

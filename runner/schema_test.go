@@ -23,11 +23,7 @@ func TestSchemaFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(schemaPath, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeIfUpdating(t, schemaPath, want)
 	got, err := os.ReadFile(schemaPath)
 	if err != nil {
 		t.Fatal(err)

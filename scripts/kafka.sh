@@ -486,9 +486,7 @@ cmd_up() {
     die "up: the $nodes-node cluster did not start (dir $dir$( ((made_dir)) && echo ', removed'))"
   done
   trap - EXIT INT TERM
-  if [[ -n $owner ]]; then
-    start_watch "$dir" "$owner"
-  fi
+  start_watch "$dir" "$owner"
   log "$nodes-node Kafka $version up in $((SECONDS - start))s"
   echo "KAFKA_DIR=$dir"
   echo "KAFKA_BROKERS=$(state_get "$dir" brokers)"
@@ -505,24 +503,18 @@ cmd_down() {
   rm -rf "$dir"
 }
 
-# Parses [--dir DIR] plus positional args into the globals DIR and ARGS.
-parse_dir_args() {
-  DIR="" ARGS=()
-  while (($#)); do
-    case $1 in
-      --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
-      *) ARGS+=("$1"); shift ;;
-    esac
-  done
-  DIR=$(resolve_dir "$DIR")
-}
-
 check_node() {
   local max
   max=$(state_get "$1" nodes)
   if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < 1 || $2 > max)); then
     die "no node '$2' in $1 (nodes are 1..$max)"
   fi
+}
+
+# parse_dir_args ARGS: as split_dir_args, with DIR resolved.
+parse_dir_args() {
+  split_dir_args "$@"
+  DIR=$(resolve_dir "$DIR")
 }
 
 cmd_kill_node() {

@@ -31,14 +31,6 @@ find_bin() {
   die "none of $* found; install mariadb-server"
 }
 
-ensure_user() {
-  ((EUID == 0)) || return 0
-  id -u mysql >/dev/null 2>&1 && return 0
-  log "creating the mysql OS user"
-  useradd --system --user-group --no-create-home --home-dir /nonexistent \
-    --shell /usr/sbin/nologin mysql || die "could not create the mysql OS user"
-}
-
 user_args() { ((EUID == 0)) && echo "--user=mysql" || true; }
 
 
@@ -46,13 +38,7 @@ resolve_dir() { state_dir "${1:-${MYSQL_DIR:-}}" MYSQL_DIR mariadb.sh; }
 
 
 # The server's pid, if it is running from this folder.
-server_pid() {
-  local dir=$1 pid
-  pid=$(cat "$dir/server.pid" 2>/dev/null || true)
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/data" && echo "$pid"
-  return 0
-}
+server_pid() { serving_pid "$1" "$(cat "$1/server.pid" 2>/dev/null || true)"; }
 
 stop_server() {
   local dir=$1 pid i
@@ -67,36 +53,17 @@ stop_server() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-log_tail() {
-  echo "----- tail of $1/server.log" >&2
-  tail -n 20 "$1/server.log" >&2 2>/dev/null || true
-}
-
 cmd_up() {
-  local dir="" owner="" made_dir=0 server install admin client port attempt i start_s=$SECONDS
-  while (($#)); do
-    case $1 in
-      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
-      --owner-pid) owner=${2:?--owner-pid needs a value}; shift 2 ;;
-      *) die "up: unknown argument $1" ;;
-    esac
-  done
+  local dir owner made_dir=0 server install admin client port attempt i start_s=$SECONDS
+  parse_up_args "$@"
+  dir=$DIR owner=$OWNER
   server=$(find_bin mariadbd mysqld)
   install=$(find_bin mariadb-install-db mysql_install_db)
   admin=$(find_bin mariadb-admin mysqladmin)
   client=$(find_bin mariadb mysql)
-  ensure_user
-  if [[ -z $dir ]]; then
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/conveyor-mariadb.XXXXXX")
-    made_dir=1
-  else
-    [[ ! -e $dir/state ]] || die "up: $dir already has a server (mariadb.sh down --dir $dir first)"
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
-  fi
-  ((${#dir} + 10 < 107)) || die "up: folder path too long for a unix socket: $dir"
-  ((EUID == 0)) && chown mysql: "$dir"
-  chmod 700 "$dir"
+  [[ -n $dir ]] || made_dir=1
+  # errexit does not reach into command substitutions: exit by hand.
+  dir=$(server_dir "$dir" mariadb mysql 10) || exit 1
   trap 'stop_server "$dir"; ((made_dir)) && rm -rf "$dir"' EXIT
   trap 'exit 130' INT TERM
   # root@localhost and root@127.0.0.1 without a password: a test server.
@@ -126,15 +93,13 @@ cmd_up() {
       log "port $port taken, retrying with another"
       continue
     fi
-    log_tail "$dir"
+    log_tail "$dir/server.log"
     die "up: the server did not start (folder $dir$( ((made_dir)) && echo ', removed'))"
   done
   "$client" --no-defaults --socket="$dir/sock" -uroot -e "CREATE DATABASE $DB" ||
     die "up: CREATE DATABASE $DB failed"
   trap - EXIT INT TERM
-  if [[ -n $owner ]]; then
-    start_watch "$dir" "$owner"
-  fi
+  start_watch "$dir" "$owner"
   log "$("$server" --version | awk '{print $3}') up in $((SECONDS - start_s))s on port $port"
   echo "MYSQL_DIR=$dir"
   # Quoted: the parentheses would trip eval.

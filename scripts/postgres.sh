@@ -48,14 +48,6 @@ as_pg() {
   fi
 }
 
-ensure_user() {
-  ((EUID == 0)) || return 0
-  id -u postgres >/dev/null 2>&1 && return 0
-  log "creating the postgres OS user"
-  useradd --system --user-group --no-create-home --home-dir /nonexistent \
-    --shell /usr/sbin/nologin postgres || die "could not create the postgres OS user"
-}
-
 
 resolve_dir() { state_dir "${1:-${PG_DIR:-}}" PG_DIR postgres.sh; }
 
@@ -72,34 +64,14 @@ start() {
   pg_ctl_ "$dir" -l "$dir/postgres.log" -w -t 60 start >/dev/null
 }
 
-log_tail() {
-  echo "----- tail of $1/postgres.log" >&2
-  tail -n 20 "$1/postgres.log" >&2 2>/dev/null || true
-}
-
 cmd_up() {
-  local dir="" owner="" made_dir=0 bin port attempt start_s=$SECONDS
-  while (($#)); do
-    case $1 in
-      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
-      --owner-pid) owner=${2:?--owner-pid needs a value}; shift 2 ;;
-      *) die "up: unknown argument $1" ;;
-    esac
-  done
+  local dir owner made_dir=0 bin port attempt start_s=$SECONDS
+  parse_up_args "$@"
+  dir=$DIR owner=$OWNER
   bin=$(find_bin)
-  ensure_user
-  if [[ -z $dir ]]; then
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/conveyor-pg.XXXXXX")
-    made_dir=1
-  else
-    [[ ! -e $dir/state ]] || die "up: $dir already has a server (postgres.sh down --dir $dir first)"
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
-  fi
-  # The socket path must fit in sun_path (107 bytes).
-  ((${#dir} + 25 < 107)) || die "up: folder path too long for a unix socket: $dir"
-  ((EUID == 0)) && chown postgres: "$dir"
-  chmod 700 "$dir"
+  [[ -n $dir ]] || made_dir=1
+  # errexit does not reach into command substitutions: exit by hand.
+  dir=$(server_dir "$dir" pg postgres 25) || exit 1
   as_pg test -w "$dir" || die "up: the postgres user cannot write $dir (is a parent folder private?)"
   trap 'pg_ctl_ "$dir" -m immediate stop >/dev/null 2>&1 || true; ((made_dir)) && rm -rf "$dir"' EXIT
   trap 'exit 130' INT TERM
@@ -137,7 +109,7 @@ EOF
       : >"$dir/postgres.log"
       continue
     fi
-    log_tail "$dir"
+    log_tail "$dir/postgres.log"
     die "up: the server did not start (folder $dir$( ((made_dir)) && echo ', removed'))"
   done
   if ! "$bin/psql" -X -q -h "$dir/sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
@@ -145,22 +117,14 @@ EOF
     die "up: CREATE DATABASE $DB failed"
   fi
   trap - EXIT INT TERM
-  if [[ -n $owner ]]; then
-    start_watch "$dir" "$owner"
-  fi
+  start_watch "$dir" "$owner"
   log "PostgreSQL $("$bin/postgres" -V | awk '{print $3}') up in $((SECONDS - start_s))s on port $port"
   echo "PG_DIR=$dir"
   echo "CONVEYOR_PG_DSN=postgres://postgres@127.0.0.1:$port/$DB?sslmode=disable"
 }
 
 # The postmaster's pid, if it is running from this folder.
-postmaster_pid() {
-  local dir=$1 pid
-  pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/data" && echo "$pid"
-  return 0
-}
+postmaster_pid() { serving_pid "$1" "$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null || true)"; }
 
 cmd_down() {
   local dir pid
@@ -177,20 +141,16 @@ cmd_down() {
 }
 
 cmd_restart() {
-  local dir="" start_s=$SECONDS
-  while (($#)); do
-    case $1 in
-      --dir) dir=${2:?--dir needs a value}; shift 2 ;;
-      *) die "restart: unknown argument $1" ;;
-    esac
-  done
-  dir=$(resolve_dir "$dir")
+  local dir start_s=$SECONDS
+  split_dir_args "$@"
+  ((${#ARGS[@]} == 0)) || die "restart: unknown argument ${ARGS[0]}"
+  dir=$(resolve_dir "$DIR")
   if [[ -n $(postmaster_pid "$dir") ]]; then
     # Immediate: no checkpoint, as after a crash; start runs recovery.
     pg_ctl_ "$dir" -m immediate -w -t 20 stop >/dev/null || die "restart: stop failed"
   fi
   if ! start "$dir"; then
-    log_tail "$dir"
+    log_tail "$dir/postgres.log"
     die "restart: the server did not come back on port $(state_get "$dir" port)"
   fi
   log "restarted in $((SECONDS - start_s))s"

@@ -34,19 +34,10 @@ func asValue(v any, clone bool) (any, error) {
 
 // toBytes formats a key or header value; nil stays nil (a null key).
 func toBytes(v any) ([]byte, error) {
-	switch t := v.(type) {
-	case nil:
+	if v == nil {
 		return nil, nil
-	case []byte:
-		return t, nil
-	case string:
-		return []byte(t), nil
 	}
-	s, err := expression.Text(v)
-	if err != nil {
-		return nil, err
-	}
-	return []byte(s), nil
+	return expression.TextBytes(v)
 }
 
 // topic checks a to step's result is a name Kafka accepts and not an

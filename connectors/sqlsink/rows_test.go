@@ -32,15 +32,25 @@ func describe(ops []op) string {
 	return strings.Join(lines, "\n")
 }
 
+// describePlan plans batch with a sink of config cfg and describes the
+// operations; a planning error ends the test.
+func describePlan(t *testing.T, cfg string, batch []*record.Record) string {
+	t.Helper()
+	ops, err := mustSink(t, cfg).rows.plan(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return describe(ops)
+}
+
 func TestLastRecordPerKeyWins(t *testing.T) {
-	s := mustSink(t, `
+	got := describePlan(t, `
 driver: postgres
 dsn: x
 table: t
 key: [id]
 key_from: record_key
-delete_on_tombstone: true`)
-	batch := []*record.Record{
+delete_on_tombstone: true`, []*record.Record{
 		rec(t, "a", `{"n": 1}`),
 		rec(t, "b", `{"n": 1}`),
 		rec(t, "a", `{"n": 2}`),
@@ -49,11 +59,7 @@ delete_on_tombstone: true`)
 		rec(t, "b", ""), // deleted, then written again
 		rec(t, "b", `{"n": 3}`),
 		rec(t, "d", ""),
-	}
-	ops, err := s.rows.plan(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	want := strings.Join([]string{
 		"delete#5 id=b",
 		"delete#4 id=c",
@@ -61,47 +67,38 @@ delete_on_tombstone: true`)
 		"write#2 id=a n=2",
 		"write#6 id=b n=3",
 	}, "\n")
-	if got := describe(ops); got != want {
+	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
 
 func TestMergeKeepsFieldsOfEarlierRecords(t *testing.T) {
-	s := mustSink(t, `
+	got := describePlan(t, `
 driver: sqlite
 dsn: x
 table: t
-key: [id]`)
-	ops, err := s.rows.plan(recs(t,
+key: [id]`, recs(t,
 		`{"id": 1, "a": "x", "b": "y"}`,
 		`{"id": 2, "a": "other"}`,
 		`{"id": 1, "b": "z", "c": true}`, // a from the first record stays
 	))
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := "write#1 id=2 a=other\nwrite#2 id=1 a=x b=z c=1"
-	if got := describe(ops); got != want {
+	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
 
 func TestInsertModeKeepsEveryRecordInOrder(t *testing.T) {
-	s := mustSink(t, `
+	got := describePlan(t, `
 driver: sqlite
 dsn: x
 table: t
 mode: insert
 key: [id]
 key_from: record_key
-delete_on_tombstone: true`)
-	batch := []*record.Record{rec(t, 1, `{"v": 1}`), rec(t, 1, ""), rec(t, 1, `{"v": 2}`), rec(t, 2, `{"v": 3}`)}
-	ops, err := s.rows.plan(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
+delete_on_tombstone: true`, []*record.Record{rec(t, 1, `{"v": 1}`), rec(t, 1, ""), rec(t, 1, `{"v": 2}`), rec(t, 2, `{"v": 3}`)})
 	want := "write#0 id=1 v=1\ndelete#1 id=1\nwrite#2 id=1 v=2\nwrite#3 id=2 v=3"
-	if got := describe(ops); got != want {
+	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
@@ -182,7 +179,7 @@ columns: {id: id, ratio: 1 / zero.x}`)
 }
 
 func TestColumnsFromExpressions(t *testing.T) {
-	s := mustSink(t, `
+	got := describePlan(t, `
 driver: sqlite
 dsn: x
 table: t
@@ -193,13 +190,9 @@ columns:
   store: store
   topic: _topic
   scaled: qty * rate
-  missing: nope`)
-	ops, err := s.rows.plan([]*record.Record{rec(t, "k1", `{"store": "ignored", "total": 1.235, "qty": 2}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+  missing: nope`, []*record.Record{rec(t, "k1", `{"store": "ignored", "total": 1.235, "qty": 2}`)})
 	want := "write#0 store=k1 total_cents=124 topic=t scaled=6 missing=<nil>"
-	if got := describe(ops); got != want {
+	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }

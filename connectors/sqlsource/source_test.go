@@ -33,6 +33,27 @@ func newSource(t *testing.T, body string) (*Source, error) {
 	return New(p.Sources[0].Connector, connectors.Env{})
 }
 
+// openSource is an open source of config body, closed when the test ends;
+// a non-nil cursor is resumed from before it opens. Any error ends the
+// test.
+func openSource(t *testing.T, body string, cursor []byte) *Source {
+	t.Helper()
+	s, err := newSource(t, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cursor != nil {
+		if err := s.Resume(cursor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // batch is what one emit call handed over.
 type batch struct {
 	values []map[string]any
@@ -104,28 +125,14 @@ func TestIncrementingSQLite(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		exec(t, db, fmt.Sprintf("INSERT INTO orders VALUES (%d, 'orlando', %d)", i, i*2))
 	}
-	s, err := newSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: orders, mode: incrementing, incrementing_column: id, batch_size: 2, key_columns: [store]}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: orders, mode: incrementing, incrementing_column: id, batch_size: 2, key_columns: [store]}`, nil)
 	got := pollAll(t, s)
 	if ids(got) != "1,2 | 3,4 | 5" || got[2].cursor != `{"inc":5}` || got[0].keys[0] != "orlando" {
 		t.Fatalf("batches %s cursors %q %q", ids(got), got[0].cursor, got[2].cursor)
 	}
 	// New rows after a restart from the stored cursor: nothing skipped, nothing repeated.
 	exec(t, db, "INSERT INTO orders VALUES (6, 'tampa', 1)", "INSERT INTO orders VALUES (7, 'tampa', 2)")
-	s2, _ := newSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: orders, mode: incrementing, incrementing_column: id, batch_size: 2}`)
-	if err := s2.Resume([]byte(got[1].cursor)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s2.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: orders, mode: incrementing, incrementing_column: id, batch_size: 2}`, []byte(got[1].cursor))
 	if got := ids(pollAll(t, s2)); got != "5,6 | 7" {
 		t.Fatalf("after resume from id 4: %s", got)
 	}
@@ -140,14 +147,7 @@ func TestTimestampKeepsTiesTogether(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := newSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: events, mode: timestamp, timestamp_column: updated_at, batch_size: 2}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: events, mode: timestamp, timestamp_column: updated_at, batch_size: 2}`, nil)
 	got := pollAll(t, s)
 	if ids(got) != "0,1 | 2,3 | 4,5" {
 		t.Fatalf("batches %s", ids(got))
@@ -260,14 +260,7 @@ func TestTypesSQLite(t *testing.T) {
 
 func checkTypes(t *testing.T, dsn, driver, table string, want map[string]any) {
 	t.Helper()
-	s, err := newSource(t, fmt.Sprintf(`{driver: %s, dsn: '%s', table: %s, mode: incrementing, incrementing_column: id}`, driver, dsn, table))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSource(t, fmt.Sprintf(`{driver: %s, dsn: '%s', table: %s, mode: incrementing, incrementing_column: id}`, driver, dsn, table), nil)
 	got := pollAll(t, s)
 	if len(got) != 1 || len(got[0].values) != 1 {
 		t.Fatalf("want one row, got %v", got)
@@ -305,14 +298,7 @@ func TestModesPostgres(t *testing.T) {
 			if mode == "timestamp+incrementing" {
 				cfg += ", incrementing_column: id"
 			}
-			s, err := newSource(t, cfg+"}")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Open(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openSource(t, cfg+"}", nil)
 			if got := ids(pollAll(t, s)); got != "0,1 | 2,3 | 4,5" {
 				t.Fatalf("first polls: %s", got)
 			}
@@ -358,14 +344,7 @@ func TestBadRowIsOneBadRecord(t *testing.T) {
 	dsn, db := sqliteDB(t)
 	exec(t, db, `CREATE TABLE docs (id INTEGER PRIMARY KEY, j JSON)`,
 		`INSERT INTO docs VALUES (1, '{"a": 1}'), (2, 'not json'), (3, '[3]')`)
-	s, err := newSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: docs, mode: incrementing, incrementing_column: id}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSource(t, `{driver: sqlite, dsn: '`+dsn+`', table: docs, mode: incrementing, incrementing_column: id}`, nil)
 	var got []*record.Record
 	var cursor string
 	if _, err := s.poll(context.Background(), func(_ context.Context, recs []*record.Record, c []byte) error {

@@ -25,16 +25,24 @@ func Embedded(t testing.TB) string {
 	return b.Addr()
 }
 
-// CreateTopic creates a topic with the given partitions.
-func CreateTopic(t testing.TB, brokers, topic string, partitions int) {
+// Admin opens an admin client of brokers and a context that gives up after
+// timeout; done releases both. The client is quiet (log_level 2): tests
+// against killed nodes would log every refused connection.
+func Admin(t testing.TB, brokers string, timeout time.Duration) (admin *kafka.AdminClient, ctx context.Context, done func()) {
 	t.Helper()
 	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.metrics.push": false, "log_level": 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return admin, ctx, func() { cancel(); admin.Close() }
+}
+
+// CreateTopic creates a topic with the given partitions.
+func CreateTopic(t testing.TB, brokers, topic string, partitions int) {
+	t.Helper()
+	admin, ctx, done := Admin(t, brokers, 30*time.Second)
+	defer done()
 	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}})
 	if err != nil {
 		t.Fatal(err)
@@ -281,13 +289,8 @@ func HasRecords(t testing.TB, brokers, topic string, n int64) bool {
 // are fine.
 func Forget(t testing.TB, brokers string, topics, groups []string) {
 	t.Helper()
-	a, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "enable.metrics.push": false, "log_level": 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	a, ctx, done := Admin(t, brokers, 30*time.Second)
+	defer done()
 	if len(groups) > 0 {
 		if _, err := a.DeleteConsumerGroups(ctx, groups); err != nil {
 			t.Logf("delete groups: %v", err)

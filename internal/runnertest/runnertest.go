@@ -178,6 +178,15 @@ func (p *Proc) Term(t testing.TB) error {
 	return err
 }
 
+// StopCleanly stops the runner with SIGTERM; an unclean exit is a test
+// error, not the end of the test, so what it wrote is still checked.
+func (p *Proc) StopCleanly(t testing.TB) {
+	t.Helper()
+	if err := p.Term(t); err != nil {
+		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
+	}
+}
+
 // WaitLog waits until the runner's stderr contains text.
 func (p *Proc) WaitLog(t testing.TB, text string, timeout time.Duration) {
 	t.Helper()
@@ -327,11 +336,20 @@ func count(t testing.TB, values [][]byte, n int, partition func(int) int32) Tall
 // UniqueValues is a ReadUntil condition met once n distinct values were
 // read; it looks at each message once.
 func UniqueValues(n int) func([]*kafka.Message) bool {
+	return UniqueBy(n, func(m *kafka.Message) (string, bool) { return string(m.Value), true })
+}
+
+// UniqueBy is a ReadUntil condition met once n distinct identities were
+// read; identity says what identifies a message (false: nothing, it is
+// not counted). It looks at each message once.
+func UniqueBy(n int, identity func(*kafka.Message) (string, bool)) func([]*kafka.Message) bool {
 	seen := map[string]bool{}
 	checked := 0
 	return func(ms []*kafka.Message) bool {
 		for _, m := range ms[checked:] {
-			seen[string(m.Value)] = true
+			if id, ok := identity(m); ok {
+				seen[id] = true
+			}
 		}
 		checked = len(ms)
 		return len(seen) >= n

@@ -10,6 +10,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/service"
 )
 
@@ -114,13 +115,8 @@ func config(brokers string, extra kafka.ConfigMap) *kafka.ConfigMap {
 
 func clusterSize(t *testing.T, brokers string) int {
 	t.Helper()
-	admin, err := kafka.NewAdminClient(config(brokers, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	admin, ctx, done := kafkatest.Admin(t, brokers, 30*time.Second)
+	defer done()
 	res, err := admin.DescribeCluster(ctx)
 	if err != nil {
 		t.Fatalf("describe cluster at %s: %v", brokers, err)
@@ -130,13 +126,8 @@ func clusterSize(t *testing.T, brokers string) int {
 
 func createTopic(t *testing.T, brokers, topic string, rf int) {
 	t.Helper()
-	admin, err := kafka.NewAdminClient(config(brokers, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	admin, ctx, done := kafkatest.Admin(t, brokers, 30*time.Second)
+	defer done()
 	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: 1, ReplicationFactor: rf}})
 	if err == nil && res[0].Error.Code() != kafka.ErrNoError {
 		err = res[0].Error

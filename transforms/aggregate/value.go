@@ -55,19 +55,10 @@ func canonical(v any) (any, error) {
 // it is, numbers and bools formatted, lists and objects as JSON. Null is the
 // group "", as is a record with a null key when there is no by.
 func groupKey(v any) ([]byte, error) {
-	switch t := v.(type) {
-	case nil:
+	if v == nil {
 		return []byte{}, nil
-	case []byte:
-		return t, nil
-	case string:
-		return []byte(t), nil
 	}
-	s, err := expression.Text(v)
-	if err != nil {
-		return nil, err
-	}
-	return []byte(s), nil
+	return expression.TextBytes(v)
 }
 
 // formatMillis writes a window bound: RFC 3339, UTC, milliseconds.

@@ -44,6 +44,22 @@ func TypeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+// TextBytes is Text as bytes, for record keys and header values; a []byte
+// is kept as it is rather than copied.
+func TextBytes(v any) ([]byte, error) {
+	switch t := v.(type) {
+	case []byte:
+		return t, nil
+	case string:
+		return []byte(t), nil
+	}
+	s, err := Text(v)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
 // Text formats v the way to_string does: strings as they are, numbers as
 // JSON writes them, times in RFC 3339 UTC, lists and objects as JSON. Record
 // keys and headers use it too, so all three agree. It fails for null, which
