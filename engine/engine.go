@@ -652,12 +652,11 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	// The producer first: registering the transactional id aborts what a
 	// crashed predecessor left open, which would otherwise hold the cursor
 	// topic's committed end back until the transaction timeout.
-	p, err := newTxnProducer(ctx, r.txnCM, r.log, r.stage)
+	p, err := r.newTxnProducer(ctx, r.txnCM, r.lease != nil)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
-	p.fencedStops = r.lease != nil
-	defer p.close()
+	defer p.Close()
 	key := cursorKey(r.pipeline, r.name)
 	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
 	if err != nil {
@@ -678,9 +677,9 @@ func (r *sourceRun) runTxn(ctx context.Context) error {
 	}
 	r.counters.markReady()
 	runErr := r.sourceStage.run(ctx)
-	if p.open { // the batch in hand when the stage stopped: read again next time
+	if p.Open() { // the batch in hand when the stage stopped: read again next time
 		actx, cancel := context.WithTimeout(context.Background(), r.drain)
-		closeErr = p.abort(actx)
+		closeErr = p.Abort(actx)
 		cancel()
 	}
 	if c, ok := r.src.(connectors.Closer); ok {

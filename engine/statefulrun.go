@@ -196,7 +196,7 @@ func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) err
 	outs, changes, err := s.st.run(ps, rec)
 	for _, ch := range changes {
 		cm := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &s.changelog, Partition: p}, Key: ch.Key, Value: ch.Value}
-		if err := x.p.produce(ctx, cm); err != nil {
+		if err := x.p.Produce(ctx, cm); err != nil {
 			if ctx.Err() != nil {
 				return errInterrupted
 			}
@@ -222,7 +222,7 @@ func (x *txnTransform) emit(ctx context.Context, m *kafka.Message, outs []*recor
 	for _, o := range outs {
 		out, err := x.toMessage(o, x.to)
 		if err == nil {
-			err = x.p.produce(ctx, out)
+			err = x.p.Produce(ctx, out)
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/kafka/txn"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
@@ -34,7 +35,7 @@ type txnTransform struct {
 	limit      *rate.Limiter // the stage's rate cap; nil: none
 
 	c    *kafka.Consumer
-	p    *txnProducer
+	p    *txn.Producer
 	w    *transforms.Worker
 	outs []*record.Record
 
@@ -70,12 +71,12 @@ func (x *txnTransform) run(ctx context.Context) error {
 	x.c, x.watch = c, w
 	var runErr error
 	defer func() { closeConsumer(c, x.consumerCM, x.log, runErr) }()
-	p, err := newTxnProducer(ctx, x.producerCM, x.log, x.stage)
+	p, err := x.newTxnProducer(ctx, x.producerCM, false)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 	}
 	x.p = p
-	defer p.close()
+	defer p.Close()
 	x.first, x.next, x.committed = map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}
 	x.seeked = map[partitionKey]bool{}
 	topics := x.topics
@@ -108,7 +109,7 @@ func (x *txnTransform) run(ctx context.Context) error {
 		if errors.Is(runErr, errTxnAborted) {
 			runErr = nil // read again on the next start
 		}
-	} else if err := x.p.abort(dctx); err != nil {
+	} else if err := x.p.Abort(dctx); err != nil {
 		x.log.Warn("abort transaction", "error", err)
 	}
 	return runErr
@@ -128,7 +129,7 @@ func (x *txnTransform) loop(ctx context.Context) error {
 			return err
 		}
 		timeout := 100
-		if x.p.open {
+		if x.p.Open() {
 			timeout = 5
 		}
 		switch e := x.c.Poll(timeout).(type) {
@@ -156,7 +157,7 @@ func (x *txnTransform) loop(ctx context.Context) error {
 		case *kafka.Stats:
 			x.stats.handle("consumer", e)
 		}
-		if !x.p.open && time.Since(x.began) >= x.interval {
+		if !x.p.Open() && time.Since(x.began) >= x.interval {
 			// Idle: a transaction marker read since the last commit moves
 			// the position; commit it so the group shows no lag.
 			if err := x.catchUp(); err != nil {
@@ -164,7 +165,7 @@ func (x *txnTransform) loop(ctx context.Context) error {
 			}
 			x.began = time.Now()
 		}
-		if x.p.open && (x.n >= x.maxRecords || time.Since(x.began) >= x.interval) {
+		if x.p.Open() && (x.n >= x.maxRecords || time.Since(x.began) >= x.interval) {
 			// A stop signal must not cut a commit short: it ends within the
 			// drain period either way.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.drain)
@@ -180,8 +181,8 @@ func (x *txnTransform) loop(ctx context.Context) error {
 
 // handle transforms one record inside the open transaction.
 func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
-	if !x.p.open {
-		if err := x.p.begin(); err != nil {
+	if !x.p.Open() {
+		if err := x.p.Begin(); err != nil {
 			return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 		}
 		x.began = time.Now()
@@ -212,7 +213,7 @@ func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
 	for _, o := range x.outs {
 		out, err := x.toMessage(o, x.to)
 		if err == nil {
-			err = x.p.produce(ctx, out)
+			err = x.p.Produce(ctx, out)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -240,7 +241,7 @@ func (x *txnTransform) bad(ctx context.Context, m *kafka.Message, step string, e
 		x.logDrop(b)
 		return nil
 	case pipeline.DeadLetter:
-		if err := x.p.produce(ctx, x.deadLetter(b)); err != nil {
+		if err := x.p.Produce(ctx, x.deadLetter(b)); err != nil {
 			return fmt.Errorf("%s %s: dead letter to %s: %w", x.kind, x.name, x.onError.DeadLetter, err)
 		}
 		x.counters.DeadLettered.Add(1)
@@ -254,7 +255,7 @@ func (x *txnTransform) bad(ctx context.Context, m *kafka.Message, step string, e
 // handled in it. On errTxnAborted the consumer is back where the
 // transaction began.
 func (x *txnTransform) commit(ctx context.Context) error {
-	if !x.p.open {
+	if !x.p.Open() {
 		return nil
 	}
 	offsets := make([]kafka.TopicPartition, 0, len(x.next))
@@ -276,7 +277,7 @@ func (x *txnTransform) commit(ctx context.Context) error {
 		return fmt.Errorf("%s %s: group metadata: %w", x.kind, x.name, err)
 	}
 	commitStart := time.Now()
-	err = x.p.commit(ctx, offsets, meta)
+	err = x.p.Commit(ctx, offsets, meta)
 	since(x.counters.commit, commitStart)
 	if x.n > 0 {
 		since(x.counters.batch, x.began)
@@ -322,7 +323,7 @@ func (x *txnTransform) catchUp() error {
 	if !moved {
 		return nil
 	}
-	if err := x.p.begin(); err != nil {
+	if err := x.p.Begin(); err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), x.drain)
@@ -339,7 +340,7 @@ func (x *txnTransform) abortAndRewind(cause error) error {
 	x.log.Info("transaction failed; aborting it", "error", cause)
 	ctx, cancel := context.WithTimeout(context.Background(), x.drain)
 	defer cancel()
-	if err := x.p.abort(ctx); err != nil {
+	if err := x.p.Abort(ctx); err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 	}
 	return x.rewind(cause)
@@ -405,9 +406,9 @@ func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		return c.Assign(parts)
 	case kafka.RevokedPartitions:
 		x.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", c.AssignmentLost())
-		if x.p.open {
+		if x.p.Open() {
 			ctx, cancel := context.WithTimeout(context.Background(), x.drain)
-			err := x.p.abort(ctx)
+			err := x.p.Abort(ctx)
 			cancel()
 			if err != nil {
 				x.log.Warn("abort transaction on revoke", "error", err)
