@@ -706,9 +706,9 @@ func (r *transformRun) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("transform %s: %w", r.name, err)
 	}
-	tr := newTracker()
-	proc := &transformProc{stage: r.stage, tr: tr, prod: prod, to: r.cfg.To, w: r.chain.NewWorker(), copyOnly: r.chain.Len() == 0}
-	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
+	proc := &transformProc{stage: r.stage, prod: prod, to: r.cfg.To, w: r.chain.NewWorker(), copyOnly: r.chain.Len() == 0}
+	l := atLeastOnce(r.stage, r.consumerCM, &r.cfg.Consumer, proc)
+	proc.tr = l.tr
 	runErr := l.run(ctx)
 	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
 	defer cancel()
@@ -737,9 +737,9 @@ func (r *sinkRun) run(ctx context.Context) error {
 			return fmt.Errorf("sink %s: open: %w", r.name, err)
 		}
 	}
-	tr := newTracker()
-	proc := &sinkProc{stage: r.stage, tr: tr, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
-	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
+	proc := &sinkProc{stage: r.stage, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
+	l := atLeastOnce(r.stage, r.consumerCM, &r.cfg.Consumer, proc)
+	proc.tr = l.tr
 	if b, ok := r.sink.(connectors.Batcher); ok && r.cfg.Rate == 0 {
 		if n := b.BatchSize(); n > 0 {
 			l.maxBatch = n
