@@ -492,18 +492,16 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 				w = tp.chain.NewWorker()
 			}
 			limit, _ := rateCap(tp.cfg.Rate, defaultMaxBatch)
-			out = append(out, &txnTransform{
+			out = append(out, exactlyOnce(&txnTransform{
 				state:      state,
 				stage:      base,
-				consumerCM: consumerConfig(st, &tp.cfg.Consumer, exactlyOnceConsumer),
 				producerCM: rdkafka.Build(rdkafka.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
-				topics:     tp.cfg.From,
 				to:         tp.cfg.To,
 				interval:   time.Duration(st.CommitInterval),
 				maxRecords: st.CommitRecords,
 				limit:      limit,
 				w:          w,
-			})
+			}, consumerConfig(st, &tp.cfg.Consumer, exactlyOnceConsumer), tp.cfg.From))
 			continue
 		}
 		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer, nil), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
@@ -511,26 +509,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 	for _, sp := range pp.sinks {
 		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
 		if osink, ok := sp.sink.(connectors.OffsetSink); ok && sp.cfg.Delivery == pipeline.ExactlyOnce {
-			r := &offsetSinkRun{
-				stage:    base,
-				cm:       consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, map[string]string{"isolation.level": "read_committed"}),
-				topics:   sp.cfg.From,
-				group:    sp.cfg.Group,
-				sink:     osink,
-				w:        sp.chain.NewWorker(),
-				maxBatch: defaultMaxBatch,
-				linger:   defaultLinger,
-			}
-			if b, ok := sp.sink.(connectors.Batcher); ok {
-				if n := b.BatchSize(); n > 0 {
-					r.maxBatch = n
-				}
-				if d := b.FlushInterval(); d > 0 {
-					r.linger = d
-				}
-			}
-			r.limit, r.maxBatch = rateCap(sp.cfg.Rate, r.maxBatch)
-			out = append(out, r)
+			out = append(out, &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink,
+				consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, map[string]string{"isolation.level": "read_committed"}),
+				own:        &ownStore{stage: base, group: sp.cfg.Group, sink: osink, w: sp.chain.NewWorker()},
+			})
 			continue
 		}
 		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, nil)}
@@ -721,6 +703,7 @@ type sinkRun struct {
 	sink        connectors.Sink
 	consumerCM  kafka.ConfigMap
 	newProducer func() (*producer, error)
+	own         *ownStore // set when the sink stores its offsets itself
 }
 
 func (r *sinkRun) run(ctx context.Context) error {
@@ -737,18 +720,7 @@ func (r *sinkRun) run(ctx context.Context) error {
 			return fmt.Errorf("sink %s: open: %w", r.name, err)
 		}
 	}
-	proc := &sinkProc{stage: r.stage, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
-	l := atLeastOnce(r.stage, r.consumerCM, &r.cfg.Consumer, proc)
-	proc.tr = l.tr
-	if b, ok := r.sink.(connectors.Batcher); ok && r.cfg.Rate == 0 {
-		if n := b.BatchSize(); n > 0 {
-			l.maxBatch = n
-		}
-		if d := b.FlushInterval(); d > 0 {
-			l.linger = d
-		}
-	}
-	runErr := l.run(ctx)
+	runErr := r.consumer(ctx, prod).run(ctx)
 	var closeErr error
 	if prod != nil {
 		drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
@@ -756,9 +728,41 @@ func (r *sinkRun) run(ctx context.Context) error {
 		cancel()
 	}
 	if err := r.sink.Close(); err != nil {
-		closeErr = errors.Join(closeErr, fmt.Errorf("sink %s: close: %w", r.name, err))
+		if r.own != nil {
+			r.log.Warn("close sink", "error", err)
+		} else {
+			closeErr = errors.Join(closeErr, fmt.Errorf("sink %s: close: %w", r.name, err))
+		}
 	}
 	return errors.Join(runErr, closeErr)
+}
+
+// consumer is the sink's consumer loop, batching as the sink asks.
+func (r *sinkRun) consumer(ctx context.Context, prod *producer) *consumer {
+	b, batcher := r.sink.(connectors.Batcher)
+	sized := func(maxBatch int, linger time.Duration) (int, time.Duration) {
+		if batcher {
+			if n := b.BatchSize(); n > 0 {
+				maxBatch = n
+			}
+			if d := b.FlushInterval(); d > 0 {
+				linger = d
+			}
+		}
+		return maxBatch, linger
+	}
+	if r.own != nil {
+		maxBatch, linger := sized(defaultMaxBatch, defaultLinger)
+		r.own.limit, maxBatch = rateCap(r.cfg.Rate, maxBatch)
+		return ownStoreLoop(r.own, r.consumerCM, r.cfg.From, maxBatch, linger)
+	}
+	proc := &sinkProc{stage: r.stage, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
+	l := atLeastOnce(r.stage, r.consumerCM, &r.cfg.Consumer, proc)
+	proc.tr = l.tr
+	if r.cfg.Rate == 0 {
+		l.maxBatch, l.linger = sized(l.maxBatch, l.linger)
+	}
+	return l
 }
 
 func hasStateful(steps []pipeline.Step) bool {
