@@ -1,6 +1,9 @@
 // Package engine turns loaded pipelines into running stages: sources as
-// producer loops, transforms as consume-transform-produce loops and sinks as
-// consumer loops, each consuming stage in its own consumer group. A record's
+// producer loops (source.go), transforms and sinks as the one consumer loop
+// (consumer.go), each consuming stage in its own consumer group. The loop's
+// delivery decides how read positions become durable: offsets stored as
+// the tracker confirms records (offsets.go), a Kafka transaction
+// (transaction.go) or the sink's own store (ownstore.go). A record's
 // offset is stored only after its effect is durable downstream.
 package engine
 
