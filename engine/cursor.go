@@ -69,29 +69,18 @@ func loadCursor(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]b
 	if len(assign) == 0 {
 		return nil, nil
 	}
-	if err := c.Assign(assign); err != nil {
-		return nil, fmt.Errorf("read cursor topic %s: %w", topic, err)
-	}
 	var value []byte
 	found := false
-	// The end is reached when the position is: exactly-once sources write
-	// cursors in transactions, whose markers take offsets but are never
-	// returned, and whose aborted records are skipped.
-	reached := func() bool { return rdkafka.Reached(c, assign, end) }
-	for !reached() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	// Read by position: exactly-once sources write cursors in
+	// transactions, whose markers take offsets but are never returned.
+	err = rdkafka.ReadTo(ctx, c, assign, end, func(m *kafka.Message) error {
+		if string(m.Key) == key {
+			value, found = m.Value, true
 		}
-		switch e := c.Poll(200).(type) {
-		case *kafka.Message:
-			if string(e.Key) == key {
-				value, found = e.Value, true
-			}
-		case kafka.Error:
-			if e.IsFatal() {
-				return nil, fmt.Errorf("read cursor topic %s: %w", topic, e)
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cursor topic: %w", err)
 	}
 	if !found {
 		return nil, nil

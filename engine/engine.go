@@ -1,12 +1,14 @@
 // Package engine turns loaded pipelines into running stages: sources as
-// producer loops, transforms as consume-transform-produce loops and sinks as
-// consumer loops, each consuming stage in its own consumer group. A record's
+// producer loops (source.go), transforms and sinks as the one consumer loop
+// (consumer.go), each consuming stage in its own consumer group. The loop's
+// delivery decides how read positions become durable: offsets stored as
+// the tracker confirms records (offsets.go), a Kafka transaction
+// (transaction.go) or the sink's own store (ownstore.go). A record's
 // offset is stored only after its effect is durable downstream.
 package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -492,18 +494,16 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 				w = tp.chain.NewWorker()
 			}
 			limit, _ := rateCap(tp.cfg.Rate, defaultMaxBatch)
-			out = append(out, &txnTransform{
+			out = append(out, exactlyOnce(&txnTransform{
 				state:      state,
 				stage:      base,
-				consumerCM: consumerConfig(st, &tp.cfg.Consumer, exactlyOnceConsumer),
 				producerCM: rdkafka.Build(rdkafka.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
-				topics:     tp.cfg.From,
 				to:         tp.cfg.To,
 				interval:   time.Duration(st.CommitInterval),
 				maxRecords: st.CommitRecords,
 				limit:      limit,
 				w:          w,
-			})
+			}, consumerConfig(st, &tp.cfg.Consumer, exactlyOnceConsumer), tp.cfg.From))
 			continue
 		}
 		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer, nil), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
@@ -511,26 +511,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 	for _, sp := range pp.sinks {
 		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
 		if osink, ok := sp.sink.(connectors.OffsetSink); ok && sp.cfg.Delivery == pipeline.ExactlyOnce {
-			r := &offsetSinkRun{
-				stage:    base,
-				cm:       consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, map[string]string{"isolation.level": "read_committed"}),
-				topics:   sp.cfg.From,
-				group:    sp.cfg.Group,
-				sink:     osink,
-				w:        sp.chain.NewWorker(),
-				maxBatch: defaultMaxBatch,
-				linger:   defaultLinger,
-			}
-			if b, ok := sp.sink.(connectors.Batcher); ok {
-				if n := b.BatchSize(); n > 0 {
-					r.maxBatch = n
-				}
-				if d := b.FlushInterval(); d > 0 {
-					r.linger = d
-				}
-			}
-			r.limit, r.maxBatch = rateCap(sp.cfg.Rate, r.maxBatch)
-			out = append(out, r)
+			out = append(out, &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink,
+				consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, map[string]string{"isolation.level": "read_committed"}),
+				own:        &ownStore{stage: base, group: sp.cfg.Group, sink: osink, w: sp.chain.NewWorker()},
+			})
 			continue
 		}
 		r := &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink, consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, nil)}
@@ -540,226 +524,6 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-type sourceRun struct {
-	sourceStage
-	txnCM       kafka.ConfigMap // set for exactly-once
-	leaseCM     kafka.ConfigMap // set for a shared source: see lease
-	newProducer func() (*producer, error)
-	cursorTopic string
-	cursorCM    kafka.ConfigMap // for reading the cursor topic
-}
-
-func (r *sourceRun) run(ctx context.Context) error {
-	if r.leaseCM == nil {
-		return r.runOwned(ctx)
-	}
-	l := newLease(r.leaseCM, r.cursorTopic, r.stage)
-	if err := l.start(); err != nil {
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	defer l.close()
-	r.lease = l
-	for {
-		owned, err := l.acquire(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("source %s: %w", r.name, err)
-		}
-		err = r.runOwned(owned)
-		l.release()
-		fenced := errors.Is(err, errFenced)
-		if ctx.Err() != nil || (owned.Err() == nil && !fenced) {
-			return err // stopped, finished or failed
-		}
-		// The lease moved on: what failed because of that (a fenced
-		// transaction) is the new holder's to redo.
-		r.log.Info("lost the source to another runner process; standing by", "stopped_with", err)
-	}
-}
-
-// runOwned reads the source, as the only process doing so.
-func (r *sourceRun) runOwned(ctx context.Context) error {
-	if r.txnCM != nil {
-		return r.runTxn(ctx)
-	}
-	prod, err := r.newProducer()
-	if err != nil {
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	r.prod = prod
-	fail := func(err error) error {
-		_ = prod.close(context.Background())
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	if res, ok := r.src.(connectors.Resumer); ok {
-		key := cursorKey(r.pipeline, r.name)
-		cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
-		if err != nil {
-			return fail(err)
-		}
-		if err := res.Resume(cursor); err != nil {
-			return fail(fmt.Errorf("resume from stored cursor %s: %w", cursor, err))
-		}
-		if cursor != nil {
-			r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
-		}
-		r.cursors = newCursorKeeper(r.cursorTopic, key, prod)
-	}
-	if o, ok := r.src.(connectors.Opener); ok {
-		if err := o.Open(ctx); err != nil {
-			return fail(fmt.Errorf("open: %w", err))
-		}
-	}
-	r.counters.markReady()
-	var saveErr error
-	stopSaver, saverDone := make(chan struct{}), make(chan struct{})
-	if r.cursors != nil {
-		go func() {
-			defer close(saverDone)
-			saveErr = r.cursors.run(context.Background(), stopSaver, 200*time.Millisecond)
-		}()
-	} else {
-		close(saverDone)
-	}
-	runErr := r.sourceStage.run(ctx)
-	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
-	defer cancel()
-	// Let in-flight batches finish so the last cursor is saved, then flush.
-	flushErr := prod.flush(drainCtx)
-	close(stopSaver)
-	<-saverDone
-	closeErr := errors.Join(flushErr, saveErr, prod.close(drainCtx))
-	if c, ok := r.src.(connectors.Closer); ok {
-		closeErr = errors.Join(closeErr, c.Close())
-	}
-	if closeErr != nil {
-		closeErr = fmt.Errorf("source %s: %w", r.name, closeErr)
-	}
-	if runErr == nil && closeErr == nil && ctx.Err() == nil {
-		r.log.Info("source finished")
-	}
-	return errors.Join(runErr, closeErr)
-}
-
-// runTxn runs an exactly-once source: its cursor is read back from
-// committed transactions only, and saved in the same transaction as the
-// batch it follows.
-func (r *sourceRun) runTxn(ctx context.Context) error {
-	// The producer first: registering the transactional id aborts what a
-	// crashed predecessor left open, which would otherwise hold the cursor
-	// topic's committed end back until the transaction timeout.
-	p, err := newTxnProducer(ctx, r.txnCM, r.log, r.stage)
-	if err != nil {
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	p.fencedStops = r.lease != nil
-	defer p.close()
-	key := cursorKey(r.pipeline, r.name)
-	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
-	if err != nil {
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	if err := r.src.(connectors.Resumer).Resume(cursor); err != nil {
-		return fmt.Errorf("source %s: resume from stored cursor %s: %w", r.name, cursor, err)
-	}
-	if cursor != nil {
-		r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
-	}
-	r.txn = &txnSource{p: p, cursorTopic: r.cursorTopic, cursorKey: key}
-	var closeErr error
-	if o, ok := r.src.(connectors.Opener); ok {
-		if err := o.Open(ctx); err != nil {
-			return fmt.Errorf("source %s: open: %w", r.name, err)
-		}
-	}
-	r.counters.markReady()
-	runErr := r.sourceStage.run(ctx)
-	if p.open { // the batch in hand when the stage stopped: read again next time
-		actx, cancel := context.WithTimeout(context.Background(), r.drain)
-		closeErr = p.abort(actx)
-		cancel()
-	}
-	if c, ok := r.src.(connectors.Closer); ok {
-		closeErr = errors.Join(closeErr, c.Close())
-	}
-	if closeErr != nil {
-		closeErr = fmt.Errorf("source %s: %w", r.name, closeErr)
-	}
-	if runErr == nil && closeErr == nil && ctx.Err() == nil {
-		r.log.Info("source finished")
-	}
-	return errors.Join(runErr, closeErr)
-}
-
-type transformRun struct {
-	*stage
-	cfg         *pipeline.Transform
-	consumerCM  kafka.ConfigMap
-	newProducer func() (*producer, error)
-}
-
-func (r *transformRun) run(ctx context.Context) error {
-	prod, err := r.newProducer()
-	if err != nil {
-		return fmt.Errorf("transform %s: %w", r.name, err)
-	}
-	tr := newTracker()
-	proc := &transformProc{stage: r.stage, tr: tr, prod: prod, to: r.cfg.To, w: r.chain.NewWorker(), copyOnly: r.chain.Len() == 0}
-	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
-	runErr := l.run(ctx)
-	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
-	defer cancel()
-	return errors.Join(runErr, prod.close(drainCtx))
-}
-
-type sinkRun struct {
-	*stage
-	cfg         *pipeline.Sink
-	sink        connectors.Sink
-	consumerCM  kafka.ConfigMap
-	newProducer func() (*producer, error)
-}
-
-func (r *sinkRun) run(ctx context.Context) error {
-	var prod *producer
-	if r.newProducer != nil {
-		p, err := r.newProducer()
-		if err != nil {
-			return fmt.Errorf("sink %s: %w", r.name, err)
-		}
-		prod = p
-	}
-	if o, ok := r.sink.(connectors.Opener); ok {
-		if err := o.Open(ctx); err != nil {
-			return fmt.Errorf("sink %s: open: %w", r.name, err)
-		}
-	}
-	tr := newTracker()
-	proc := &sinkProc{stage: r.stage, tr: tr, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
-	l := newConsumeLoop(r.stage, r.consumerCM, &r.cfg.Consumer, proc, tr)
-	if b, ok := r.sink.(connectors.Batcher); ok && r.cfg.Rate == 0 {
-		if n := b.BatchSize(); n > 0 {
-			l.maxBatch = n
-		}
-		if d := b.FlushInterval(); d > 0 {
-			l.linger = d
-		}
-	}
-	runErr := l.run(ctx)
-	var closeErr error
-	if prod != nil {
-		drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
-		closeErr = prod.close(drainCtx)
-		cancel()
-	}
-	if err := r.sink.Close(); err != nil {
-		closeErr = errors.Join(closeErr, fmt.Errorf("sink %s: close: %w", r.name, err))
-	}
-	return errors.Join(runErr, closeErr)
 }
 
 func hasStateful(steps []pipeline.Step) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/kafka/txn"
 )
 
 // acker is told when a produced message is durable (acks=all).
@@ -84,7 +85,7 @@ func topicOf(m *kafka.Message) string {
 
 // errPermanent marks a produce error that retrying cannot fix (the record is
 // too large, say); it goes to the stage's on_error.
-var errPermanent = errors.New("permanent")
+var errPermanent = txn.ErrPermanent
 
 // produce hands m to librdkafka, waiting while its queue is full.
 func (pr *producer) produce(ctx context.Context, m *kafka.Message, a acker) error {

@@ -10,6 +10,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
@@ -161,4 +162,72 @@ func (s *stage) original(m *kafka.Message) *record.Record {
 		r.Headers = append(r.Headers, record.Header{Key: h.Key, Value: h.Value})
 	}
 	return r
+}
+
+type sinkRun struct {
+	*stage
+	cfg         *pipeline.Sink
+	sink        connectors.Sink
+	consumerCM  kafka.ConfigMap
+	newProducer func() (*producer, error)
+	own         *ownStore // set when the sink stores its offsets itself
+}
+
+func (r *sinkRun) run(ctx context.Context) error {
+	var prod *producer
+	if r.newProducer != nil {
+		p, err := r.newProducer()
+		if err != nil {
+			return fmt.Errorf("sink %s: %w", r.name, err)
+		}
+		prod = p
+	}
+	if o, ok := r.sink.(connectors.Opener); ok {
+		if err := o.Open(ctx); err != nil {
+			return fmt.Errorf("sink %s: open: %w", r.name, err)
+		}
+	}
+	runErr := r.consumer(ctx, prod).run(ctx)
+	var closeErr error
+	if prod != nil {
+		drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
+		closeErr = prod.close(drainCtx)
+		cancel()
+	}
+	if err := r.sink.Close(); err != nil {
+		if r.own != nil {
+			r.log.Warn("close sink", "error", err)
+		} else {
+			closeErr = errors.Join(closeErr, fmt.Errorf("sink %s: close: %w", r.name, err))
+		}
+	}
+	return errors.Join(runErr, closeErr)
+}
+
+// consumer is the sink's consumer loop, batching as the sink asks.
+func (r *sinkRun) consumer(ctx context.Context, prod *producer) *consumer {
+	b, batcher := r.sink.(connectors.Batcher)
+	sized := func(maxBatch int, linger time.Duration) (int, time.Duration) {
+		if batcher {
+			if n := b.BatchSize(); n > 0 {
+				maxBatch = n
+			}
+			if d := b.FlushInterval(); d > 0 {
+				linger = d
+			}
+		}
+		return maxBatch, linger
+	}
+	if r.own != nil {
+		maxBatch, linger := sized(defaultMaxBatch, defaultLinger)
+		r.own.limit, maxBatch = rateCap(r.cfg.Rate, maxBatch)
+		return ownStoreLoop(r.own, r.consumerCM, r.cfg.From, maxBatch, linger)
+	}
+	proc := &sinkProc{stage: r.stage, sink: r.sink, prod: prod, w: r.chain.NewWorker(), stop: ctx.Done()}
+	l := atLeastOnce(r.stage, r.consumerCM, &r.cfg.Consumer, proc)
+	proc.tr = l.tr
+	if r.cfg.Rate == 0 {
+		l.maxBatch, l.linger = sized(l.maxBatch, l.linger)
+	}
+	return l
 }

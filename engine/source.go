@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
 	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
@@ -156,4 +158,156 @@ func (s *sourceStage) original(r *record.Record) *record.Record {
 
 func (s *sourceStage) bad(ctx context.Context, b badRecord, ba *batchAck) error {
 	return s.reject(ctx, b, s.prod, ba, func() { ba.remaining.Add(1) })
+}
+
+type sourceRun struct {
+	sourceStage
+	txnCM       kafka.ConfigMap // set for exactly-once
+	leaseCM     kafka.ConfigMap // set for a shared source: see lease
+	newProducer func() (*producer, error)
+	cursorTopic string
+	cursorCM    kafka.ConfigMap // for reading the cursor topic
+}
+
+func (r *sourceRun) run(ctx context.Context) error {
+	if r.leaseCM == nil {
+		return r.runOwned(ctx)
+	}
+	l := newLease(r.leaseCM, r.cursorTopic, r.stage)
+	if err := l.start(); err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	defer l.close()
+	r.lease = l
+	for {
+		owned, err := l.acquire(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("source %s: %w", r.name, err)
+		}
+		err = r.runOwned(owned)
+		l.release()
+		fenced := errors.Is(err, errFenced)
+		if ctx.Err() != nil || (owned.Err() == nil && !fenced) {
+			return err // stopped, finished or failed
+		}
+		// The lease moved on: what failed because of that (a fenced
+		// transaction) is the new holder's to redo.
+		r.log.Info("lost the source to another runner process; standing by", "stopped_with", err)
+	}
+}
+
+// runOwned reads the source, as the only process doing so.
+func (r *sourceRun) runOwned(ctx context.Context) error {
+	if r.txnCM != nil {
+		return r.runTxn(ctx)
+	}
+	prod, err := r.newProducer()
+	if err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	r.prod = prod
+	fail := func(err error) error {
+		_ = prod.close(context.Background())
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	if res, ok := r.src.(connectors.Resumer); ok {
+		key := cursorKey(r.pipeline, r.name)
+		cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
+		if err != nil {
+			return fail(err)
+		}
+		if err := res.Resume(cursor); err != nil {
+			return fail(fmt.Errorf("resume from stored cursor %s: %w", cursor, err))
+		}
+		if cursor != nil {
+			r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
+		}
+		r.cursors = newCursorKeeper(r.cursorTopic, key, prod)
+	}
+	if o, ok := r.src.(connectors.Opener); ok {
+		if err := o.Open(ctx); err != nil {
+			return fail(fmt.Errorf("open: %w", err))
+		}
+	}
+	r.counters.markReady()
+	var saveErr error
+	stopSaver, saverDone := make(chan struct{}), make(chan struct{})
+	if r.cursors != nil {
+		go func() {
+			defer close(saverDone)
+			saveErr = r.cursors.run(context.Background(), stopSaver, 200*time.Millisecond)
+		}()
+	} else {
+		close(saverDone)
+	}
+	runErr := r.sourceStage.run(ctx)
+	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
+	defer cancel()
+	// Let in-flight batches finish so the last cursor is saved, then flush.
+	flushErr := prod.flush(drainCtx)
+	close(stopSaver)
+	<-saverDone
+	closeErr := errors.Join(flushErr, saveErr, prod.close(drainCtx))
+	if c, ok := r.src.(connectors.Closer); ok {
+		closeErr = errors.Join(closeErr, c.Close())
+	}
+	if closeErr != nil {
+		closeErr = fmt.Errorf("source %s: %w", r.name, closeErr)
+	}
+	if runErr == nil && closeErr == nil && ctx.Err() == nil {
+		r.log.Info("source finished")
+	}
+	return errors.Join(runErr, closeErr)
+}
+
+// runTxn runs an exactly-once source: its cursor is read back from
+// committed transactions only, and saved in the same transaction as the
+// batch it follows.
+func (r *sourceRun) runTxn(ctx context.Context) error {
+	// The producer first: registering the transactional id aborts what a
+	// crashed predecessor left open, which would otherwise hold the cursor
+	// topic's committed end back until the transaction timeout.
+	p, err := r.newTxnProducer(ctx, r.txnCM, r.lease != nil)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	defer p.Close()
+	key := cursorKey(r.pipeline, r.name)
+	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", r.name, err)
+	}
+	if err := r.src.(connectors.Resumer).Resume(cursor); err != nil {
+		return fmt.Errorf("source %s: resume from stored cursor %s: %w", r.name, cursor, err)
+	}
+	if cursor != nil {
+		r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
+	}
+	r.txn = &txnSource{p: p, cursorTopic: r.cursorTopic, cursorKey: key}
+	var closeErr error
+	if o, ok := r.src.(connectors.Opener); ok {
+		if err := o.Open(ctx); err != nil {
+			return fmt.Errorf("source %s: open: %w", r.name, err)
+		}
+	}
+	r.counters.markReady()
+	runErr := r.sourceStage.run(ctx)
+	if p.Open() { // the batch in hand when the stage stopped: read again next time
+		actx, cancel := context.WithTimeout(context.Background(), r.drain)
+		closeErr = p.Abort(actx)
+		cancel()
+	}
+	if c, ok := r.src.(connectors.Closer); ok {
+		closeErr = errors.Join(closeErr, c.Close())
+	}
+	if closeErr != nil {
+		closeErr = fmt.Errorf("source %s: %w", r.name, closeErr)
+	}
+	if runErr == nil && closeErr == nil && ctx.Err() == nil {
+		r.log.Info("source finished")
+	}
+	return errors.Join(runErr, closeErr)
 }

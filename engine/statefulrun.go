@@ -196,7 +196,7 @@ func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) err
 	outs, changes, err := s.st.run(ps, rec)
 	for _, ch := range changes {
 		cm := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &s.changelog, Partition: p}, Key: ch.Key, Value: ch.Value}
-		if err := x.p.produce(ctx, cm); err != nil {
+		if err := x.p.Produce(ctx, cm); err != nil {
 			if ctx.Err() != nil {
 				return errInterrupted
 			}
@@ -222,7 +222,7 @@ func (x *txnTransform) emit(ctx context.Context, m *kafka.Message, outs []*recor
 	for _, o := range outs {
 		out, err := x.toMessage(o, x.to)
 		if err == nil {
-			err = x.p.produce(ctx, out)
+			err = x.p.Produce(ctx, out)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -271,31 +271,8 @@ func readPartition(ctx context.Context, cm kafka.ConfigMap, t string, p int32, f
 		return until, nil
 	}
 	parts := []kafka.TopicPartition{{Topic: &t, Partition: p, Offset: from}}
-	if err := c.Assign(parts); err != nil {
-		return 0, fmt.Errorf("read %s[%d]: %w", t, p, err)
+	if err := rdkafka.ReadTo(ctx, c, parts, map[int32]int64{p: until}, fn); err != nil {
+		return 0, err
 	}
-	for {
-		if rdkafka.Reached(c, parts, map[int32]int64{p: until}) {
-			return until, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return 0, fmt.Errorf("read %s[%d]: %w", t, p, err)
-		}
-		switch e := c.Poll(100).(type) {
-		case *kafka.Message:
-			if e.TopicPartition.Error != nil {
-				return 0, fmt.Errorf("read %s[%d]: %w", t, p, e.TopicPartition.Error)
-			}
-			if int64(e.TopicPartition.Offset) >= until {
-				return until, nil
-			}
-			if err := fn(e); err != nil {
-				return 0, err
-			}
-		case kafka.Error:
-			if e.IsFatal() {
-				return 0, fmt.Errorf("read %s[%d]: %w", t, p, e)
-			}
-		}
-	}
+	return until, nil
 }

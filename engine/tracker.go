@@ -182,7 +182,7 @@ func (t *tracker) resume(parts []kafka.TopicPartition) map[partitionKey]int64 {
 // this, a stage reading a transactional topic would commit one short of the
 // end for ever and show a lag of 1. Call it only from the poll loop that
 // adds records, between polls, so no record sits between the position and
-// the tracker (never while closing: see consumeLoop.stepOverGaps).
+// the tracker (never while closing: see offsetDelivery.stepOverGaps).
 func (t *tracker) skipTo(positions []kafka.TopicPartition) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

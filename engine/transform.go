@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
@@ -109,3 +111,24 @@ func (p *transformProc) bad(ctx context.Context, it item, step string, err error
 func (p *transformProc) finish(ctx context.Context) error { return p.prod.flush(ctx) }
 
 func (p *transformProc) err() error { return p.prod.err() }
+
+type transformRun struct {
+	*stage
+	cfg         *pipeline.Transform
+	consumerCM  kafka.ConfigMap
+	newProducer func() (*producer, error)
+}
+
+func (r *transformRun) run(ctx context.Context) error {
+	prod, err := r.newProducer()
+	if err != nil {
+		return fmt.Errorf("transform %s: %w", r.name, err)
+	}
+	proc := &transformProc{stage: r.stage, prod: prod, to: r.cfg.To, w: r.chain.NewWorker(), copyOnly: r.chain.Len() == 0}
+	l := atLeastOnce(r.stage, r.consumerCM, &r.cfg.Consumer, proc)
+	proc.tr = l.tr
+	runErr := l.run(ctx)
+	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
+	defer cancel()
+	return errors.Join(runErr, prod.close(drainCtx))
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/kafka/txn"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
@@ -109,7 +110,7 @@ type replay struct {
 	env     expression.Env
 
 	c      *client
-	p      *txnProducer
+	p      *txn.Producer
 	counts Counts
 
 	end       map[int32]int64 // end offsets as of the start
@@ -140,7 +141,7 @@ func (rp *replay) run(ctx context.Context) error {
 			return err
 		}
 		rp.p = p
-		defer p.close()
+		defer p.Close()
 	}
 	if err := rp.assign(bs); err != nil {
 		return err
@@ -287,7 +288,7 @@ func (rp *replay) handle(ctx context.Context, batch []*kafka.Message) error {
 		rp.add(counts)
 		return nil
 	}
-	if err := rp.p.transact(ctx, out, offsets, rp.c.c); err != nil {
+	if err := rp.transact(ctx, out, offsets); err != nil {
 		return err
 	}
 	rp.add(counts)
@@ -364,15 +365,9 @@ func (rp *replay) message(l *Letter) *kafka.Message {
 	return m
 }
 
-// txnProducer is the replay's transactional producer.
-type txnProducer struct {
-	cm     kafka.ConfigMap
-	p      *kafka.Producer
-	events chan struct{}
-	opt    Options
-}
-
-func newTxnProducer(ctx context.Context, o Options, id string) (*txnProducer, error) {
+// newTxnProducer starts the replay's transactional producer. A fatal
+// error stops the replay rather than fence whoever took the group over.
+func newTxnProducer(ctx context.Context, o Options, id string) (*txn.Producer, error) {
 	cm := rdkafka.Build(rdkafka.Producer, o.Brokers, o.Config, nil, map[string]string{
 		"transactional.id":       id,
 		"transaction.timeout.ms": "60000",
@@ -380,45 +375,23 @@ func newTxnProducer(ctx context.Context, o Options, id string) (*txnProducer, er
 		"statistics.interval.ms": "0",     // nothing here reads statistics
 	})
 	o.log().Debug("producer config", "config", rdkafka.Redacted(cm))
-	p, err := kafka.NewProducer(&cm)
-	if err != nil {
-		return nil, fmt.Errorf("create producer: %s", rdkafka.Scrub(cm, err.Error()))
-	}
-	t := &txnProducer{cm: cm, p: p, events: make(chan struct{}), opt: o}
-	go rdkafka.Logs(p.Logs(), cm, o.log())
-	go func() {
-		defer close(t.events)
-		for ev := range p.Events() {
-			if e, ok := ev.(kafka.Error); ok {
-				o.log().Warn("producer", "error", rdkafka.Scrub(cm, e.Error()))
-			}
-		}
-	}()
-	err = t.retry(ctx, func() error { return p.InitTransactions(ctx) })
-	if err != nil {
-		t.close()
-		return nil, fmt.Errorf("init transactions for id %s: %s", id, rdkafka.Scrub(cm, err.Error()))
-	}
-	return t, nil
-}
-
-func (t *txnProducer) close() {
-	t.p.Close()
-	<-t.events
+	return txn.New(ctx, cm, txn.Options{Log: o.log(), FencedStops: true})
 }
 
 // transact produces msgs and commits them with offsets for c's group in
 // one transaction. On failure the transaction is aborted: nothing of it is
 // visible and no offset moved.
-func (t *txnProducer) transact(ctx context.Context, msgs []*kafka.Message, offsets []kafka.TopicPartition, c *kafka.Consumer) error {
-	if err := t.p.BeginTransaction(); err != nil {
-		return fmt.Errorf("begin transaction: %s", rdkafka.Scrub(t.cm, err.Error()))
-	}
-	err := t.fill(ctx, msgs, offsets, c)
+func (rp *replay) transact(ctx context.Context, msgs []*kafka.Message, offsets []kafka.TopicPartition) error {
+	err := rp.fill(ctx, msgs)
 	if err == nil {
-		err = t.retry(ctx, func() error { return t.p.CommitTransaction(ctx) })
-		if err != nil {
-			err = fmt.Errorf("commit transaction: %s", rdkafka.Scrub(t.cm, err.Error()))
+		var meta *kafka.ConsumerGroupMetadata
+		if len(offsets) > 0 {
+			if meta, err = rp.c.c.GetConsumerGroupMetadata(); err != nil {
+				err = fmt.Errorf("consumer group metadata: %s", rp.c.scrub(err))
+			}
+		}
+		if err == nil {
+			err = rp.p.Commit(ctx, offsets, meta)
 		}
 	}
 	if err == nil {
@@ -426,61 +399,20 @@ func (t *txnProducer) transact(ctx context.Context, msgs []*kafka.Message, offse
 	}
 	actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if aerr := t.p.AbortTransaction(actx); aerr != nil {
-		t.opt.log().Warn("abort transaction", "error", rdkafka.Scrub(t.cm, aerr.Error()))
+	if aerr := rp.p.Abort(actx); aerr != nil {
+		rp.log.Warn("abort transaction", "error", aerr)
 	}
 	return fmt.Errorf("%w (this batch was rolled back; batches before it stay replayed: run replay again to carry on)", err)
 }
 
-func (t *txnProducer) fill(ctx context.Context, msgs []*kafka.Message, offsets []kafka.TopicPartition, c *kafka.Consumer) error {
+func (rp *replay) fill(ctx context.Context, msgs []*kafka.Message) error {
+	if err := rp.p.Begin(); err != nil {
+		return err
+	}
 	for _, m := range msgs {
-		if err := t.produce(ctx, m); err != nil {
+		if err := rp.p.Produce(ctx, m); err != nil {
 			return err
 		}
-	}
-	if len(offsets) == 0 {
-		return nil
-	}
-	meta, err := c.GetConsumerGroupMetadata()
-	if err != nil {
-		return fmt.Errorf("consumer group metadata: %s", rdkafka.Scrub(t.cm, err.Error()))
-	}
-	err = t.retry(ctx, func() error { return t.p.SendOffsetsToTransaction(ctx, offsets, meta) })
-	if err != nil {
-		return fmt.Errorf("send offsets to transaction: %s", rdkafka.Scrub(t.cm, err.Error()))
 	}
 	return nil
-}
-
-// produce adds m to the open transaction, waiting while the queue is full.
-func (t *txnProducer) produce(ctx context.Context, m *kafka.Message) error {
-	for {
-		err := t.p.Produce(m, nil)
-		if err == nil {
-			return nil
-		}
-		var ke kafka.Error
-		if errors.As(err, &ke) && ke.Code() == kafka.ErrQueueFull && ctx.Err() == nil {
-			t.p.Flush(10)
-			continue
-		}
-		return fmt.Errorf("produce to %s: %s", topicName(m.TopicPartition), rdkafka.Scrub(t.cm, err.Error()))
-	}
-}
-
-// retry repeats a call librdkafka says may be repeated.
-func (t *txnProducer) retry(ctx context.Context, call func() error) error {
-	for {
-		err := call()
-		var ke kafka.Error
-		if err == nil || !errors.As(err, &ke) || !(ke.IsRetriable() || ke.IsTimeout()) || ke.TxnRequiresAbort() || ctx.Err() != nil {
-			return err
-		}
-		t.opt.log().Debug("retrying", "error", rdkafka.Scrub(t.cm, err.Error()))
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

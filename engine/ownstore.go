@@ -14,27 +14,22 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/conveyor-dev/conveyor/connectors"
-	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
 
-// offsetSinkRun runs a sink stage exactly-once: the sink stores the
-// consumer positions in the same database transaction as the records, and
-// on assignment the stage starts where that store says. Kafka's committed
-// offsets follow along for lag monitoring only. One goroutine polls and
-// writes, so a rebalance never meets a half-written batch.
-type offsetSinkRun struct {
+// ownStore is the exactly-once delivery of a sink that stores the consumer
+// positions in the same database transaction as the records; on assignment
+// the stage starts where that store says. Kafka's committed offsets follow
+// along for lag monitoring only. Batches are written on the poll loop, so
+// a rebalance never meets a half-written batch.
+type ownStore struct {
 	*stage
-	cm       kafka.ConfigMap
-	topics   []string
-	group    string
-	sink     connectors.OffsetSink
-	w        *transforms.Worker
-	maxBatch int
-	linger   time.Duration
-	limit    *rate.Limiter // the stage's rate cap; nil: none
+	group string
+	sink  connectors.OffsetSink
+	w     *transforms.Worker
+	limit *rate.Limiter // the stage's rate cap; nil: none
 
 	c     *kafka.Consumer
 	admin *kafka.AdminClient // on c's connections: topic and cluster ids
@@ -46,124 +41,86 @@ type offsetSinkRun struct {
 	seeked map[partitionKey]bool
 	// ids are the identities of the assigned topics, stored with their
 	// offsets.
-	ids      map[string]connectors.TopicID
-	batch    []*kafka.Message
-	began    time.Time
-	outs     []*record.Record
-	watch    *groupWatch
-	stopping bool // the loop ended: the final write gets no retries, and no partitions are taken
-	// failed is set by a rebalance callback that could not position the
-	// partitions (the store stayed unreachable); the loop stops with it.
-	failed error
+	ids map[string]connectors.TopicID
+	// unwritten is a batch read when the stage stopped, written by stop.
+	unwritten []item
+	outs      []*record.Record
+	stopping  bool // the loop ended: the final write gets no retries
 }
 
-func (r *offsetSinkRun) run(ctx context.Context) error {
-	if o, ok := r.sink.(connectors.Opener); ok {
-		if err := o.Open(ctx); err != nil {
-			return fmt.Errorf("sink %s: open: %w", r.name, err)
-		}
-	}
-	defer func() {
-		if err := r.sink.Close(); err != nil {
-			r.log.Warn("close sink", "error", err)
-		}
-	}()
-	c, w, err := r.openConsumer(r.cm)
-	if err != nil {
-		return err
-	}
-	r.c, r.watch = c, w
+// ownStoreLoop makes the consumer loop of a sink with its own offset store.
+func ownStoreLoop(r *ownStore, cm kafka.ConfigMap, from []string, maxBatch int, linger time.Duration) *consumer {
+	return &consumer{stage: r.stage, cm: cm, topics: from, d: r, maxBatch: maxBatch, linger: linger, syncHandle: true, tickEvery: storeInterval}
+}
+
+func (r *ownStore) start(_ context.Context, c *kafka.Consumer) error {
+	r.c = c
 	admin, err := kafka.NewAdminClientFromConsumer(c)
 	if err != nil {
-		c.Close()
 		return fmt.Errorf("sink %s: admin client: %w", r.name, err)
 	}
 	r.admin = admin
 	r.stored, r.seeked, r.ids = map[partitionKey]int64{}, map[partitionKey]bool{}, map[string]connectors.TopicID{}
-	stopWatch, err := w.subscribe(r.topics, r.rebalance)
-	if err != nil {
-		admin.Close()
-		c.Close()
-		return err
-	}
-	runErr := r.loop(ctx)
+	return nil
+}
+
+// close closes the admin client, before the consumer whose handle it uses.
+func (r *ownStore) close() { r.admin.Close() }
+
+// stop writes what was read, within the drain period; against a database
+// that is down, it gives up at the first failure.
+func (r *ownStore) stop(runErr error) error {
 	r.stopping = true
-	if runErr == nil && len(r.batch) > 0 {
-		// Write what was read, within the drain period; against a
-		// database that is down, give up at the first failure.
-		dctx, cancel := context.WithTimeout(context.Background(), r.drain)
-		runErr = r.flush(dctx)
-		cancel()
-		if errors.Is(runErr, errUnwritten) {
-			r.log.Warn("stopped while the sink could not write; the records not written are read again on the next start", "problem", r.counters.health.Problem())
-		}
-		if errors.Is(runErr, context.DeadlineExceeded) || errors.Is(runErr, errUnwritten) {
-			runErr = nil // not written, not stored: read again on the next start
-		}
+	if runErr != nil || len(r.unwritten) == 0 {
+		return runErr
 	}
-	stopWatch()
-	admin.Close() // before the consumer whose handle it uses
-	closeConsumer(c, r.cm, r.log, runErr)
+	dctx, cancel := context.WithTimeout(context.Background(), r.drain)
+	defer cancel()
+	runErr = r.flush(dctx, r.unwritten)
+	r.unwritten = nil
+	if errors.Is(runErr, errUnwritten) {
+		r.log.Warn("stopped while the sink could not write; the records not written are read again on the next start", "problem", r.counters.health.Problem())
+	}
+	if errors.Is(runErr, context.DeadlineExceeded) || errors.Is(runErr, errUnwritten) {
+		runErr = nil // not written, not stored: read again on the next start
+	}
 	return runErr
 }
 
-func (r *offsetSinkRun) loop(ctx context.Context) error {
-	lastStep := time.Now()
-	for ctx.Err() == nil && r.failed == nil {
-		if err := r.watch.failed(); err != nil {
-			return err
-		}
-		if len(r.batch) == 0 && time.Since(lastStep) >= storeInterval {
-			r.stepOverGaps()
-			lastStep = time.Now()
-		}
-		timeout := 100
-		if len(r.batch) > 0 {
-			timeout = 1
-		}
-		switch e := r.c.Poll(timeout).(type) {
-		case *kafka.Message:
-			if e.TopicPartition.Error != nil {
-				r.log.Warn("consume", "error", rdkafka.Scrub(r.cm, e.TopicPartition.Error.Error()))
-				break
-			}
-			if len(r.batch) == 0 {
-				r.began = time.Now()
-			}
-			delete(r.seeked, partitionKey{*e.TopicPartition.Topic, e.TopicPartition.Partition})
-			r.batch = append(r.batch, e)
-		case kafka.Error:
-			if e.IsFatal() {
-				return r.fatal(r.cm, e)
-			}
-			r.log.Warn("consumer", "error", rdkafka.Scrub(r.cm, e.Error()))
-		case *kafka.Stats:
-			r.stats.handle("consumer", e)
-		}
-		if len(r.batch) > 0 && (len(r.batch) >= r.maxBatch || time.Since(r.began) >= r.linger) {
-			if r.limit != nil && r.limit.WaitN(ctx, len(r.batch)) != nil {
-				return nil // stopping: run writes the batch within the drain period
-			}
-			if err := r.flush(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil // stopping: the batch was not stored and is read again
-				}
-				return err
-			}
-		}
+func (r *ownStore) err() error { return nil }
+
+func (r *ownStore) busy() bool { return false }
+
+func (r *ownStore) handle(ctx context.Context, batch []item) error {
+	if r.limit != nil && r.limit.WaitN(ctx, len(batch)) != nil {
+		r.unwritten = append(r.unwritten[:0], batch...)
+		return errStopped // stop writes the batch within the drain period
 	}
-	return r.failed
+	if err := r.flush(ctx, batch); err != nil {
+		if ctx.Err() != nil {
+			return errStopped // the batch was not stored and is read again
+		}
+		return err
+	}
+	return nil
+}
+
+func (r *ownStore) tick(context.Context) error {
+	r.stepOverGaps()
+	return nil
 }
 
 // flush applies the steps to the batch and writes it with the positions
 // past it, retrying transient failures.
-func (r *offsetSinkRun) flush(ctx context.Context) error {
+func (r *ownStore) flush(ctx context.Context, batch []item) error {
 	defer since(r.counters.batch, time.Now())
-	recs := make([]*record.Record, 0, len(r.batch))
+	recs := make([]*record.Record, 0, len(batch))
 	offsets := map[partitionKey]*connectors.Offset{}
 	var order []partitionKey
-	for _, m := range r.batch {
+	for _, it := range batch {
+		m := it.m
 		k := partitionKey{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+		delete(r.seeked, k)
 		o, ok := offsets[k]
 		if !ok {
 			o = &connectors.Offset{Group: r.group, Partition: connectors.Partition{Topic: k.topic, Partition: k.part}, ID: r.ids[k.topic], Prev: r.stored[k]}
@@ -224,7 +181,6 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
-	r.batch = r.batch[:0]
 	if errors.Is(err, connectors.ErrOffsetConflict) {
 		// Another process wrote these partitions since: start over from
 		// what the store holds now.
@@ -254,7 +210,7 @@ func (r *offsetSinkRun) flush(ctx context.Context) error {
 // committed offset then shows lag 0 as the sink's store, which needs no
 // such step, is exact. Called between polls with no batch pending, so
 // every record before the position is written.
-func (r *offsetSinkRun) stepOverGaps() {
+func (r *ownStore) stepOverGaps() {
 	parts := make([]kafka.TopicPartition, 0, len(r.stored))
 	for k := range r.stored {
 		if !r.seeked[k] {
@@ -287,7 +243,7 @@ func (r *offsetSinkRun) stepOverGaps() {
 var errRetryNow = errors.New("retry without the rejected record")
 
 // reject applies on_error; runner check refuses dead letters here.
-func (r *offsetSinkRun) reject(b badRecord) error {
+func (r *ownStore) reject(b badRecord) error {
 	if r.onError.Action == pipeline.Drop {
 		r.logDrop(b)
 		return nil
@@ -296,7 +252,7 @@ func (r *offsetSinkRun) reject(b badRecord) error {
 }
 
 // reposition seeks partitions to the positions the store holds.
-func (r *offsetSinkRun) reposition(ctx context.Context, keys []partitionKey) error {
+func (r *ownStore) reposition(ctx context.Context, keys []partitionKey) error {
 	parts := make([]kafka.TopicPartition, 0, len(keys))
 	for _, k := range keys {
 		if _, assigned := r.stored[k]; assigned {
@@ -322,7 +278,7 @@ func (r *offsetSinkRun) reposition(ctx context.Context, keys []partitionKey) err
 // next writes. Positions stored for another topic of the same name stop
 // the stage (ErrStalePosition). Partitions without one start from the
 // group's committed offset, or start: when there is none.
-func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
+func (r *ownStore) positions(ctx context.Context, parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
 	ps := make([]connectors.Partition, len(parts))
 	var topics []string
 	for i, tp := range parts {
@@ -373,7 +329,7 @@ func (r *offsetSinkRun) positions(ctx context.Context, parts []kafka.TopicPartit
 // of that name assigned now: it was deleted and created again, or the
 // files point at another cluster (or a new embedded broker, whose topics
 // are all new). Their offsets mean other records there.
-func (r *offsetSinkRun) checkIdentity(parts []connectors.Partition, stored map[connectors.Partition]connectors.StoredOffset, ids map[string]connectors.TopicID) error {
+func (r *ownStore) checkIdentity(parts []connectors.Partition, stored map[connectors.Partition]connectors.StoredOffset, ids map[string]connectors.TopicID) error {
 	type mismatch struct {
 		topic string
 		was   connectors.TopicID
@@ -408,7 +364,7 @@ func (r *offsetSinkRun) checkIdentity(parts []connectors.Partition, stored map[c
 // bind stores the assigned topic's identity with positions stored without
 // one (by a conveyor from before identities were kept): they are taken as
 // that topic's. Should it fail, the next write binds them.
-func (r *offsetSinkRun) bind(ctx context.Context, offs []connectors.Offset) {
+func (r *ownStore) bind(ctx context.Context, offs []connectors.Offset) {
 	if len(offs) == 0 {
 		return
 	}
@@ -423,34 +379,18 @@ func (r *offsetSinkRun) bind(ctx context.Context, offs []connectors.Offset) {
 	}
 }
 
-// rebalance runs inside Poll. On assignment each partition starts where
-// the sink's store says; on revoke the unwritten records of the batch are
-// dropped (nothing of them is stored, so the next owner reads them).
-func (r *offsetSinkRun) rebalance(c *kafka.Consumer, ev kafka.Event) error {
-	r.watch.rebalanced(ev)
-	switch e := ev.(type) {
-	case kafka.AssignedPartitions:
-		if r.stopping {
-			return refuseWhileClosing(c, r.log, e.Partitions)
-		}
-		r.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
-		r.counters.markReady()
-		ctx, cancel := context.WithTimeout(context.Background(), r.drain)
-		defer cancel()
-		parts, err := r.positions(ctx, e.Partitions)
-		if err != nil {
-			r.failed = err
-			return nil
-		}
-		return c.Assign(parts)
-	case kafka.RevokedPartitions:
-		r.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", c.AssignmentLost())
-		r.batch = r.batch[:0]
-		for _, tp := range e.Partitions {
-			delete(r.stored, partitionKey{*tp.Topic, tp.Partition})
-			delete(r.seeked, partitionKey{*tp.Topic, tp.Partition})
-		}
-		return c.Unassign()
+// assigned starts each partition where the sink's store says.
+func (r *ownStore) assigned(_ *kafka.Consumer, parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.drain)
+	defer cancel()
+	return r.positions(ctx, parts)
+}
+
+// revoked drops the unwritten records of the batch (nothing of them is
+// stored, so the next owner reads them).
+func (r *ownStore) revoked(_ *kafka.Consumer, parts []kafka.TopicPartition, _, _ bool, _ []item) {
+	for _, tp := range parts {
+		delete(r.stored, partitionKey{*tp.Topic, tp.Partition})
+		delete(r.seeked, partitionKey{*tp.Topic, tp.Partition})
 	}
-	return nil
 }

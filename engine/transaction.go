@@ -11,30 +11,27 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"golang.org/x/time/rate"
 
-	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
+	"github.com/conveyor-dev/conveyor/kafka/txn"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 )
 
-// txnTransform runs a transform stage exactly-once: each transaction holds
-// the outputs and dead letters of the records read since the last one, and
-// the consumer offsets past them, so a crash or a revoke leaves either all
-// of it or none. One goroutine polls, transforms and produces: records are
-// handled between polls, so a rebalance callback never meets a half-done
-// record.
+// txnTransform is the exactly-once delivery of a transform: each
+// transaction holds the outputs and dead letters of the records read since
+// the last one, and the consumer offsets past them, so a crash or a revoke
+// leaves either all of it or none. Records are handled on the poll loop as
+// they are polled, so a rebalance callback never meets a half-done record.
 type txnTransform struct {
 	*stage
-	consumerCM kafka.ConfigMap
 	producerCM kafka.ConfigMap
-	topics     []string
 	to         string
 	interval   time.Duration
 	maxRecords int
 	limit      *rate.Limiter // the stage's rate cap; nil: none
 
 	c    *kafka.Consumer
-	p    *txnProducer
+	p    *txn.Producer
 	w    *transforms.Worker
 	outs []*record.Record
 
@@ -56,46 +53,43 @@ type txnTransform struct {
 	seeked map[partitionKey]bool
 	// state is set for a stage with stateful steps.
 	state *stateful
-	watch *groupWatch
-	// failed is set by a rebalance callback that could not restore state;
-	// the loop stops with it.
-	failed error
 }
 
-func (x *txnTransform) run(ctx context.Context) error {
-	c, w, err := x.openConsumer(x.consumerCM)
-	if err != nil {
-		return err
+// exactlyOnce makes the consumer loop of an exactly-once transform.
+// Tables of stateful steps are read in the same group so that partition N
+// of every topic goes to the same process (range assignment).
+func exactlyOnce(x *txnTransform, cm kafka.ConfigMap, from []string) *consumer {
+	topics := from
+	if x.state != nil {
+		topics = append(slices.Clone(from), x.state.st.plan.topics()...)
 	}
-	x.c, x.watch = c, w
-	var runErr error
-	defer func() { closeConsumer(c, x.consumerCM, x.log, runErr) }()
-	p, err := newTxnProducer(ctx, x.producerCM, x.log, x.stage)
+	return &consumer{stage: x.stage, cm: cm, topics: topics, d: x, maxBatch: 1, syncHandle: true}
+}
+
+func (x *txnTransform) start(ctx context.Context, c *kafka.Consumer) error {
+	x.c = c
+	p, err := x.newTxnProducer(ctx, x.producerCM, false)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 	}
 	x.p = p
-	defer p.close()
 	x.first, x.next, x.committed = map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}, map[partitionKey]kafka.Offset{}
 	x.seeked = map[partitionKey]bool{}
-	topics := x.topics
 	if x.state != nil {
 		if err := x.state.prepare(ctx, x.kind, x.name); err != nil {
+			p.Close()
 			return err
 		}
-		// Tables are read in the same group so that partition N of every
-		// topic goes to the same process (range assignment).
-		topics = append(slices.Clone(topics), x.state.st.plan.topics()...)
 	}
-	stopWatch, err := w.subscribe(topics, x.rebalance)
-	if err != nil {
-		return err
-	}
-	defer stopWatch() // before the consumer closes: deferred calls run last first
-	runErr = x.loop(ctx)
-	// Commit what was handled, within the drain period, unless the stage
-	// failed or a record was cut short: then the open transaction is rolled
-	// back and read again on the next start.
+	return nil
+}
+
+func (x *txnTransform) close() { x.p.Close() }
+
+// stop commits what was handled, within the drain period, unless the stage
+// failed or a record was cut short: then the open transaction is rolled
+// back and read again on the next start.
+func (x *txnTransform) stop(runErr error) error {
 	x.closing = true
 	dctx, cancel := context.WithTimeout(context.Background(), x.drain)
 	defer cancel()
@@ -108,7 +102,7 @@ func (x *txnTransform) run(ctx context.Context) error {
 		if errors.Is(runErr, errTxnAborted) {
 			runErr = nil // read again on the next start
 		}
-	} else if err := x.p.abort(dctx); err != nil {
+	} else if err := x.p.Abort(dctx); err != nil {
 		x.log.Warn("abort transaction", "error", err)
 	}
 	return runErr
@@ -119,58 +113,21 @@ func (x *txnTransform) run(ctx context.Context) error {
 // the position has moved past a record whose effect is incomplete.
 var errInterrupted = errors.New("stopped in the middle of a record")
 
-func (x *txnTransform) loop(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if x.failed != nil {
-			return x.failed
+func (x *txnTransform) err() error { return nil }
+
+func (x *txnTransform) busy() bool { return x.p.Open() }
+
+// handle handles each record in the open transaction as it is polled.
+func (x *txnTransform) handle(ctx context.Context, batch []item) error {
+	for _, it := range batch {
+		if x.limit != nil && x.limit.Wait(ctx) != nil {
+			return errInterrupted // stopping before this record
 		}
-		if err := x.watch.failed(); err != nil {
-			return err
-		}
-		timeout := 100
-		if x.p.open {
-			timeout = 5
-		}
-		switch e := x.c.Poll(timeout).(type) {
-		case *kafka.Message:
-			if e.TopicPartition.Error != nil {
-				x.log.Warn("consume", "error", rdkafka.Scrub(x.consumerCM, e.TopicPartition.Error.Error()))
-				break
-			}
-			if x.limit != nil && x.limit.Wait(ctx) != nil {
-				return errInterrupted // stopping before this record
-			}
-			if err := x.handle(ctx, e); err != nil {
-				if !errors.Is(err, errTxnAborted) {
-					return err
-				}
-				if err := x.abortAndRewind(err); err != nil {
-					return err
-				}
-			}
-		case kafka.Error:
-			if e.IsFatal() {
-				return x.fatal(x.consumerCM, e)
-			}
-			x.log.Warn("consumer", "error", rdkafka.Scrub(x.consumerCM, e.Error()))
-		case *kafka.Stats:
-			x.stats.handle("consumer", e)
-		}
-		if !x.p.open && time.Since(x.began) >= x.interval {
-			// Idle: a transaction marker read since the last commit moves
-			// the position; commit it so the group shows no lag.
-			if err := x.catchUp(); err != nil {
+		if err := x.handleOne(ctx, it.m); err != nil {
+			if !errors.Is(err, errTxnAborted) {
 				return err
 			}
-			x.began = time.Now()
-		}
-		if x.p.open && (x.n >= x.maxRecords || time.Since(x.began) >= x.interval) {
-			// A stop signal must not cut a commit short: it ends within the
-			// drain period either way.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.drain)
-			err := x.commit(cctx)
-			cancel()
-			if err != nil && !errors.Is(err, errTxnAborted) {
+			if err := x.abortAndRewind(err); err != nil {
 				return err
 			}
 		}
@@ -178,10 +135,33 @@ func (x *txnTransform) loop(ctx context.Context) error {
 	return nil
 }
 
-// handle transforms one record inside the open transaction.
-func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
-	if !x.p.open {
-		if err := x.p.begin(); err != nil {
+// tick commits the open transaction when it is due.
+func (x *txnTransform) tick(ctx context.Context) error {
+	if !x.p.Open() && time.Since(x.began) >= x.interval {
+		// Idle: a transaction marker read since the last commit moves
+		// the position; commit it so the group shows no lag.
+		if err := x.catchUp(); err != nil {
+			return err
+		}
+		x.began = time.Now()
+	}
+	if x.p.Open() && (x.n >= x.maxRecords || time.Since(x.began) >= x.interval) {
+		// A stop signal must not cut a commit short: it ends within the
+		// drain period either way.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.drain)
+		err := x.commit(cctx)
+		cancel()
+		if err != nil && !errors.Is(err, errTxnAborted) {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleOne transforms one record inside the open transaction.
+func (x *txnTransform) handleOne(ctx context.Context, m *kafka.Message) error {
+	if !x.p.Open() {
+		if err := x.p.Begin(); err != nil {
 			return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 		}
 		x.began = time.Now()
@@ -212,7 +192,7 @@ func (x *txnTransform) handle(ctx context.Context, m *kafka.Message) error {
 	for _, o := range x.outs {
 		out, err := x.toMessage(o, x.to)
 		if err == nil {
-			err = x.p.produce(ctx, out)
+			err = x.p.Produce(ctx, out)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -240,7 +220,7 @@ func (x *txnTransform) bad(ctx context.Context, m *kafka.Message, step string, e
 		x.logDrop(b)
 		return nil
 	case pipeline.DeadLetter:
-		if err := x.p.produce(ctx, x.deadLetter(b)); err != nil {
+		if err := x.p.Produce(ctx, x.deadLetter(b)); err != nil {
 			return fmt.Errorf("%s %s: dead letter to %s: %w", x.kind, x.name, x.onError.DeadLetter, err)
 		}
 		x.counters.DeadLettered.Add(1)
@@ -254,7 +234,7 @@ func (x *txnTransform) bad(ctx context.Context, m *kafka.Message, step string, e
 // handled in it. On errTxnAborted the consumer is back where the
 // transaction began.
 func (x *txnTransform) commit(ctx context.Context) error {
-	if !x.p.open {
+	if !x.p.Open() {
 		return nil
 	}
 	offsets := make([]kafka.TopicPartition, 0, len(x.next))
@@ -276,7 +256,7 @@ func (x *txnTransform) commit(ctx context.Context) error {
 		return fmt.Errorf("%s %s: group metadata: %w", x.kind, x.name, err)
 	}
 	commitStart := time.Now()
-	err = x.p.commit(ctx, offsets, meta)
+	err = x.p.Commit(ctx, offsets, meta)
 	since(x.counters.commit, commitStart)
 	if x.n > 0 {
 		since(x.counters.batch, x.began)
@@ -322,7 +302,7 @@ func (x *txnTransform) catchUp() error {
 	if !moved {
 		return nil
 	}
-	if err := x.p.begin(); err != nil {
+	if err := x.p.Begin(); err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), x.drain)
@@ -339,7 +319,7 @@ func (x *txnTransform) abortAndRewind(cause error) error {
 	x.log.Info("transaction failed; aborting it", "error", cause)
 	ctx, cancel := context.WithTimeout(context.Background(), x.drain)
 	defer cancel()
-	if err := x.p.abort(ctx); err != nil {
+	if err := x.p.Abort(ctx); err != nil {
 		return fmt.Errorf("%s %s: %w", x.kind, x.name, err)
 	}
 	return x.rewind(cause)
@@ -382,48 +362,36 @@ func (x *txnTransform) forget() {
 	x.n = 0
 }
 
-// rebalance runs inside Poll, between records. A revoke aborts the open
-// transaction: the partitions' next owner reads from the committed offsets,
-// which the abort leaves where they were.
-func (x *txnTransform) rebalance(c *kafka.Consumer, ev kafka.Event) error {
-	x.watch.rebalanced(ev)
-	switch e := ev.(type) {
-	case kafka.AssignedPartitions:
-		if x.closing {
-			return refuseWhileClosing(c, x.log, e.Partitions)
-		}
-		x.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
-		x.counters.markReady()
-		if x.state == nil {
-			return c.Assign(e.Partitions)
-		}
-		parts, err := x.restore(c, e.Partitions)
-		if err != nil {
-			x.failed = fmt.Errorf("%s %s: restore state: %w", x.kind, x.name, err)
-			return nil
-		}
-		return c.Assign(parts)
-	case kafka.RevokedPartitions:
-		x.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", c.AssignmentLost())
-		if x.p.open {
-			ctx, cancel := context.WithTimeout(context.Background(), x.drain)
-			err := x.p.abort(ctx)
-			cancel()
-			if err != nil {
-				x.log.Warn("abort transaction on revoke", "error", err)
-			}
-			x.forget()
-		}
-		for _, tp := range e.Partitions {
-			delete(x.committed, partitionKey{*tp.Topic, tp.Partition})
-			delete(x.seeked, partitionKey{*tp.Topic, tp.Partition})
-			if x.state != nil {
-				delete(x.state.st.parts, tp.Partition) // released; the next owner restores it
-			}
-		}
-		return c.Unassign()
+func (x *txnTransform) assigned(c *kafka.Consumer, parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
+	if x.state == nil {
+		return parts, nil
 	}
-	return nil
+	parts, err := x.restore(c, parts)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: restore state: %w", x.kind, x.name, err)
+	}
+	return parts, nil
+}
+
+// revoked aborts the open transaction: the partitions' next owner reads
+// from the committed offsets, which the abort leaves where they were.
+func (x *txnTransform) revoked(_ *kafka.Consumer, parts []kafka.TopicPartition, _, _ bool, _ []item) {
+	if x.p.Open() {
+		ctx, cancel := context.WithTimeout(context.Background(), x.drain)
+		err := x.p.Abort(ctx)
+		cancel()
+		if err != nil {
+			x.log.Warn("abort transaction on revoke", "error", err)
+		}
+		x.forget()
+	}
+	for _, tp := range parts {
+		delete(x.committed, partitionKey{*tp.Topic, tp.Partition})
+		delete(x.seeked, partitionKey{*tp.Topic, tp.Partition})
+		if x.state != nil {
+			delete(x.state.st.parts, tp.Partition) // released; the next owner restores it
+		}
+	}
 }
 
 func formatOffsets(m map[partitionKey]kafka.Offset) string {

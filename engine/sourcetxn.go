@@ -8,6 +8,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/conveyor-dev/conveyor/kafka/txn"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
@@ -18,7 +19,7 @@ import (
 // to Kafka in one transaction, so a restart resumes exactly after the last
 // committed batch.
 type txnSource struct {
-	p                      *txnProducer
+	p                      *txn.Producer
 	cursorTopic, cursorKey string
 
 	msgs        []*kafka.Message // the batch's outputs, dead letters and cursor
@@ -115,14 +116,14 @@ func (s *sourceStage) badTxn(b badRecord) error {
 func (s *sourceStage) commitTxn(ctx context.Context) error {
 	x := s.txn
 	for {
-		if err := x.p.begin(); err != nil {
+		if err := x.p.Begin(); err != nil {
 			return err
 		}
 		i, err := s.produceTxn(ctx)
 		if err == nil {
-			return x.p.commit(ctx, nil, nil)
+			return x.p.Commit(ctx, nil, nil)
 		}
-		if abortErr := x.p.abort(ctx); abortErr != nil {
+		if abortErr := x.p.Abort(ctx); abortErr != nil {
 			return errors.Join(err, abortErr)
 		}
 		if !errors.Is(err, errPermanent) || x.origin[i] == nil {
@@ -140,7 +141,7 @@ func (s *sourceStage) commitTxn(ctx context.Context) error {
 // produceTxn produces the batch's messages, and on an error says which.
 func (s *sourceStage) produceTxn(ctx context.Context) (int, error) {
 	for i, m := range s.txn.msgs {
-		if err := s.txn.p.produce(ctx, m); err != nil {
+		if err := s.txn.p.Produce(ctx, m); err != nil {
 			return i, err
 		}
 	}
