@@ -168,7 +168,6 @@ func errorAt(e pipeline.Expr, line, col int, msg string, cause error) *pipeline.
 	return &pipeline.Error{Pos: e.At(line, col), Path: e.Path, Err: &exprError{msg: firstLine(msg), err: cause}}
 }
 
-
 // exprError carries expr's message without its source snippet, keeping the
 // original error for errors.As.
 type exprError struct {

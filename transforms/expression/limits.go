@@ -61,7 +61,6 @@ func locError(e pipeline.Expr, loc file.Location, msg string) *pipeline.Error {
 	return errorAt(e, fe.Line, fe.Column, msg, nil)
 }
 
-
 // overloaded names expr's built-ins with several signatures, and how many.
 func overloaded() map[string]int {
 	m := map[string]int{}
