@@ -36,6 +36,9 @@ type Capabilities struct {
 	// NoCursorWhen lists option values under which a Cursor source keeps
 	// none after all (a file source reading standard input: path "-").
 	NoCursorWhen map[string]string
+	// NoCursorDoc says when in words, for messages: "except on standard
+	// input".
+	NoCursorDoc string
 	// Shared: the source's input is the same for every runner process (a
 	// database table), so one process at a time reads it.
 	Shared bool

@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,8 +130,10 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 				sp.src = src
 			}
 			checkExactlyOnce(p, &s.Stage, &errs)
+			// The built source decides, not the spec: a file path from ${VAR}
+			// may turn out to be standard input.
 			if _, ok := sp.src.(connectors.Resumer); s.Delivery == pipeline.ExactlyOnce && sp.src != nil && !ok {
-				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a source that keeps a cursor (sql; file, except on standard input): this %s source cannot tell on restart which records it already wrote", s.Connector.Kind)
+				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a source that keeps a cursor (%s): this %s source cannot tell on restart which records it already wrote", cursorSources(reg), s.Connector.Kind)
 			}
 			if s.OnError.Action == pipeline.DeadLetter && s.OnError.DeadLetter == s.To {
 				errs.Addf(s.OnError.Pos, s.Path+".on_error.dead_letter", "the dead-letter topic must differ from the output topic %q", s.To)
@@ -168,8 +171,8 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			}
 			checkExactlyOnce(p, &s.Stage, &errs)
 			if s.Delivery == pipeline.ExactlyOnce {
-				if _, ok := sp.sink.(connectors.OffsetSink); sp.sink != nil && !ok {
-					errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a sink that stores offsets in the same transaction as its writes (sql): %s cannot, so a crash between a write and a commit would repeat records", s.Connector.Kind)
+				if spec, _ := reg.Sink(s.Connector.Kind); sp.sink != nil && !spec.Caps.OwnOffsets {
+					errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a sink that stores offsets in the same transaction as its writes (%s): %s cannot, so a crash between a write and a commit would repeat records", ownOffsetSinks(reg), s.Connector.Kind)
 				}
 				if s.OnError.Action == pipeline.DeadLetter {
 					errs.Addf(s.OnError.Pos, s.Path+".on_error", "an exactly_once sink cannot dead-letter: the dead-letter topic and the sink's database do not commit together; use fail or drop")
@@ -554,4 +557,31 @@ func checkCoPartitioned(p *pipeline.Config, t *pipeline.Transform, pl *statefulP
 			errs.Addf(decl.Pos, "topics."+name+".partitions", "%s has %d partitions and %s has %d, but transform %s joins them: they must be co-partitioned (same count, same keys)", name, decl.Partitions, first, firstN, t.Name)
 		}
 	}
+}
+
+// cursorSources names the sources whose spec keeps a cursor, those that
+// always do first: "sql; file, except on standard input".
+func cursorSources(reg connectors.Registry) string {
+	var always, sometimes []string
+	for _, s := range reg.Sources {
+		switch {
+		case !s.Caps.Cursor:
+		case s.Caps.NoCursorDoc == "":
+			always = append(always, s.Name)
+		default:
+			sometimes = append(sometimes, s.Name+", "+s.Caps.NoCursorDoc)
+		}
+	}
+	return strings.Join(append(always, sometimes...), "; ")
+}
+
+// ownOffsetSinks names the sinks whose spec keeps offsets with the writes.
+func ownOffsetSinks(reg connectors.Registry) string {
+	var names []string
+	for _, s := range reg.Sinks {
+		if s.Caps.OwnOffsets {
+			names = append(names, s.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }

@@ -70,6 +70,7 @@ func SourceSpec() connectors.SourceSpec {
 			Caps: connectors.Capabilities{
 				Cursor:       true,
 				NoCursorWhen: map[string]string{"path": "-"},
+				NoCursorDoc:  "except on standard input",
 				Describe:     []connectors.Detail{{Option: "path", Format: "%s"}},
 			},
 		},
