@@ -169,22 +169,20 @@ func readTopic(ctx context.Context, brokers, name string) ([]*Got, error) {
 	if len(assign) == 0 {
 		return nil, nil
 	}
-	if err := c.Assign(assign); err != nil {
-		return nil, err
-	}
 	byPart := map[int32][]*Got{}
-	reached := func() bool { return rdkafka.Reached(c, assign, end) }
-	for !reached() {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("read %s: did not reach its end offsets %v: %w", name, end, ctx.Err())
+	err = rdkafka.ReadTo(ctx, c, assign, end, func(m *kafka.Message) error {
+		g := &Got{Key: m.Key, Value: m.Value, Topic: name, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset), Timestamp: m.Timestamp}
+		for _, h := range m.Headers {
+			g.Headers = append(g.Headers, record.Header{Key: h.Key, Value: h.Value})
 		}
-		if m, ok := c.Poll(100).(*kafka.Message); ok && m.TopicPartition.Error == nil {
-			g := &Got{Key: m.Key, Value: m.Value, Topic: name, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset), Timestamp: m.Timestamp}
-			for _, h := range m.Headers {
-				g.Headers = append(g.Headers, record.Header{Key: h.Key, Value: h.Value})
-			}
-			byPart[g.Partition] = append(byPart[g.Partition], g)
-		}
+		byPart[g.Partition] = append(byPart[g.Partition], g)
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("read %s: did not reach its end offsets %v: %w", name, end, ctx.Err())
+	}
+	if err != nil {
+		return nil, err
 	}
 	var ids []int32
 	for p := range byPart {
