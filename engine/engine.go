@@ -30,6 +30,8 @@ import (
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
+	"github.com/conveyor-dev/conveyor/transforms/state"
+	"github.com/conveyor-dev/conveyor/transforms/stateful"
 )
 
 // envForStage is env for the connector of one stage: its logger names the
@@ -76,7 +78,7 @@ type sourcePlan struct {
 type transformPlan struct {
 	cfg      *pipeline.Transform
 	chain    *transforms.Chain
-	stateful *statefulPlan // set when steps keep state; chain is nil then
+	stateful *stateful.Plan // set when steps keep state; chain is nil then
 }
 
 type sinkPlan struct {
@@ -146,7 +148,7 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			t := &p.Transforms[i]
 			tp := &transformPlan{cfg: t}
 			if hasStateful(t.Steps) {
-				tp.stateful = compileStateful(t, opts, &errs, guard)
+				tp.stateful = stateful.Compile(t, opts, &errs, guard)
 				checkCoPartitioned(p, t, tp.stateful, &errs)
 			} else {
 				tp.chain = compile(&t.Stage)
@@ -481,24 +483,25 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		base := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, nil, mon, log)
 		if tp.cfg.Delivery == pipeline.ExactlyOnce {
 			st := &tp.cfg.Stage
-			var state *stateful
+			var kept *txnState
 			var w *transforms.Worker
 			if tp.stateful != nil {
-				state = &stateful{
-					st:      newStageState(tp.stateful, expression.Options{Vars: p.Vars}),
+				kept = &txnState{
+					plan:    tp.stateful,
+					run:     tp.stateful.NewRunner(expression.Options{Vars: p.Vars}, state.Memory),
 					readCM:  rdkafka.Build(rdkafka.Consumer, brokers, p.Kafka.Config, st.Kafka.Config, map[string]string{"group.id": tp.cfg.Group + ".restore", "enable.auto.commit": "false", "isolation.level": "read_committed"}),
 					adminCM: rdkafka.Build(rdkafka.Admin, brokers, p.Kafka.Config, st.Kafka.Config, nil),
 					from:    tp.cfg.From,
 				}
-				if tp.stateful.aggregate {
-					state.changelog = changelogTopic(p.Name, st.Name)
+				if tp.stateful.Aggregates() {
+					kept.changelog = changelogTopic(p.Name, st.Name)
 				}
 			} else {
 				w = tp.chain.NewWorker()
 			}
 			limit, _ := rateCap(tp.cfg.Rate, defaultMaxBatch)
 			out = append(out, exactlyOnce(&txnTransform{
-				state:      state,
+				state:      kept,
 				stage:      base,
 				producerCM: rdkafka.Build(rdkafka.Producer, brokers, p.Kafka.Config, st.Kafka.Config, exactlyOnceProducer(p, st, instance)),
 				to:         tp.cfg.To,
@@ -541,8 +544,8 @@ func hasStateful(steps []pipeline.Step) bool {
 // checkCoPartitioned reports, offline, declared topics a stateful stage
 // reads whose partition counts differ: partition N of each must hold the
 // same keys.
-func checkCoPartitioned(p *pipeline.Config, t *pipeline.Transform, pl *statefulPlan, errs *pipeline.Errors) {
-	all := append(append([]string(nil), t.From...), pl.topics()...)
+func checkCoPartitioned(p *pipeline.Config, t *pipeline.Transform, pl *stateful.Plan, errs *pipeline.Errors) {
+	all := append(append([]string(nil), t.From...), pl.Topics()...)
 	first, firstN := "", 0
 	for _, name := range all {
 		decl, ok := p.Topics[name]

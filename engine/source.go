@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -15,30 +14,43 @@ import (
 	"github.com/conveyor-dev/conveyor/transforms"
 )
 
-// sourceStage runs a Source as a producer loop.
+// sourceStage runs a Source: the one source loop, whatever the delivery.
 type sourceStage struct {
 	*stage
-	src     connectors.Source
-	to      string
-	prod    *producer
-	cursors *cursorKeeper // nil for sources without a cursor
-	txn     *txnSource    // set, instead of prod, for exactly-once
-	lease   *lease        // set for a shared source
+	src   connectors.Source
+	to    string
+	d     sourceDelivery
+	lease *lease // set for a shared source
 }
 
-// batchAck counts a batch's outstanding deliveries and tells the cursor
-// keeper when none are left.
-type batchAck struct {
-	remaining atomic.Int64
-	cursor    []byte
-	keeper    *cursorKeeper
-	finished  bool // guarded by keeper.mu
-}
-
-func (b *batchAck) delivered() {
-	if b.remaining.Add(-1) == 0 && b.keeper != nil {
-		b.keeper.done(b)
-	}
+// sourceDelivery is how a source stage makes a batch and the cursor past it
+// durable: the idempotent producer, with the cursor stored once the batch
+// and every batch before it are delivered (at least once, producedSource),
+// or one Kafka transaction per batch holding its records, dead letters and
+// cursor (exactly once, txnSource). The source loop calls begin, then send,
+// reject or unsent for each record, then end, on the goroutine the
+// connector emits on; stop once, after the loop.
+type sourceDelivery interface {
+	// begin starts a batch whose cursor (nil: the source keeps none)
+	// becomes durable with it, and returns the context its records are
+	// handed on under, to cancel once the batch ends.
+	begin(ctx context.Context, cursor []byte) (context.Context, context.CancelFunc)
+	// send hands on one output of record orig. An error stops the stage.
+	send(ctx context.Context, m *kafka.Message, orig *record.Record) error
+	// reject applies on_error to a record the steps refused.
+	reject(ctx context.Context, b badRecord) error
+	// unsent applies on_error to an output that could not be encoded or
+	// produced, unless the stage is stopping.
+	unsent(ctx context.Context, b badRecord) error
+	// end makes the batch durable, or hands it to what will, and reports
+	// a failure found since the last batch. ctx is the stage's, not
+	// begin's.
+	end(ctx context.Context) error
+	// stop finishes the delivery once the loop is over: at least once,
+	// it waits within the drain period for what is in flight and saves
+	// the last cursor; exactly once, it abandons a batch not committed.
+	// Then it releases the producer.
+	stop() error
 }
 
 func (s *sourceStage) run(ctx context.Context) error {
@@ -46,60 +58,30 @@ func (s *sourceStage) run(ctx context.Context) error {
 	var outs []*record.Record
 	emit := func(ctx context.Context, batch []*record.Record, cursor []byte) error {
 		defer since(s.counters.batch, time.Now())
-		if s.txn != nil {
-			return s.emitTxn(ctx, w, batch, cursor)
-		}
-		if s.cursors != nil {
-			// A stop signal does not cut a batch short: a half-produced
-			// batch would be read and produced again after a restart, since
-			// its cursor is never saved. It ends within the drain period.
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.drain)
-			defer cancel()
-		}
-		ba := &batchAck{cursor: cursor, keeper: s.cursors}
-		ba.remaining.Store(1) // released below, after every produce call
-		if s.cursors != nil {
-			s.cursors.track(ba)
-		}
+		bctx, cancel := s.d.begin(ctx, cursor)
+		defer cancel()
 		for _, r := range batch {
 			var orig *record.Record
 			var bad *badRecord
 			if outs, orig, bad = s.steps(w, r, outs); bad != nil {
-				if err := s.bad(ctx, *bad, ba); err != nil {
+				if err := s.d.reject(bctx, *bad); err != nil {
 					return err
 				}
 				continue
 			}
 			for _, o := range outs {
-				step := "encode"
 				m, err := s.toMessage(o, s.to)
-				if err == nil {
-					step = "produce"
-					ba.remaining.Add(1)
-					if err = s.prod.produce(ctx, m, ba); err != nil {
-						ba.remaining.Add(-1)
-					}
+				if err != nil {
+					err = s.d.unsent(bctx, badRecord{rec: orig, step: "encode", err: err})
+				} else {
+					err = s.d.send(bctx, m, orig)
 				}
 				if err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					if err := s.bad(ctx, badRecord{rec: orig, step: step, err: err}, ba); err != nil {
-						return err
-					}
-					continue
+					return err
 				}
-				s.counters.Out.Add(1)
 			}
 		}
-		ba.delivered()
-		select {
-		case err := <-s.prod.failed:
-			return err
-		default:
-			return nil
-		}
+		return s.d.end(ctx)
 	}
 	err := s.src.Read(ctx, emit)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -156,10 +138,6 @@ func (s *sourceStage) original(r *record.Record) *record.Record {
 	return c
 }
 
-func (s *sourceStage) bad(ctx context.Context, b badRecord, ba *batchAck) error {
-	return s.reject(ctx, b, s.prod, ba, func() { ba.remaining.Add(1) })
-}
-
 type sourceRun struct {
 	sourceStage
 	txnCM       kafka.ConfigMap // set for exactly-once
@@ -201,20 +179,21 @@ func (r *sourceRun) run(ctx context.Context) error {
 
 // runOwned reads the source, as the only process doing so.
 func (r *sourceRun) runOwned(ctx context.Context) error {
-	if r.txnCM != nil {
-		return r.runTxn(ctx)
+	key := ""
+	res, resumes := r.src.(connectors.Resumer)
+	if resumes {
+		key = cursorKey(r.pipeline, r.name)
 	}
-	prod, err := r.newProducer()
+	d, err := r.newDelivery(ctx, key)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
-	r.prod = prod
+	r.d = d
 	fail := func(err error) error {
-		_ = prod.close(context.Background())
+		_ = d.stop()
 		return fmt.Errorf("source %s: %w", r.name, err)
 	}
-	if res, ok := r.src.(connectors.Resumer); ok {
-		key := cursorKey(r.pipeline, r.name)
+	if resumes {
 		cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
 		if err != nil {
 			return fail(err)
@@ -225,7 +204,6 @@ func (r *sourceRun) runOwned(ctx context.Context) error {
 		if cursor != nil {
 			r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
 		}
-		r.cursors = newCursorKeeper(r.cursorTopic, key, prod)
 	}
 	if o, ok := r.src.(connectors.Opener); ok {
 		if err := o.Open(ctx); err != nil {
@@ -233,24 +211,8 @@ func (r *sourceRun) runOwned(ctx context.Context) error {
 		}
 	}
 	r.counters.markReady()
-	var saveErr error
-	stopSaver, saverDone := make(chan struct{}), make(chan struct{})
-	if r.cursors != nil {
-		go func() {
-			defer close(saverDone)
-			saveErr = r.cursors.run(context.Background(), stopSaver, 200*time.Millisecond)
-		}()
-	} else {
-		close(saverDone)
-	}
 	runErr := r.sourceStage.run(ctx)
-	drainCtx, cancel := context.WithTimeout(context.Background(), r.drain)
-	defer cancel()
-	// Let in-flight batches finish so the last cursor is saved, then flush.
-	flushErr := prod.flush(drainCtx)
-	close(stopSaver)
-	<-saverDone
-	closeErr := errors.Join(flushErr, saveErr, prod.close(drainCtx))
+	closeErr := d.stop()
 	if c, ok := r.src.(connectors.Closer); ok {
 		closeErr = errors.Join(closeErr, c.Close())
 	}
@@ -263,51 +225,25 @@ func (r *sourceRun) runOwned(ctx context.Context) error {
 	return errors.Join(runErr, closeErr)
 }
 
-// runTxn runs an exactly-once source: its cursor is read back from
-// committed transactions only, and saved in the same transaction as the
-// batch it follows.
-func (r *sourceRun) runTxn(ctx context.Context) error {
-	// The producer first: registering the transactional id aborts what a
-	// crashed predecessor left open, which would otherwise hold the cursor
-	// topic's committed end back until the transaction timeout.
-	p, err := r.newTxnProducer(ctx, r.txnCM, r.lease != nil)
-	if err != nil {
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	defer p.Close()
-	key := cursorKey(r.pipeline, r.name)
-	cursor, err := loadCursorRetrying(ctx, r.cursorCM, r.cursorTopic, key)
-	if err != nil {
-		return fmt.Errorf("source %s: %w", r.name, err)
-	}
-	if err := r.src.(connectors.Resumer).Resume(cursor); err != nil {
-		return fmt.Errorf("source %s: resume from stored cursor %s: %w", r.name, cursor, err)
-	}
-	if cursor != nil {
-		r.log.Info("resuming from stored cursor", "cursor", string(cursor), "topic", r.cursorTopic)
-	}
-	r.txn = &txnSource{p: p, cursorTopic: r.cursorTopic, cursorKey: key}
-	var closeErr error
-	if o, ok := r.src.(connectors.Opener); ok {
-		if err := o.Open(ctx); err != nil {
-			return fmt.Errorf("source %s: open: %w", r.name, err)
+// newDelivery makes the stage's delivery, keeping the source's cursor
+// under cursorKey ("": the source keeps none). Exactly once, the cursor is
+// read back from committed transactions only, and saved in the same
+// transaction as the batch it follows.
+func (r *sourceRun) newDelivery(ctx context.Context, cursorKey string) (sourceDelivery, error) {
+	if r.txnCM != nil {
+		// The producer before the cursor is read: registering the
+		// transactional id aborts what a crashed predecessor left open,
+		// which would otherwise hold the cursor topic's committed end back
+		// until the transaction timeout.
+		p, err := r.newTxnProducer(ctx, r.txnCM, r.lease != nil)
+		if err != nil {
+			return nil, err
 		}
+		return &txnSource{stage: r.stage, p: p, cursorTopic: r.cursorTopic, cursorKey: cursorKey}, nil
 	}
-	r.counters.markReady()
-	runErr := r.sourceStage.run(ctx)
-	if p.Open() { // the batch in hand when the stage stopped: read again next time
-		actx, cancel := context.WithTimeout(context.Background(), r.drain)
-		closeErr = p.Abort(actx)
-		cancel()
+	prod, err := r.newProducer()
+	if err != nil {
+		return nil, err
 	}
-	if c, ok := r.src.(connectors.Closer); ok {
-		closeErr = errors.Join(closeErr, c.Close())
-	}
-	if closeErr != nil {
-		closeErr = fmt.Errorf("source %s: %w", r.name, closeErr)
-	}
-	if runErr == nil && closeErr == nil && ctx.Err() == nil {
-		r.log.Info("source finished")
-	}
-	return errors.Join(runErr, closeErr)
+	return newProducedSource(r.stage, prod, r.cursorTopic, cursorKey), nil
 }

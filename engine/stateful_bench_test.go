@@ -4,7 +4,11 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/transforms/expression"
+	"github.com/conveyor-dev/conveyor/transforms/state"
+	"github.com/conveyor-dev/conveyor/transforms/stateful"
 )
 
 // BenchmarkStatefulRun is one record through a set step, an aggregate and
@@ -21,7 +25,7 @@ transforms:
       - map: '{"total": total}'
     to: out
 `)
-	ps := st.partition(0)
+	ps := st.Partition(0)
 	keys := make([][]byte, 1000)
 	for i := range keys {
 		keys[i] = []byte(strconv.Itoa(i))
@@ -30,8 +34,24 @@ transforms:
 	b.ResetTimer()
 	for i := range b.N {
 		r := &record.Record{Key: keys[i%len(keys)], Value: map[string]any{"n": int64(i)}}
-		if _, _, err := st.run(ps, r); err != nil {
+		if _, _, err := st.Run(ps, r); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// testStageState compiles the stateful steps of the first transform of a
+// pipeline file, as Build does, for benchmarks of the per-record path.
+func testStageState(tb testing.TB, yaml string) *stateful.Runner {
+	tb.Helper()
+	p, err := pipeline.Parse("t.yaml", []byte(yaml), pipeline.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var errs pipeline.Errors
+	pl := stateful.Compile(&p.Transforms[0], expression.Options{}, &errs)
+	if err := errs.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return pl.NewRunner(expression.Options{}, state.Memory)
 }

@@ -15,12 +15,15 @@ import (
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms/aggregate"
+	"github.com/conveyor-dev/conveyor/transforms/stateful"
 )
 
-// stateful is what a transform with stateful steps adds to the
-// exactly-once loop: the state, where it is kept, and how to read it back.
-type stateful struct {
-	st        *stageState
+// txnState is what a transform with stateful steps adds to the
+// exactly-once loop: the steps and their state, where the state is kept in
+// Kafka, and how to read it back.
+type txnState struct {
+	plan      *stateful.Plan
+	run       *stateful.Runner
 	changelog string          // "" without an aggregate
 	readCM    kafka.ConfigMap // for restore readers
 	adminCM   kafka.ConfigMap
@@ -36,14 +39,14 @@ func changelogTopic(pipeline, stage string) string {
 // prepare checks that every topic the stage reads has the same partition
 // count (partition N of each must hold the same keys) and creates the
 // changelog topic with that count.
-func (s *stateful) prepare(ctx context.Context, kind, name string) error {
+func (s *txnState) prepare(ctx context.Context, kind, name string) error {
 	admin, err := kafka.NewAdminClient(&s.adminCM)
 	if err != nil {
 		return fmt.Errorf("%s %s: admin client: %s", kind, name, rdkafka.Scrub(s.adminCM, err.Error()))
 	}
 	defer admin.Close()
 	counts := map[string]int{}
-	all := append(slices.Clone(s.from), s.st.plan.topics()...)
+	all := append(slices.Clone(s.from), s.plan.Topics()...)
 	for _, t := range all {
 		md, err := admin.GetMetadata(&t, false, 10000)
 		if err != nil {
@@ -91,7 +94,7 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 		return nil, fmt.Errorf("read committed offsets: %w", err)
 	}
 	for _, tp := range parts {
-		delete(s.st.parts, tp.Partition)
+		s.run.Release(tp.Partition)
 	}
 	out := slices.Clone(committed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -100,44 +103,44 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 	done := map[int32]bool{}
 	for i, tp := range committed {
 		t, p := *tp.Topic, tp.Partition
-		ps := s.st.partition(p)
-		jt := s.st.plan.joinTable
+		ps := s.run.Partition(p)
+		with, joinsTables := s.plan.JoinsTables()
 		switch {
-		case s.st.isTable(t):
+		case s.plan.IsTable(t):
 			end, err := readPartition(ctx, s.readCM, t, p, kafka.OffsetBeginning, -1, func(m *kafka.Message) error {
 				v, err := x.format.Decode(m.Value)
 				if err != nil {
 					return x.badRow(m, tp.Offset, err)
 				}
-				applyTable(ps.tables[t], m.Key, v)
+				ps.ApplyTableRow(t, m.Key, v)
 				return nil
 			})
 			if err != nil {
 				return nil, err
 			}
 			out[i].Offset = kafka.Offset(end)
-		case jt != nil:
+		case joinsTables:
 			if tp.Offset < 0 {
 				break // nothing committed: the whole table is read as new
 			}
-			fromWith := t == jt.With
+			fromWith := t == with
 			_, err := readPartition(ctx, s.readCM, t, p, kafka.OffsetBeginning, int64(tp.Offset), func(m *kafka.Message) error {
 				rec, err := x.toRecord(m)
 				if err != nil {
 					return x.badRow(m, tp.Offset, err)
 				}
-				s.st.joinTables(ps, rec, fromWith)
+				s.run.JoinTables(ps, rec, fromWith)
 				return nil
 			})
 			if err != nil {
 				return nil, err
 			}
 		}
-		if ps.agg != nil && !done[p] && !s.st.isTable(t) {
+		if ps.Changelogged() && !done[p] && !s.plan.IsTable(t) {
 			done[p] = true
 			_, err := readPartition(ctx, s.readCM, s.changelog, p, kafka.OffsetBeginning, -1, func(m *kafka.Message) error {
 				restored++
-				return ps.agg.Restore(m.Key, m.Value)
+				return ps.Restore(m.Key, m.Value)
 			})
 			if err != nil {
 				return nil, fmt.Errorf("restore from %s[%d]: %w", s.changelog, p, err)
@@ -172,28 +175,28 @@ func (x *txnTransform) badRow(m *kafka.Message, committed kafka.Offset, err erro
 func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) error {
 	s := x.state
 	t, p := *m.TopicPartition.Topic, m.TopicPartition.Partition
-	ps := s.st.partition(p)
-	if s.st.isTable(t) {
+	ps := s.run.Partition(p)
+	if s.plan.IsTable(t) {
 		v, err := x.format.Decode(m.Value)
 		if err != nil {
 			return x.bad(ctx, m, "decode", err)
 		}
-		applyTable(ps.tables[t], m.Key, v)
+		ps.ApplyTableRow(t, m.Key, v)
 		return nil
 	}
 	rec, err := x.toRecord(m)
 	if err != nil {
 		return x.bad(ctx, m, "decode", err)
 	}
-	if jt := s.st.plan.joinTable; jt != nil {
-		rec = s.st.joinTables(ps, rec, t == jt.With)
+	if with, ok := s.plan.JoinsTables(); ok {
+		rec = s.run.JoinTables(ps, rec, t == with)
 		if rec.Value == nil {
 			// The key has no joined row (any more): its deletion goes
 			// straight out; the steps are for rows.
 			return x.emit(ctx, m, []*record.Record{rec})
 		}
 	}
-	outs, changes, err := s.st.run(ps, rec)
+	outs, changes, err := s.run.Run(ps, rec)
 	for _, ch := range changes {
 		cm := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &s.changelog, Partition: p}, Key: ch.Key, Value: ch.Value}
 		if err := x.p.Produce(ctx, cm); err != nil {

@@ -52,7 +52,7 @@ type txnTransform struct {
 	// their position may still show where they were before.
 	seeked map[partitionKey]bool
 	// state is set for a stage with stateful steps.
-	state *stateful
+	state *txnState
 }
 
 // exactlyOnce makes the consumer loop of an exactly-once transform.
@@ -61,7 +61,7 @@ type txnTransform struct {
 func exactlyOnce(x *txnTransform, cm kafka.ConfigMap, from []string) *consumer {
 	topics := from
 	if x.state != nil {
-		topics = append(slices.Clone(from), x.state.st.plan.topics()...)
+		topics = append(slices.Clone(from), x.state.plan.Topics()...)
 	}
 	return &consumer{stage: x.stage, cm: cm, topics: topics, d: x, maxBatch: 1, syncHandle: true}
 }
@@ -389,7 +389,7 @@ func (x *txnTransform) revoked(_ *kafka.Consumer, parts []kafka.TopicPartition, 
 		delete(x.committed, partitionKey{*tp.Topic, tp.Partition})
 		delete(x.seeked, partitionKey{*tp.Topic, tp.Partition})
 		if x.state != nil {
-			delete(x.state.st.parts, tp.Partition) // released; the next owner restores it
+			x.state.run.Release(tp.Partition) // released; the next owner restores it
 		}
 	}
 }

@@ -201,7 +201,7 @@ func (st *State) restore(key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	g := st.groups[string(gk)]
+	g := st.group(gk)
 	var w *window
 	if g != nil {
 		w, _ = g.find(start)

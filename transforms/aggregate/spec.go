@@ -7,6 +7,7 @@ import (
 
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
+	"github.com/conveyor-dev/conveyor/transforms/state"
 	json "github.com/goccy/go-json"
 )
 
@@ -165,13 +166,18 @@ func compileWindow(w *pipeline.Window, pos pipeline.Pos, path string, errs *pipe
 	return ws
 }
 
-// NewState returns the empty state of one input partition. The state owns
-// an expression machine, so it is for one goroutine.
-func (s *Spec) NewState() *State {
+// NewState returns the empty state of one input partition, kept in memory.
+// The state owns an expression machine, so it is for one goroutine.
+func (s *Spec) NewState() *State { return s.NewStateIn(state.NewMemory()) }
+
+// NewStateIn returns the state of one input partition with its groups in
+// groups, an empty store. The open windows' close order is an index kept
+// in memory beside it.
+func (s *Spec) NewStateIn(groups state.Store) *State {
 	s.mu.Lock()
 	m := s.opts.NewMachine()
 	s.mu.Unlock()
-	st := &State{spec: s, machine: m, groups: make(map[string]*group), inputs: make([]input, len(s.aggs))}
+	st := &State{spec: s, machine: m, groups: groups, inputs: make([]input, len(s.aggs))}
 	st.heap.grace = s.win.grace
 	return st
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
+	"github.com/conveyor-dev/conveyor/transforms/state"
 )
 
 // ErrLate is returned, wrapped with the record's timestamp and the window,
@@ -37,9 +38,9 @@ type State struct {
 	machine *expression.Machine
 	env     expression.Env
 
-	groups map[string]*group
-	heap   closeHeap // open windows by close time; empty without windows
-	n      int       // windows held (groups without windows)
+	groups state.Store // group key → *group
+	heap   closeHeap   // open windows by close time; empty without windows
+	n      int         // windows held (groups without windows)
 
 	hasTime bool
 	now     int64  // stream time: the latest timestamp added, in ms
@@ -171,10 +172,17 @@ func (st *State) accept(ts int64) {
 	st.seq++
 }
 
+// group returns gk's group, nil when it has none.
+func (st *State) group(gk []byte) *group {
+	g, _ := st.groups.Get(gk)
+	gr, _ := g.(*group)
+	return gr
+}
+
 func (st *State) newGroup(gk []byte) *group {
 	key := string(gk)
 	g := &group{key: key, kb: []byte(key)}
-	st.groups[key] = g
+	st.groups.Put(g.kb, g)
 	return g
 }
 
@@ -185,7 +193,7 @@ func (st *State) newWindow(g *group, start, end, ts int64) *window {
 }
 
 func (st *State) addUnwindowed(gk []byte, ts int64, out []Output, changes []Change) ([]Output, []Change, error) {
-	g := st.groups[string(gk)]
+	g := st.group(gk)
 	if g != nil {
 		if err := st.check(g.wins[0].accs); err != nil {
 			return out, changes, err
@@ -204,7 +212,7 @@ func (st *State) addUnwindowed(gk []byte, ts int64, out []Output, changes []Chan
 // addFixed adds a record to its tumbling or hopping windows.
 func (st *State) addFixed(gk []byte, ts int64, out []Output, changes []Change) ([]Output, []Change, error) {
 	ws := &st.spec.win
-	g := st.groups[string(gk)]
+	g := st.group(gk)
 	st.starts = ws.starts(ts, st.starts[:0])
 	st.targets = st.targets[:0]
 	defer func() { clear(st.targets) }()
@@ -257,7 +265,7 @@ func (st *State) addFixed(gk []byte, ts int64, out []Output, changes []Change) (
 // merging the sessions it bridges.
 func (st *State) addSession(gk []byte, ts int64, out []Output, changes []Change) ([]Output, []Change, error) {
 	gap := st.spec.win.size
-	g := st.groups[string(gk)]
+	g := st.group(gk)
 	lo, hi := 0, 0
 	if g != nil {
 		lo, hi = g.sessionRange(ts, gap)
@@ -369,7 +377,7 @@ func (st *State) unlink(w *window) {
 	st.heap.drop(w)
 	w.g.remove(w)
 	if len(w.g.wins) == 0 {
-		delete(st.groups, w.g.key)
+		st.groups.Delete(w.g.kb)
 	}
 	st.n--
 }

@@ -264,8 +264,8 @@ func TestFinalOnce(t *testing.T) {
 				t.Fatalf("only %d windows emitted", len(seen))
 			}
 			// What is still open holds the rest.
-			for _, g := range st.groups {
-				for _, w := range g.wins {
+			for _, g := range st.groups.All() {
+				for _, w := range g.(*group).wins {
 					for _, x := range w.accs[1].list {
 						counted[x.(int64)]++
 					}

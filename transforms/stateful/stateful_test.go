@@ -1,4 +1,4 @@
-package engine
+package stateful
 
 import (
 	"testing"
@@ -6,6 +6,7 @@ import (
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
+	"github.com/conveyor-dev/conveyor/transforms/state"
 )
 
 // TestJoinPassesTombstones: a join has no field to put a row in on a
@@ -13,7 +14,7 @@ import (
 // row for its key, and the steps after it pass it too.
 func TestJoinPassesTombstones(t *testing.T) {
 	for _, typ := range []string{"inner", "left"} {
-		st := testStageState(t, `pipeline: j
+		st := testRunner(t, `pipeline: j
 kafka: {brokers: embedded}
 transforms:
   t:
@@ -23,10 +24,10 @@ transforms:
       - set: {n: 1}
     to: out
 `)
-		ps := st.partition(0)
-		applyTable(ps.tables["users"], []byte("known"), map[string]any{"name": "ann"})
+		ps := st.Partition(0)
+		ps.ApplyTableRow("users", []byte("known"), map[string]any{"name": "ann"})
 		for _, key := range []string{"known", "unknown"} {
-			out, _, err := st.run(ps, &record.Record{Key: []byte(key), Value: nil})
+			out, _, err := st.Run(ps, &record.Record{Key: []byte(key), Value: nil})
 			if err != nil {
 				t.Fatalf("%s join, key %s: %v", typ, key, err)
 			}
@@ -37,18 +38,18 @@ transforms:
 	}
 }
 
-// testStageState compiles the stateful steps of the first transform of a
-// pipeline file, for tests and benchmarks of the per-record path.
-func testStageState(tb testing.TB, yaml string) *stageState {
+// testRunner compiles the stateful steps of the first transform of a
+// pipeline file, for tests of the per-record path.
+func testRunner(tb testing.TB, yaml string) *Runner {
 	tb.Helper()
 	p, err := pipeline.Parse("t.yaml", []byte(yaml), pipeline.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var errs pipeline.Errors
-	pl := compileStateful(&p.Transforms[0], expression.Options{}, &errs)
+	pl := Compile(&p.Transforms[0], expression.Options{}, &errs)
 	if err := errs.Err(); err != nil {
 		tb.Fatal(err)
 	}
-	return newStageState(pl, expression.Options{})
+	return pl.NewRunner(expression.Options{}, state.Memory)
 }
