@@ -13,9 +13,6 @@ import (
 	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 )
 
-// DefaultCursorTopic is where cursors live unless a pipeline names another.
-const DefaultCursorTopic = "conveyor-cursors"
-
 // loadCursorRetrying retries loadCursor while the broker is still settling
 // a topic it just created (no leader yet) or is briefly unavailable.
 func loadCursorRetrying(ctx context.Context, cm kafka.ConfigMap, topic, key string) ([]byte, error) {

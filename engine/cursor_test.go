@@ -72,7 +72,7 @@ func TestCursorSurvivesRestart(t *testing.T) {
 		}
 	}
 	run(50)
-	cursors := kafkatest.ReadAll(t, brokers, engine.DefaultCursorTopic, 10*time.Second)
+	cursors := kafkatest.ReadAll(t, brokers, pipeline.DefaultCursorTopic, 10*time.Second)
 	last := cursors[len(cursors)-1]
 	if string(last.Key) != "cursor/rows" || string(last.Value) != `{"inc":50}` {
 		t.Fatalf("stored cursor %s=%s, want cursor/rows={\"inc\":50}", last.Key, last.Value)

@@ -342,7 +342,7 @@ func cursorTopicOf(p *pipeline.Config) string {
 	if p.CursorTopic != "" {
 		return p.CursorTopic
 	}
-	return DefaultCursorTopic
+	return pipeline.DefaultCursorTopic
 }
 
 func ensureTopics(ctx context.Context, pp *pipelinePlan, brokers string, log *slog.Logger) error {
