@@ -181,14 +181,15 @@ func stoppedIsNil(err error) error {
 }
 
 // clearBatch starts a new batch: in the same slice when handle is done
-// with the old one.
+// with the old one, else in a new one sized like the last, so under load a
+// full batch is one allocation rather than a slice grown by doubling.
 func (l *consumer) clearBatch() {
 	if l.syncHandle {
 		clear(l.batch)
 		l.batch = l.batch[:0]
 		return
 	}
-	l.batch = nil
+	l.batch = make([]item, 0, len(l.batch))
 }
 
 func (l *consumer) warn(what string, err error) {
