@@ -189,26 +189,7 @@ func (x *txnTransform) handleOne(ctx context.Context, m *kafka.Message) error {
 	if len(x.outs) == 0 {
 		x.counters.Filtered.Add(1)
 	}
-	for _, o := range x.outs {
-		out, err := x.toMessage(o, x.to)
-		if err == nil {
-			err = x.p.Produce(ctx, out)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return errInterrupted
-			}
-			if errors.Is(err, errTxnAborted) {
-				return err // the transaction, not the record, failed
-			}
-			if err := x.bad(ctx, m, "encode or produce", err); err != nil {
-				return err
-			}
-			continue
-		}
-		x.counters.Out.Add(1)
-	}
-	return nil
+	return x.emit(ctx, m, x.outs)
 }
 
 // bad applies on_error inside the transaction: a dead letter commits with

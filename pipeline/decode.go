@@ -398,7 +398,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		}
 		if fv := v.FieldByIndex(f.index); f.def != "" && (!seen[f.name] || fv.Kind() == reflect.String && fv.String() == "") {
 			if err := decodeDefault(f.def, fv); err != nil {
-				panic(fmt.Sprintf("pipeline: default of %s: %v", join(path, f.name), err)) // Options reports it first
+				panic(fmt.Sprintf("pipeline: default of %s: %v", join(path, f.name), err)) // Keys, which Registry.Check calls in the tests, reports it first
 			}
 		}
 	}

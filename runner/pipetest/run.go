@@ -339,11 +339,9 @@ func (r *caseRun) sources(p *pipeline.Config) ([]pathWatch, time.Duration) {
 		w := &sourceWatch{name: s.Name, kind: s.Connector.Kind}
 		if spec, _ := r.opts.Registry.Source(s.Connector.Kind); spec.Caps.EndsWith != "" {
 			ends := spec.Caps.EndsWith
-			var g struct {
-				N int64 `yaml:"n"`
-			}
-			_ = pipeline.Decode(renamed(only(s.Connector, ends), "n"), r.lookup, &g)
-			if g.N <= 0 {
+			var g map[string]int64
+			_ = pipeline.Decode(only(s.Connector, ends), r.lookup, &g)
+			if g[ends] <= 0 {
 				r.res.fail("%s: source %s never finishes: disable it (disable: [%s]) or give it a %s", s.Pos, s.Name, s.Name, ends)
 			}
 			w.finite = true
@@ -358,17 +356,6 @@ func (r *caseRun) sources(p *pipeline.Config) ([]pathWatch, time.Duration) {
 		out = append(out, pathWatch{s.Connector.Path, w})
 	}
 	return out, quiet
-}
-
-// renamed is c, holding one key at most (see only), with that key renamed
-// to key.
-func renamed(c pipeline.Connector, key string) pipeline.Connector {
-	if c.Node != nil && len(c.Node.Content) == 2 {
-		k := *c.Node.Content[0]
-		k.Value = key
-		c.Node.Content = []*yaml.Node{&k, c.Node.Content[1]}
-	}
-	return c
 }
 
 // only is c with just the key named (if present), so decoding it into a
