@@ -70,7 +70,7 @@ func (v *Start) decodeNode(d *decoder, n *yaml.Node, path string) {
 }
 
 func (v *Format) decodeNode(d *decoder, n *yaml.Node, path string) {
-	decodeEnum(d, n, path, v, "json", "string", "bytes")
+	decodeEnum(d, n, path, v, FormatJSON, FormatString, FormatBytes, FormatAvro, FormatJSONSchema, FormatProtobuf)
 }
 
 func (v *Topics) decodeNode(d *decoder, n *yaml.Node, path string) {

@@ -162,7 +162,7 @@ func (g *schemaGen) value(t reflect.Type) map[string]any {
 	case reflect.TypeFor[Start]():
 		return enum(Earliest, Latest)
 	case reflect.TypeFor[Format]():
-		return enum[Format]("json", "string", "bytes")
+		return enum[Format](FormatJSON, FormatString, FormatBytes, FormatAvro, FormatJSONSchema, FormatProtobuf)
 	case reflect.TypeFor[ListenAddr]():
 		return map[string]any{"type": "string", "description": "host:port"}
 	case reflect.TypeFor[TopicDecls]():

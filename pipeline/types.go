@@ -18,6 +18,7 @@ type Config struct {
 	ShutdownTimeout Duration       `yaml:"shutdown_timeout"`
 	Vars            map[string]any `yaml:"vars"`
 	Kafka           Kafka          `yaml:"kafka"`
+	SchemaRegistry  SchemaRegistry `yaml:"schema_registry"`
 	Metrics         Metrics        `yaml:"metrics"`
 	Topics          TopicDecls     `yaml:"topics"`
 	Sources         []Source       `yaml:"sources"`
@@ -48,6 +49,22 @@ type Kafka struct {
 	Pos     Pos
 }
 
+// SchemaRegistry is the Confluent-compatible registry that the avro,
+// json_schema and protobuf formats read and register schemas in. Its
+// secrets never appear in messages.
+type SchemaRegistry struct {
+	URL         string    `yaml:"url" doc:"the registry's base URL, such as http://registry:8081; mock:// is an in-process registry for demos and tests"`
+	BasicAuth   BasicAuth `yaml:"basic_auth" doc:"HTTP basic authentication"`
+	BearerToken string    `yaml:"bearer_token" doc:"a static bearer token"`
+	Pos         Pos
+}
+
+// BasicAuth is a user name and password for HTTP basic authentication.
+type BasicAuth struct {
+	Username string `yaml:"username" conf:"required"`
+	Password string `yaml:"password"`
+}
+
 // TopicDecls are the topics a file declares, by name. Unlike other keys,
 // the names may come from the environment (${VAR}), as the topic names in
 // from: and to: may: a topic named by a variable can be declared too.
@@ -58,7 +75,16 @@ type Topic struct {
 	Partitions        int               `yaml:"partitions"`
 	ReplicationFactor int               `yaml:"replication_factor"`
 	Config            map[string]string `yaml:"config"`
-	Pos               Pos
+	// Format is how the topic's values are encoded; a stage's format applies
+	// to topics that do not declare one.
+	Format Format `yaml:"format"`
+	// KeyFormat is how its keys are encoded; empty: raw bytes.
+	KeyFormat Format `yaml:"key_format"`
+	// ValueSchema and KeySchema are schema files (under schemas/, relative
+	// to the pipeline file) that writers serialize with and checks read.
+	ValueSchema string `yaml:"value_schema"`
+	KeySchema   string `yaml:"key_schema"`
+	Pos         Pos
 }
 
 // StageKafka is a stage's own librdkafka properties, layered over kafka.config.
@@ -160,8 +186,24 @@ const (
 	Latest   Start = "latest"
 )
 
-// Format is a value encoding: json, string or bytes.
+// Format is a value encoding: json, string, bytes, or one written through
+// a schema registry: avro, json_schema, protobuf.
 type Format string
+
+// The formats.
+const (
+	FormatJSON       Format = "json"
+	FormatString     Format = "string"
+	FormatBytes      Format = "bytes"
+	FormatAvro       Format = "avro"
+	FormatJSONSchema Format = "json_schema"
+	FormatProtobuf   Format = "protobuf"
+)
+
+// Registered reports whether the format goes through a schema registry.
+func (f Format) Registered() bool {
+	return f == FormatAvro || f == FormatJSONSchema || f == FormatProtobuf
+}
 
 // Topics is a list of topic names; YAML accepts one name or a list.
 type Topics []string
