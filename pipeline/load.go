@@ -146,6 +146,8 @@ func Parse(file string, src []byte, opts Options) (*Config, error) {
 	d.decode(root, "", reflect.ValueOf(p).Elem())
 	p.locate(d, root)
 	p.validate(d)
+	p.loadSchemas(d)
+	p.checkRegistry(d)
 	p.failed = map[string]bool{}
 	for _, e := range d.errs {
 		p.failed[e.Path] = true

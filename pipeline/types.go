@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"gopkg.in/yaml.v3"
+
+	"github.com/conveyor-dev/conveyor/serde"
 )
 
 // DefaultCursorTopic is where sources with a cursor keep it unless the
@@ -84,7 +86,9 @@ type Topic struct {
 	// to the pipeline file) that writers serialize with and checks read.
 	ValueSchema string `yaml:"value_schema"`
 	KeySchema   string `yaml:"key_schema"`
-	Pos         Pos
+	// Value and Key are the parsed schema files.
+	Value, Key serde.Schema
+	Pos        Pos
 }
 
 // StageKafka is a stage's own librdkafka properties, layered over kafka.config.

@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/serde"
+)
+
+// loadSchemas reads the schema files the topics declare, relative to the
+// pipeline file, and settles each topic's formats: a schema file without a
+// format implies the file's (.avsc avro, .proto protobuf); a .json file
+// beside format json types a plain JSON topic for checks only.
+func (p *Config) loadSchemas(d *decoder) {
+	for name, t := range p.Topics {
+		path := "topics." + name
+		t.Value = p.readSchema(d, path+".value_schema", t.ValueSchema, &t.Format)
+		t.Key = p.readSchema(d, path+".key_schema", t.KeySchema, &t.KeyFormat)
+		p.Topics[name] = t
+	}
+	if p.SchemaRegistry.URL == "" && !d.failed("schema_registry.url") {
+		if at, set := p.Positions["schema_registry"]; set {
+			d.errs.Addf(at, "schema_registry.url", "missing: the registry's URL, such as http://registry:8081")
+		}
+	}
+}
+
+func (p *Config) readSchema(d *decoder, path, file string, format *Format) serde.Schema {
+	if file == "" || d.failed(path) {
+		return nil
+	}
+	at := p.Positions.Of(path, Pos{File: d.file, Line: 1, Col: 1})
+	full := file
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(filepath.Dir(d.file), file)
+	}
+	kind, err := serde.FormatOf(file)
+	if err != nil {
+		d.errs.Add(at, path, err)
+		return nil
+	}
+	want := Format(kind)
+	switch {
+	case *format == "":
+		*format = want
+	case *format == FormatJSON && want == FormatJSONSchema:
+		// A JSON Schema types a plain JSON topic: checked, not registered.
+	case *format != want:
+		d.errs.Addf(at, path, "a %s schema does not fit format %s", kind, *format)
+		return nil
+	}
+	s, err := serde.ReadFile(full)
+	if err != nil {
+		d.errs.Add(at, path, err)
+		return nil
+	}
+	return s
+}
+
+// ValueType is what the schema declared for topic promises about its
+// values; Unknown when the topic has none.
+func (p *Config) ValueType(topic string) record.Type {
+	if t, ok := p.Topics[topic]; ok && t.Value != nil {
+		return t.Value.Type()
+	}
+	return record.Type{}
+}
+
+// TopicFormat is the format of topic's values as stage s sees it: the
+// topic's declared format, else the stage's.
+func (p *Config) TopicFormat(topic string, s *Stage) Format {
+	if t, ok := p.Topics[topic]; ok && t.Format != "" {
+		return t.Format
+	}
+	if s.Format == "" {
+		return FormatJSON
+	}
+	return s.Format
+}
+
+// UsesRegistry reports whether any stage or topic of the pipeline has a
+// format written through a schema registry.
+func (p *Config) UsesRegistry() bool {
+	for _, t := range p.Topics {
+		if t.Format.Registered() || t.KeyFormat.Registered() {
+			return true
+		}
+	}
+	for _, s := range p.stages() {
+		if s.Format.Registered() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Config) stages() []*Stage {
+	var out []*Stage
+	for i := range p.Sources {
+		out = append(out, &p.Sources[i].Stage)
+	}
+	for i := range p.Transforms {
+		out = append(out, &p.Transforms[i].Stage)
+	}
+	for i := range p.Sinks {
+		out = append(out, &p.Sinks[i].Stage)
+	}
+	return out
+}
+
+// checkRegistry reports formats that need a registry the file lacks.
+func (p *Config) checkRegistry(d *decoder) {
+	if p.SchemaRegistry.URL != "" || p.Positions["schema_registry"] != (Pos{}) {
+		return
+	}
+	for name, t := range p.Topics {
+		for _, f := range []struct {
+			key    string
+			format Format
+		}{{"format", t.Format}, {"key_format", t.KeyFormat}} {
+			if f.format.Registered() {
+				path := "topics." + name + "." + f.key
+				d.errs.Add(p.Positions.Of(path, t.Pos), path, fmt.Errorf("format %s needs schema_registry: {url: ...} at the top of the file (mock:// for an in-process registry)", f.format))
+			}
+		}
+	}
+	for _, s := range p.stages() {
+		if s.Format.Registered() {
+			path := s.Path + ".format"
+			d.errs.Add(p.Positions.Of(path, s.Pos), path, fmt.Errorf("format %s needs schema_registry: {url: ...} at the top of the file (mock:// for an in-process registry)", s.Format))
+		}
+	}
+}
