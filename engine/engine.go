@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/conveyor-dev/conveyor/kafka/topic"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
+	"github.com/conveyor-dev/conveyor/serde"
 	"github.com/conveyor-dev/conveyor/transforms"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
 	"github.com/conveyor-dev/conveyor/transforms/state"
@@ -63,6 +65,7 @@ type Plan struct {
 
 type pipelinePlan struct {
 	cfg       *pipeline.Config
+	registry  *serde.Registry // set by Run when the pipeline names one
 	sources   []*sourcePlan
 	transform []*transformPlan
 	sinks     []*sinkPlan
@@ -224,6 +227,8 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	var reporters []*progress
+	regs := &registries{log: log}
+	var err error
 	for _, pp := range pl.pipelines {
 		p := pp.cfg
 		brokers := p.Kafka.Brokers
@@ -241,6 +246,9 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 				log.Warn("embedded broker started: its data lives in memory only and is lost when the runner stops", "address", b.Addr())
 			}
 			brokers = broker.Addr()
+		}
+		if pp.registry, err = regs.get(p.SchemaRegistry); err != nil {
+			return err
 		}
 		if err := ensureTopics(ctx, pp, brokers, log); err != nil {
 			return err
@@ -284,7 +292,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 		}()
 		defer func() { close(stop); <-done }()
 	}
-	err := g.Wait()
+	err = g.Wait()
 	for _, r := range reporters {
 		r.report()
 	}
@@ -388,7 +396,15 @@ type runnable interface {
 
 func (s *stage) base() *stage { return s }
 
-func (pp *pipelinePlan) newStage(st *pipeline.Stage, kind, connector string, chain *transforms.Chain, health *connectors.Health, mon Monitor, log *slog.Logger) *stage {
+func (pp *pipelinePlan) newStage(st *pipeline.Stage, kind, connector string, chain *transforms.Chain, health *connectors.Health, mon Monitor, log *slog.Logger, topics ...string) (*stage, error) {
+	cs, err := newCodecs(pp.cfg, st, pp.registry, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kind, st.Name, err)
+	}
+	raw := record.Format(st.Format)
+	if st.Format.Registered() {
+		raw = record.JSON
+	}
 	s := &stage{
 		pipeline:  pp.cfg.Name,
 		file:      pp.cfg.File,
@@ -397,14 +413,18 @@ func (pp *pipelinePlan) newStage(st *pipeline.Stage, kind, connector string, cha
 		connector: connector,
 		delivery:  st.Delivery,
 		onError:   st.OnError,
-		format:    record.Format(st.Format),
+		codecs:    cs,
+		rawFormat: raw,
 		chain:     chain,
 		log:       log.With("stage", st.Name),
 		counters:  newCounters(health),
 		drain:     time.Duration(pp.cfg.ShutdownTimeout),
 	}
 	s.stats = &statsHandler{mon: mon, pipeline: s.pipeline, stage: s.name}
-	return s
+	if pp.registry != nil {
+		s.counters.registry = pp.registry
+	}
+	return s, nil
 }
 
 // info describes the stage to a Monitor.
@@ -442,7 +462,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		return cm
 	}
 	for _, sp := range pp.sources {
-		base := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
+		base, err := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log, sp.cfg.To)
+		if err != nil {
+			return nil, err
+		}
 		var leaseCM kafka.ConfigMap
 		shared := false
 		if sh, ok := sp.src.(connectors.Shared); ok && sh.Shared() && pp.cursorTopic() != "" {
@@ -480,7 +503,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		})
 	}
 	for _, tp := range pp.transform {
-		base := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, nil, mon, log)
+		base, err := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, nil, mon, log, append(slices.Clone(tp.cfg.From), tp.cfg.To)...)
+		if err != nil {
+			return nil, err
+		}
 		if tp.cfg.Delivery == pipeline.ExactlyOnce {
 			st := &tp.cfg.Stage
 			var kept *txnState
@@ -515,7 +541,10 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer, nil), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
 	}
 	for _, sp := range pp.sinks {
-		base := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log)
+		base, err := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log, sp.cfg.From...)
+		if err != nil {
+			return nil, err
+		}
 		if osink, ok := sp.sink.(connectors.OffsetSink); ok && sp.cfg.Delivery == pipeline.ExactlyOnce {
 			out = append(out, &sinkRun{stage: base, cfg: sp.cfg, sink: sp.sink,
 				consumerCM: consumerConfig(&sp.cfg.Stage, &sp.cfg.Consumer, map[string]string{"isolation.level": "read_committed"}),

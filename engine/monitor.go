@@ -54,6 +54,11 @@ func (c *Counters) NotReady() string {
 	if p := c.health.Problem(); p != "" {
 		return p
 	}
+	if c.registry != nil {
+		if err := c.registry.Health(); err != nil {
+			return "schema registry: " + err.Error()
+		}
+	}
 	if !c.ready.Load() {
 		return "starting: no partitions assigned yet, or the source not open"
 	}

@@ -129,8 +129,11 @@ func (r *ownStore) flush(ctx context.Context, batch []item) error {
 		}
 		o.Next = int64(m.TopicPartition.Offset) + 1
 		r.counters.In.Add(1)
-		rec, err := r.toRecord(m)
+		rec, err := r.toRecord(ctx, m)
 		if err != nil {
+			if stopped(err) {
+				return err
+			}
 			if err := r.reject(badRecord{rec: r.original(m), step: "decode", err: err}); err != nil {
 				return err
 			}

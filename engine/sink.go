@@ -38,8 +38,11 @@ func (p *sinkProc) process(ctx context.Context, batch []item) error {
 		}
 		live = append(live, it)
 		p.counters.In.Add(1)
-		rec, err := p.toRecord(it.m)
+		rec, err := p.toRecord(ctx, it.m)
 		if err != nil {
+			if stopped(err) {
+				return err
+			}
 			if err := p.bad(ctx, it, "decode", err); err != nil {
 				return err
 			}

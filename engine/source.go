@@ -70,10 +70,12 @@ func (s *sourceStage) run(ctx context.Context) error {
 				continue
 			}
 			for _, o := range outs {
-				m, err := s.toMessage(o, s.to)
-				if err != nil {
+				m, err := s.toMessage(bctx, o, s.to)
+				switch {
+				case err != nil && stopped(err):
+				case err != nil:
 					err = s.d.unsent(bctx, badRecord{rec: orig, step: "encode", err: err})
-				} else {
+				default:
 					err = s.d.send(bctx, m, orig)
 				}
 				if err != nil {
@@ -107,7 +109,7 @@ func (s *sourceStage) steps(w *transforms.Worker, r *record.Record, outs []*reco
 		return outs[:0], orig, &badRecord{rec: orig, step: "read", err: r.Err}
 	}
 	if r.Value == nil && r.Raw != nil {
-		v, err := s.format.Decode(r.Raw)
+		v, err := s.rawFormat.Decode(r.Raw)
 		if err != nil {
 			return outs[:0], orig, &badRecord{rec: orig, step: "decode", err: err}
 		}
@@ -133,7 +135,7 @@ func (s *sourceStage) original(r *record.Record) *record.Record {
 	}
 	c := copyRecord(r)
 	if c.Raw == nil && r.Value != nil && r.Err == nil {
-		c.Raw, _ = s.format.Encode(r.Value)
+		c.Raw, _ = s.rawFormat.Encode(r.Value)
 	}
 	return c
 }

@@ -33,9 +33,12 @@ type Counters struct {
 
 	ready  atomic.Bool
 	health *connectors.Health // nil for stages without connectors
-	lag    atomic.Int64
-	batch  Observer // seconds to process a batch (a transaction's work, a sink write)
-	commit Observer // seconds to commit (offsets, a transaction, a sink's offsets with its rows)
+	// registry is the schema registry the stage's codecs wait for; nil
+	// when it uses none.
+	registry interface{ Health() error }
+	lag      atomic.Int64
+	batch    Observer // seconds to process a batch (a transaction's work, a sink write)
+	commit   Observer // seconds to commit (offsets, a transaction, a sink's offsets with its rows)
 }
 
 // Dead-letter headers. The original key, value and headers are kept; these
@@ -60,7 +63,11 @@ type stage struct {
 	connector string // the source's or sink's connector kind
 	delivery  pipeline.Delivery
 	onError   pipeline.OnError
-	format    record.Format
+	codecs    *codecs
+	// rawFormat decodes the bytes a source read (file lines): the stage's
+	// format, except that lines are JSON where the stage writes a
+	// registered format.
+	rawFormat record.Format
 	chain     *transforms.Chain
 	log       *slog.Logger
 	counters  *Counters
@@ -153,7 +160,7 @@ func (s *stage) deadLetter(b badRecord) *kafka.Message {
 	add(HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
 	return &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Key:            b.rec.Key,
+		Key:            b.rec.OriginalKey(),
 		Value:          b.rec.Raw,
 		Headers:        hs,
 	}
@@ -188,8 +195,9 @@ func (s *stage) logDrop(b badRecord) {
 }
 
 // toRecord decodes a consumed message. On a decode error the record is
-// still returned (with Raw set) so it can be dead-lettered.
-func (s *stage) toRecord(m *kafka.Message) (*record.Record, error) {
+// still returned (with Raw set) so it can be dead-lettered; an error for
+// which stopped is true is not the record's fault.
+func (s *stage) toRecord(ctx context.Context, m *kafka.Message) (*record.Record, error) {
 	r := &record.Record{
 		Key:       m.Key,
 		Raw:       m.Value,
@@ -204,7 +212,18 @@ func (s *stage) toRecord(m *kafka.Message) (*record.Record, error) {
 			r.Headers[i] = record.Header{Key: h.Key, Value: h.Value}
 		}
 	}
-	v, err := s.format.Decode(m.Value)
+	tc, err := s.codecs.of(r.Topic)
+	if err != nil {
+		return r, err
+	}
+	if tc.key != nil && m.Key != nil {
+		k, err := tc.key.DecodeKey(ctx, m.Key)
+		if err != nil {
+			return r, fmt.Errorf("key: %w", err)
+		}
+		r.Key, r.RawKey = k, m.Key
+	}
+	v, err := tc.value.Decode(ctx, m.Value)
 	if err != nil {
 		return r, err
 	}
@@ -214,17 +233,27 @@ func (s *stage) toRecord(m *kafka.Message) (*record.Record, error) {
 
 // toMessage encodes an output record for topic (unless the record names its
 // own destination).
-func (s *stage) toMessage(r *record.Record, topic string) (*kafka.Message, error) {
+func (s *stage) toMessage(ctx context.Context, r *record.Record, topic string) (*kafka.Message, error) {
 	if r.To != "" {
 		topic = r.To
 	}
-	v, err := s.format.Encode(r.Value)
+	tc, err := s.codecs.of(topic)
 	if err != nil {
 		return nil, err
 	}
+	v, err := tc.value.Encode(ctx, r.Value)
+	if err != nil {
+		return nil, err
+	}
+	key := r.Key
+	if tc.key != nil && key != nil {
+		if key, err = tc.key.EncodeKey(ctx, key); err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+	}
 	m := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Key:            r.Key,
+		Key:            key,
 		Value:          v,
 		Timestamp:      r.Timestamp,
 	}

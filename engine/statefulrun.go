@@ -108,11 +108,14 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 		switch {
 		case s.plan.IsTable(t):
 			end, err := readPartition(ctx, s.readCM, t, p, kafka.OffsetBeginning, -1, func(m *kafka.Message) error {
-				v, err := x.format.Decode(m.Value)
+				k, v, err := x.decodeRow(ctx, m)
 				if err != nil {
+					if stopped(err) {
+						return err
+					}
 					return x.badRow(m, tp.Offset, err)
 				}
-				ps.ApplyTableRow(t, m.Key, v)
+				ps.ApplyTableRow(t, k, v)
 				return nil
 			})
 			if err != nil {
@@ -125,8 +128,11 @@ func (x *txnTransform) restore(c *kafka.Consumer, parts []kafka.TopicPartition) 
 			}
 			fromWith := t == with
 			_, err := readPartition(ctx, s.readCM, t, p, kafka.OffsetBeginning, int64(tp.Offset), func(m *kafka.Message) error {
-				rec, err := x.toRecord(m)
+				rec, err := x.toRecord(ctx, m)
 				if err != nil {
+					if stopped(err) {
+						return err
+					}
 					return x.badRow(m, tp.Offset, err)
 				}
 				s.run.JoinTables(ps, rec, fromWith)
@@ -177,15 +183,21 @@ func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) err
 	t, p := *m.TopicPartition.Topic, m.TopicPartition.Partition
 	ps := s.run.Partition(p)
 	if s.plan.IsTable(t) {
-		v, err := x.format.Decode(m.Value)
+		k, v, err := x.decodeRow(ctx, m)
 		if err != nil {
+			if stopped(err) {
+				return err
+			}
 			return x.bad(ctx, m, "decode", err)
 		}
-		ps.ApplyTableRow(t, m.Key, v)
+		ps.ApplyTableRow(t, k, v)
 		return nil
 	}
-	rec, err := x.toRecord(m)
+	rec, err := x.toRecord(ctx, m)
 	if err != nil {
+		if stopped(err) {
+			return err
+		}
 		return x.bad(ctx, m, "decode", err)
 	}
 	if with, ok := s.plan.JoinsTables(); ok {
@@ -223,7 +235,7 @@ func (x *txnTransform) handleStateful(ctx context.Context, m *kafka.Message) err
 // emit produces the outputs of input m in the open transaction.
 func (x *txnTransform) emit(ctx context.Context, m *kafka.Message, outs []*record.Record) error {
 	for _, o := range outs {
-		out, err := x.toMessage(o, x.to)
+		out, err := x.toMessage(ctx, o, x.to)
 		if err == nil {
 			err = x.p.Produce(ctx, out)
 		}

@@ -178,8 +178,11 @@ func (x *txnTransform) handleOne(ctx context.Context, m *kafka.Message) error {
 		return x.handleStateful(ctx, m)
 	}
 
-	rec, err := x.toRecord(m)
+	rec, err := x.toRecord(ctx, m)
 	if err != nil {
+		if stopped(err) {
+			return err
+		}
 		return x.bad(ctx, m, "decode", err)
 	}
 	x.outs, err = x.w.Apply(rec, x.outs[:0])

@@ -44,8 +44,11 @@ func (p *transformProc) one(ctx context.Context, it item) error {
 	if p.copyOnly {
 		return p.copy(ctx, it)
 	}
-	rec, err := p.toRecord(it.m)
+	rec, err := p.toRecord(ctx, it.m)
 	if err != nil {
+		if stopped(err) {
+			return err
+		}
 		return p.bad(ctx, it, "decode", err)
 	}
 	p.outs, err = p.w.Apply(rec, p.outs[:0])
@@ -56,8 +59,11 @@ func (p *transformProc) one(ctx context.Context, it item) error {
 		p.counters.Filtered.Add(1)
 	}
 	for _, o := range p.outs {
-		m, err := p.toMessage(o, p.to)
+		m, err := p.toMessage(ctx, o, p.to)
 		if err != nil {
+			if stopped(err) {
+				return err
+			}
 			if err := p.bad(ctx, it, "encode", err); err != nil {
 				return err
 			}

@@ -17,9 +17,12 @@ type Header struct {
 // json.Number holding the digits of an integer beyond int64), for string a
 // string, for bytes a []byte. A nil Value is a tombstone.
 type Record struct {
-	Key       []byte // nil is a null key
-	Value     any
-	Raw       []byte // the value bytes as read, kept for dead letters
+	Key   []byte // nil is a null key
+	Value any
+	Raw   []byte // the value bytes as read, kept for dead letters
+	// RawKey is the key's bytes as read when the key was decoded from a
+	// format (key_format), kept for dead letters; nil when Key is as read.
+	RawKey    []byte
 	Headers   []Header
 	Topic     string
 	Partition int32
@@ -36,6 +39,14 @@ type Record struct {
 	// not its steps, so one bad record neither stops nor stalls a source
 	// unless on_error is fail.
 	Err error
+}
+
+// OriginalKey is the key as read: RawKey when the key was decoded.
+func (r *Record) OriginalKey() []byte {
+	if r.RawKey != nil {
+		return r.RawKey
+	}
+	return r.Key
 }
 
 // Header returns the value of the last header named key, and whether it exists.
