@@ -70,6 +70,14 @@ type Source interface {
 	Read(ctx context.Context, emit Emit) error
 }
 
+// Typed is implemented by sources that know their values' types (a SQL
+// source, from its columns), so a stage writing a schema'd format can
+// derive the schema. ValueType describes the records of the batch being
+// emitted; it is called on the goroutine that emits.
+type Typed interface {
+	ValueType() record.Type
+}
+
 // Emit hands a batch to the stage; it blocks while the stage is busy, which
 // is how a source feels backpressure. cursor may be nil.
 type Emit func(ctx context.Context, batch []*record.Record, cursor []byte) error

@@ -466,6 +466,11 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		if err != nil {
 			return nil, err
 		}
+		if to := sp.cfg.To; p.TopicFormat(to, &sp.cfg.Stage) == pipeline.FormatAvro && p.Topics[to].Value == nil {
+			// No schema file: derive one from the records, as Connect's
+			// JDBC source does from a table.
+			base.codecs.fixed[to].value = newDerivedAvro(to, pp.registry, sp.src)
+		}
 		var leaseCM kafka.ConfigMap
 		shared := false
 		if sh, ok := sp.src.(connectors.Shared); ok && sh.Shared() && pp.cursorTopic() != "" {

@@ -27,7 +27,14 @@ type Source struct {
 	db      *sqlx.DB
 	cur     cursor
 	now     func() time.Time
+	typ     record.Type // the columns of the last query, see ValueType
 }
+
+// ValueType describes the rows being emitted, from their columns' database
+// types, as the values convert them (see convert): decimals, dates and
+// binary columns are text, timestamps time; a column the driver does not
+// describe is Unknown.
+func (s *Source) ValueType() record.Type { return s.typ }
 
 // Spec declares the SQL source.
 func Spec() connectors.SourceSpec {
@@ -218,8 +225,13 @@ func (s *Source) poll(ctx context.Context, emit connectors.Emit) (rows int, err 
 	names := make([]string, len(types))
 	kinds := make([]kind, len(types))
 	incAt, tsAt := -1, -1
+	s.typ = record.Type{Kind: record.Object, Fields: make([]record.Field, len(types))}
 	for i, t := range types {
 		names[i], kinds[i] = t.Name(), kindOf(t.DatabaseTypeName())
+		s.typ.Fields[i] = record.Field{Name: t.Name(), Type: columnType(t.DatabaseTypeName(), kinds[i])}
+		if null, ok := t.Nullable(); null || !ok {
+			s.typ.Fields[i].Type.Nullable = true
+		}
 		switch t.Name() {
 		case s.cfg.IncrementingColumn:
 			incAt = i

@@ -49,6 +49,27 @@ func kindOf(dbType string) kind {
 	return kindAuto
 }
 
+// columnType is the type of a column's record values (see convert).
+func columnType(dbType string, k kind) record.Type {
+	switch k {
+	case kindDecimal, kindBytes, kindDate, kindText:
+		return record.Type{Kind: record.Text}
+	case kindTime:
+		return record.Type{Kind: record.Time}
+	case kindInt:
+		return record.Type{Kind: record.Int}
+	case kindFloat:
+		return record.Type{Kind: record.Float}
+	case kindJSON:
+		return record.Type{}
+	}
+	switch t := strings.ToUpper(dbType); {
+	case t == "BOOL" || t == "BOOLEAN":
+		return record.Type{Kind: record.Bool}
+	}
+	return record.Type{}
+}
+
 // convert maps one scanned value to a record value. The mapping is the same
 // for every driver: integers int64, decimals exact strings, floats float64,
 // booleans bool, text strings, timestamps RFC 3339 UTC strings, dates
