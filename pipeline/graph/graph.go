@@ -87,9 +87,10 @@ type Stage struct {
 	Connector string
 	Detail    string
 	Delivery  pipeline.Delivery
-	Group     string // consuming stages only
-	Reads     []Edge // From and Table edges, in file order
-	Writes    []Edge // To, DeadLetter, Changelog and Cursor edges (Dynamic ones are in Routes)
+	Format    pipeline.Format // the stage's format for topics that declare none
+	Group     string          // consuming stages only
+	Reads     []Edge          // From and Table edges, in file order
+	Writes    []Edge          // To, DeadLetter, Changelog and Cursor edges (Dynamic ones are in Routes)
 	Routes    []Route
 }
 
@@ -229,7 +230,7 @@ func (g *Graph) stage(gp *Pipeline, p *pipeline.Config, kind Kind, s *pipeline.S
 	if delivery == "" {
 		delivery = p.Delivery
 	}
-	st := &Stage{Pipeline: p.Name, Kind: kind, Name: s.Name, Delivery: delivery}
+	st := &Stage{Pipeline: p.Name, Kind: kind, Name: s.Name, Delivery: delivery, Format: s.Format}
 	gp.Stages = append(gp.Stages, st)
 	return st
 }

@@ -3,7 +3,11 @@ package graph
 import (
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"strings"
+
+	"github.com/conveyor-dev/conveyor/pipeline"
 )
 
 // Text writes the graph for people: each pipeline's stages with what they
@@ -125,6 +129,46 @@ func (t *Topic) attrs() []string {
 		out = append(out, "created by the runner")
 	default:
 		out = append(out, "not declared")
+	}
+	return append(out, t.formats()...)
+}
+
+// formats describes how the topic's records are encoded, when not plain
+// JSON: the declared format and schema files, else the formats of the
+// stages that read and write it.
+func (t *Topic) formats() []string {
+	var out []string
+	if d := t.Declared; d != nil && (d.Format != "" || d.KeyFormat != "") {
+		if d.Format != "" && d.Format != pipeline.FormatJSON || d.ValueSchema != "" {
+			f := "format " + string(d.Format)
+			if d.ValueSchema != "" {
+				f += " (" + d.ValueSchema + ")"
+			}
+			out = append(out, f)
+		}
+		if d.KeyFormat != "" {
+			f := "keys " + string(d.KeyFormat)
+			if d.KeySchema != "" {
+				f += " (" + d.KeySchema + ")"
+			}
+			out = append(out, f)
+		}
+		if d.Format != "" {
+			return out
+		}
+	}
+	seen := map[pipeline.Format]bool{}
+	var fs []string
+	for _, u := range append(slices.Clone(t.Writers), t.Readers...) {
+		if u.Kind != From && u.Kind != To && u.Kind != Table || u.Stage.Format == "" || u.Stage.Format == pipeline.FormatJSON || seen[u.Stage.Format] {
+			continue
+		}
+		seen[u.Stage.Format] = true
+		fs = append(fs, string(u.Stage.Format))
+	}
+	if len(fs) > 0 {
+		sort.Strings(fs)
+		out = append(out, "format "+strings.Join(fs, " or "))
 	}
 	return out
 }
