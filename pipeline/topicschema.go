@@ -64,7 +64,23 @@ func (p *Config) ValueType(topic string) record.Type {
 	if t, ok := p.Topics[topic]; ok && t.Value != nil {
 		return t.Value.Type()
 	}
-	return record.Type{}
+	return p.types[topic]
+}
+
+// SetValueType types a topic that has no schema file, from a schema found
+// elsewhere (a registry's latest version, for runner check --registry).
+func (p *Config) SetValueType(topic string, t record.Type) {
+	if p.types == nil {
+		p.types = map[string]record.Type{}
+	}
+	p.types[topic] = t
+}
+
+// HasValueType reports whether topic has a type from a schema file or
+// SetValueType.
+func (p *Config) HasValueType(topic string) bool {
+	_, ok := p.types[topic]
+	return ok || p.Topics[topic].Value != nil
 }
 
 // TopicFormat is the format of topic's values as stage s sees it: the

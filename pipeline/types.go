@@ -3,6 +3,7 @@ package pipeline
 import (
 	"gopkg.in/yaml.v3"
 
+	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/serde"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	namePos Pos
 	// failed holds the paths loading reported problems at.
 	failed map[string]bool
+	// types are topic types from elsewhere than schema files (SetValueType).
+	types map[string]record.Type
 	// deliverySet tells an explicit pipeline delivery from the default.
 	deliverySet bool
 }

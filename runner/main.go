@@ -73,6 +73,7 @@ type runCmd struct {
 
 type checkCmd struct {
 	pipelineFiles
+	Registry string `help:"A schema registry (Confluent API) to check against: topics without a schema file take their types from its subjects' latest versions, and the schemas stages would write must be compatible with the versions registered, under each subject's compatibility level. The files' schema_registry credentials apply when its url is this one." placeholder:"URL"`
 }
 
 // pipelineFiles are the pipeline files a command reads: given with -c, as
@@ -236,16 +237,21 @@ func versionString() string {
 
 // load reads and compiles pipelines; errors are config errors (exit 3).
 func load(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, error) {
-	plan, _, err := loadPipelines(paths, stdout, log)
+	plan, _, err := loadPipelines(paths, stdout, log, nil)
 	return plan, err
 }
 
-// loadPipelines is load that also returns the pipelines as loaded.
-func loadPipelines(paths []string, stdout io.Writer, log *slog.Logger) (*engine.Plan, []*pipeline.Config, error) {
+// loadPipelines is load that also returns the pipelines as loaded. prepare,
+// when set, sees the pipelines before they compile (their types may still
+// change) and reports problems of its own.
+func loadPipelines(paths []string, stdout io.Writer, log *slog.Logger, prepare func([]*pipeline.Config) pipeline.Errors) (*engine.Plan, []*pipeline.Config, error) {
 	reg := registry()
 	pipes, err := pipeline.Load(paths, pipeline.Options{Kinds: reg.Kinds()})
 	var errs pipeline.Errors
 	errs.Add(pipeline.Pos{}, "", err)
+	if prepare != nil && len(pipes) > 0 {
+		errs = append(errs, prepare(pipes)...)
+	}
 	var plan *engine.Plan
 	if len(pipes) > 0 {
 		plan, err = engine.Build(pipes, reg, connectors.Env{Lookup: os.LookupEnv, Log: log, Stdout: stdout})
@@ -289,6 +295,9 @@ func (f *pipelineFiles) validPaths() ([]string, error) {
 }
 
 func (c *checkCmd) run(stdout io.Writer) error {
+	if c.Registry != "" {
+		return c.withRegistry(stdout)
+	}
 	paths, err := c.validPaths()
 	if err != nil {
 		return err
@@ -307,7 +316,7 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
 	if err != nil {
 		return err
 	}
-	plan, pipes, err := loadPipelines(paths, stdout, log)
+	plan, pipes, err := loadPipelines(paths, stdout, log, nil)
 	if err != nil {
 		return err
 	}
