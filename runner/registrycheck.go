@@ -65,7 +65,6 @@ type registryCheck struct {
 	ctx   context.Context
 	reg   *serde.Registry
 	notes *[]string
-	typed map[string]bool // subjects already looked up
 }
 
 // pipeline checks one file's topics. A non-nil error is the registry
