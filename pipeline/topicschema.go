@@ -10,8 +10,9 @@ import (
 
 // loadSchemas reads the schema files the topics declare, relative to the
 // pipeline file, and settles each topic's formats: a schema file without a
-// format implies the file's (.avsc avro, .proto protobuf); a .json file
-// beside format json types a plain JSON topic for checks only.
+// format implies the file's (.avsc avro, .json json_schema, .proto
+// protobuf); beside format json, any schema file types a plain JSON topic
+// for checks only (nothing is registered or validated).
 func (p *Config) loadSchemas(d *decoder) {
 	for name, t := range p.Topics {
 		path := "topics." + name
@@ -44,8 +45,8 @@ func (p *Config) readSchema(d *decoder, path, file string, format *Format) serde
 	switch {
 	case *format == "":
 		*format = want
-	case *format == FormatJSON && want == FormatJSONSchema:
-		// A JSON Schema types a plain JSON topic: checked, not registered.
+	case *format == FormatJSON:
+		// The schema types a plain JSON topic: checked, not registered.
 	case *format != want:
 		d.errs.Addf(at, path, "a %s schema does not fit format %s", kind, *format)
 		return nil
