@@ -35,7 +35,12 @@ func TestDonutOrders(t *testing.T) {
 	name := unique("donut")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "donut.yaml")
-	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(src), "donut-orders", name)), 0o644); err != nil {
+	schemas, err := filepath.Abs("../schemas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(src), "../schemas/", schemas+"/")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(text, "donut-orders", name)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	const n = 3000

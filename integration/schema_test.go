@@ -1,0 +1,291 @@
+package integration
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+	"github.com/conveyor-dev/conveyor/internal/runnertest"
+	"github.com/conveyor-dev/conveyor/internal/service"
+	"github.com/conveyor-dev/conveyor/serde"
+)
+
+// proxy forwards TCP connections to a backend and can be taken down (its
+// port refuses connections and open ones are cut) and brought back on the
+// same port: a registry outage without losing the registry's memory.
+type proxy struct {
+	t       *testing.T
+	addr    string
+	backend string
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]bool
+}
+
+func newProxy(t *testing.T, backend string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{t: t, addr: ln.Addr().String(), backend: backend, conns: map[net.Conn]bool{}}
+	p.serve(ln)
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", p.backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[b] = true, true
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(b, c); b.Close() }()
+			go func() { _, _ = io.Copy(c, b); c.Close() }()
+		}
+	}()
+}
+
+// down closes the port and every connection through it.
+func (p *proxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+}
+
+// up listens on the same port again.
+func (p *proxy) up() {
+	var ln net.Listener
+	var err error
+	for range 50 {
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		p.t.Fatalf("proxy up again on %s: %v", p.addr, err)
+	}
+	p.serve(ln)
+}
+
+// proxied is the registry URL through the proxy.
+func (p *proxy) url(registry string) string {
+	u, err := url.Parse(registry)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	u.Host = p.addr
+	return u.String()
+}
+
+// avroValues decodes the values of msgs with a registry client of the test.
+func avroValues(t *testing.T, registry string, msgs []*kafka.Message) []map[string]any {
+	t.Helper()
+	reg, err := serde.NewRegistry(serde.RegistryConfig{URL: registry}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := serde.NewCodec(serde.Avro, serde.CodecOptions{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := make([]map[string]any, 0, len(msgs))
+	for _, m := range msgs {
+		v, err := codec.Decode(ctx, m.Value)
+		if err != nil {
+			t.Fatalf("%s[%d]@%d: %v", *m.TopicPartition.Topic, m.TopicPartition.Partition, m.TopicPartition.Offset, err)
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("decoded %T, want an object", v)
+		}
+		out = append(out, obj)
+	}
+	return out
+}
+
+// TestRegistryOutage: a pipeline that writes and reads Avro starts while
+// its registry is unreachable. It is not ready, and /readyz says the
+// registry is why; once the registry answers, every record arrives: an
+// outage delays records, never loses them.
+func TestRegistryOutage(t *testing.T) {
+	brokers := service.Kafka(t)
+	registry := service.Registry(t)
+	u, err := url.Parse(registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newProxy(t, u.Host)
+	px.down()
+	name := unique("outage")
+	schemas, _ := filepath.Abs("testdata/schema")
+	const n = 3000
+	metrics := runnertest.FreeAddr(t)
+	cfg := writePipeline(t, name, fmt.Sprintf(`pipeline: %[1]s
+kafka: {brokers: '${KAFKA_BROKERS}'}
+schema_registry: {url: '%[2]s'}
+metrics: {listen: '%[3]s'}
+topics:
+  %[1]s-orders: {partitions: 2, value_schema: %[4]s/order.avsc}
+  %[1]s-priced: {partitions: 2, value_schema: %[4]s/priced.avsc}
+sources:
+  orders:
+    generate: {count: %[5]d, rate: 1000/s, seed: 3, value: '{"id": _offset, "store": pick(["a", "b"]), "qty": int_between(1, 9)}'}
+    to: %[1]s-orders
+transforms:
+  price:
+    from: %[1]s-orders
+    steps:
+      - set: {total: qty * 1.5}
+    to: %[1]s-priced
+`, name, px.url(registry), metrics, schemas, n))
+	p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers)
+	waitReadyz(t, metrics, 503, "schema registry", p)
+	time.Sleep(2 * time.Second) // retries pile up meanwhile
+	px.up()
+	msgs := kafkatest.ReadUntil(t, brokers, name+"-priced", 90*time.Second, kafkatest.Count(n))
+	values := avroValues(t, registry, msgs)
+	seen := map[int64]int{}
+	for _, v := range values {
+		id, _ := v["id"].(int64)
+		seen[id]++
+		if want := float64(v["qty"].(int64)) * 1.5; v["total"] != want {
+			t.Fatalf("record %v: total %v, want %v", v, v["total"], want)
+		}
+	}
+	lost, dup := 0, 0
+	for i := range int64(n) {
+		switch c := seen[i]; {
+		case c == 0:
+			lost++
+		case c > 1:
+			dup += c - 1
+		}
+	}
+	if lost > 0 || dup > 0 {
+		t.Fatalf("after a registry outage at start: %d lost, %d duplicated of %d; stderr:\n%s", lost, dup, n, lastLines(p.Stderr.String(), 30))
+	}
+	waitReadyz(t, metrics, 200, "ready", p)
+	p.StopCleanly(t)
+	t.Logf("registry outage at start: %d records, lost 0, duplicated 0", n)
+}
+
+// TestAvroBadRecords: records on an Avro topic that are not Avro (no magic
+// byte), name a schema id the registry does not know, or are cut short go
+// to the dead-letter topic with the id and subject in the message; the
+// good ones around them go through.
+func TestAvroBadRecords(t *testing.T) {
+	brokers := service.Kafka(t)
+	registry := service.Registry(t)
+	name := unique("badavro")
+	schemas, _ := filepath.Abs("testdata/schema")
+	kafkatest.CreateTopic(t, brokers, name+"-in", 1)
+
+	// Good records, written with the test's own registry client.
+	reg, err := serde.NewRegistry(serde.RegistryConfig{URL: registry}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := serde.ReadFile(filepath.Join(schemas, "order.avsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := serde.NewCodec(serde.Avro, serde.CodecOptions{Registry: reg, Subject: serde.ValueSubject(name + "-in"), Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var msgs []*kafka.Message
+	good := func(id int64) {
+		b, err := codec.Encode(ctx, map[string]any{"id": id, "store": "a", "qty": int64(2), "note": nil})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafkatest.Message(name+"-in", nil, b))
+	}
+	good(1)
+	msgs = append(msgs, kafkatest.Message(name+"-in", nil, []byte(`{"id": 2}`))) // JSON, not Avro
+	good(3)
+	unknown := make([]byte, 5, 9)
+	binary.BigEndian.PutUint32(unknown[1:], 2_000_000_001)
+	msgs = append(msgs, kafkatest.Message(name+"-in", nil, append(unknown, 2, 2, 'a', 4))) // an id nobody registered
+	good(5)
+	cut := append([]byte(nil), msgs[0].Value[:7]...)
+	msgs = append(msgs, kafkatest.Message(name+"-in", nil, cut)) // the payload cut short
+	good(7)
+	kafkatest.Produce(t, brokers, msgs)
+
+	cfg := writePipeline(t, name, fmt.Sprintf(`pipeline: %[1]s
+kafka: {brokers: '${KAFKA_BROKERS}'}
+schema_registry: {url: '%[2]s'}
+topics:
+  %[1]s-in:  {format: avro}
+  %[1]s-out: {value_schema: %[3]s/priced.avsc}
+transforms:
+  price:
+    from: %[1]s-in
+    steps:
+      - set: {total: qty * 2.0}
+    to: %[1]s-out
+    on_error: {dead_letter: %[1]s-dlq}
+`, name, registry, schemas))
+	p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers)
+	out := kafkatest.ReadUntil(t, brokers, name+"-out", 60*time.Second, kafkatest.Count(4))
+	dlq := kafkatest.ReadUntil(t, brokers, name+"-dlq", 60*time.Second, kafkatest.Count(3))
+	p.StopCleanly(t)
+	var ids []int64
+	for _, v := range avroValues(t, registry, out) {
+		ids = append(ids, v["id"].(int64))
+	}
+	if fmt.Sprint(ids) != "[1 3 5 7]" {
+		t.Errorf("good records out: ids %v, want [1 3 5 7]", ids)
+	}
+	if len(dlq) != 3 {
+		t.Fatalf("dead letters: %d, want 3", len(dlq))
+	}
+	wants := []string{"wire format", "2000000001", "schema id"}
+	for i, m := range dlq {
+		msg := dlqHeader(m, "conveyor.error.message")
+		if !strings.Contains(msg, wants[i]) {
+			t.Errorf("dead letter %d: message %q, want it to mention %q", i, msg, wants[i])
+		}
+		if string(m.Value) != string(msgs[2*i+1].Value) {
+			t.Errorf("dead letter %d: value %q, want the original bytes %q", i, m.Value, msgs[2*i+1].Value)
+		}
+		t.Logf("dead letter %d: %s", i, msg)
+	}
+}
