@@ -7,7 +7,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X main.version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: build run rewards check test test-unit lint fmt clean kafka-up kafka-down kafka-cluster-up pg-up pg-down
+.PHONY: build run rewards check test test-unit lint fmt clean kafka-up kafka-down kafka-cluster-up pg-up pg-down registry-up registry-down
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./runner
@@ -62,6 +62,15 @@ pg-up:
 pg-down:
 	@test -f .pg-env || { echo "no .pg-env: nothing started by make pg-up"; exit 1; }
 	PG_DIR=$$(sed -n 's/^PG_DIR=//p' .pg-env) scripts/postgres.sh down && rm -f .pg-env
+
+# A throwaway Confluent-compatible schema registry (Apicurio, in memory);
+# its URL and folder are kept in .registry-env.
+registry-up:
+	scripts/registry.sh up | tee .registry-env
+
+registry-down:
+	@test -f .registry-env || { echo "no .registry-env: nothing started by make registry-up"; exit 1; }
+	REGISTRY_DIR=$$(sed -n 's/^REGISTRY_DIR=//p' .registry-env) scripts/registry.sh down && rm -f .registry-env
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

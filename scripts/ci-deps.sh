@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, what the integration tests need and this machine
-# lacks: a Java 17+ runtime, Maven (fetches Kafka once), the PostgreSQL
-# server, MariaDB, kcat and python3. Quiet when nothing is missing; exits non-zero
-# if an install fails. Runs as root (CI does).
+# lacks: a Java 17+ runtime, Maven (fetches Kafka and the schema registry
+# once), the PostgreSQL server, MariaDB, kcat, python3 and its venv module.
+# Then prefetches into the cache what the first test would otherwise wait
+# for: the schema registry (scripts/registry.sh fetch) and the Python
+# interop client's venv (scripts/pyclient.sh). Quiet when nothing is
+# missing; exits non-zero if an install or a prefetch fails. Runs as root
+# (CI does).
 set -euo pipefail
 
 die() { echo "ci-deps.sh: $*" >&2; exit 1; }
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ((EUID == 0)) || die "run as root (apt-get install)"
 
 java_ok() {
@@ -31,7 +36,18 @@ command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 # MariaDB for the SQL connectors' MySQL dialect tests (scripts/mariadb.sh).
 [[ -x /usr/sbin/mariadbd || -x /usr/sbin/mysqld ]] || command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
-((${#missing[@]})) || exit 0
+# `python3 -m venv` needs ensurepip, which Debian ships apart (python3-venv).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+
+prefetch() {
+  "$HERE/registry.sh" fetch || die "prefetching the schema registry failed"
+  "$HERE/pyclient.sh" >/dev/null || die "making the Python interop client's venv failed"
+}
+
+if ((${#missing[@]} == 0)); then
+  prefetch
+  exit 0
+fi
 
 echo "ci-deps.sh: installing ${missing[*]}" >&2
 log=$(mktemp)
@@ -43,3 +59,5 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${m
 fi
 java_ok || die "java 17+ still missing after install"
 pg_ok || die "PostgreSQL server binaries still missing after install"
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || die "python3's venv module still missing after install"
+prefetch

@@ -1,8 +1,11 @@
 // Package service gives integration tests real backing services: an Apache
-// Kafka 4.x broker, a three-node Kafka cluster for broker fault tests, and a
-// throwaway PostgreSQL. They run as plain local processes started by
-// scripts/kafka.sh and scripts/postgres.sh (no Docker); the Kafka jars are
-// fetched from Maven Central once and cached.
+// Kafka 4.x broker, a three-node Kafka cluster for broker fault tests, a
+// throwaway PostgreSQL and MariaDB, and a Confluent-compatible schema
+// registry (Apicurio Registry). They run as plain local processes started by
+// scripts/kafka.sh, postgres.sh, mariadb.sh and registry.sh (no Docker); the
+// Kafka jars and the registry are fetched from Maven Central once and
+// cached. PyClient gives the Python venv of the interop tests' client
+// (Confluent's confluent-kafka), made once by scripts/pyclient.sh.
 //
 // Use it from a package's TestMain, so what the tests started is stopped
 // when they end:
@@ -14,6 +17,8 @@
 //	brokers := service.Kafka(t)    // "127.0.0.1:port"
 //	dsn := service.Postgres(t)     // "postgres://postgres@127.0.0.1:port/conveyor?sslmode=disable"
 //	c := service.KafkaCluster(t)   // three nodes; c.KillNode(id), c.StartNode(id), c.Leader(...)
+//	url := service.Registry(t)     // "http://127.0.0.1:port/apis/ccompat/v7"
+//	py := service.PyClient(t)      // a python with confluent-kafka[avro]
 //
 // Each service starts at most once per test binary, on first use, and is
 // shared by that binary's tests: a broker takes seconds to start, a test
@@ -33,10 +38,15 @@
 //	                   --dir DIR` started there, instead of starting one (not stopped)
 //	CONVEYOR_PG_DSN    use this PostgreSQL DSN instead of starting a server
 //	CONVEYOR_MYSQL_DSN use this MySQL/MariaDB DSN instead of starting a MariaDB
+//	CONVEYOR_REGISTRY_URL use this schema registry (its Confluent API's base URL)
+//	                   instead of starting one
+//	CONVEYOR_PYCLIENT  use this python (with confluent-kafka[avro]) instead of
+//	                   scripts/pyclient.sh's venv
 //	PG_DIR             with CONVEYOR_PG_DSN: the folder of a `scripts/postgres.sh up`
 //	                   server, so that RestartPostgres can restart it
 //	CI                 "true": a service that cannot start fails the test
-//	CONVEYOR_CACHE     where kafka.sh caches Kafka's jars (default ~/.cache/conveyor)
+//	CONVEYOR_CACHE     where the scripts cache Kafka's jars, the registry and the
+//	                   venv (default ~/.cache/conveyor)
 package service
 
 import (
@@ -106,6 +116,8 @@ var (
 	kafkaThree lazy[*Cluster]
 	pg         lazy[*proc]
 	maria      lazy[*proc]
+	registry   lazy[*proc]
+	pyClient   lazy[string]
 )
 
 // proc is a service started by one of the scripts.
@@ -147,6 +159,7 @@ func Shutdown() error {
 		kafkaThree.stop(func(c *Cluster) error { return c.p.down() }),
 		pg.stop(stopProc),
 		maria.stop(stopProc),
+		registry.stop(stopProc),
 	)
 }
 
@@ -345,6 +358,66 @@ func MySQL(t testing.TB) string {
 		unavailable(t, "MariaDB", err)
 	}
 	return p.addr
+}
+
+// Registry returns the base URL of the Confluent-compatible REST API
+// (…/apis/ccompat/v7) of a schema registry shared by the test binary:
+// CONVEYOR_REGISTRY_URL if set, else an in-memory Apicurio Registry that
+// scripts/registry.sh starts. Tests that share it must use their own
+// subjects. Unlike Confluent's, its default compatibility is NONE.
+func Registry(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv("CONVEYOR_REGISTRY_URL"); u != "" {
+		return u
+	}
+	p, err := registry.get(func() (*proc, error) {
+		script, err := scriptPath("registry.sh")
+		if err != nil {
+			return nil, err
+		}
+		out, err := runScript(upTimeout, script, "up", "--owner-pid", strconv.Itoa(os.Getpid()))
+		if err != nil {
+			return nil, err
+		}
+		p := &proc{script: script, dir: out["REGISTRY_DIR"], addr: out["REGISTRY_URL"], owned: true}
+		if p.dir == "" || p.addr == "" {
+			return nil, fmt.Errorf("%s up printed no REGISTRY_DIR/REGISTRY_URL", script)
+		}
+		return p, nil
+	})
+	if err != nil {
+		unavailable(t, "schema registry", err)
+	}
+	return p.addr
+}
+
+// PyClient returns the python of a venv with Confluent's Python client
+// (confluent-kafka[avro], pinned in integration/testdata/interop), for the
+// interop tests' avro_client.py: CONVEYOR_PYCLIENT if set, else the venv
+// scripts/pyclient.sh makes once and caches.
+func PyClient(t testing.TB) string {
+	t.Helper()
+	if py := os.Getenv("CONVEYOR_PYCLIENT"); py != "" {
+		return py
+	}
+	py, err := pyClient.get(func() (string, error) {
+		script, err := scriptPath("pyclient.sh")
+		if err != nil {
+			return "", err
+		}
+		out, err := runScript(upTimeout, script)
+		if err != nil {
+			return "", err
+		}
+		if out["PYCLIENT"] == "" {
+			return "", fmt.Errorf("%s printed no PYCLIENT", script)
+		}
+		return out["PYCLIENT"], nil
+	})
+	if err != nil {
+		unavailable(t, "Python interop client", err)
+	}
+	return py
 }
 
 // RestartPostgres crash-stops the server (pg_ctl stop -m immediate) and
