@@ -168,7 +168,7 @@ func CompileTyped(e pipeline.Expr, opts Options, kind Kind, in record.Type) (*Pr
 	p := &Program{src: e.Src, kind: kind, prog: prog, random: sc.random}
 	if typed {
 		noTypedEquality(prog)
-		p.typ = resultType(tree.Node, cache)
+		p.typ = resultType(tree.Node, cache, in)
 	}
 	for n := range numMeta {
 		if sc.meta&(1<<n) != 0 {

@@ -146,10 +146,14 @@ func noTypedEquality(p *vm.Program) {
 	}
 }
 
-// resultType is the static type of a checked expression's result: an
+// resultType is the static type of a checked expression's result: a
+// field's type as in declares it (field order, nullability and all), an
 // object literal's fields when the checker typed them, else what the
 // checker says of the whole.
-func resultType(n ast.Node, c *nature.Cache) record.Type {
+func resultType(n ast.Node, c *nature.Cache, in record.Type) record.Type {
+	if t, ok := fieldType(n, in); ok {
+		return t
+	}
 	if m, ok := n.(*ast.MapNode); ok {
 		t := record.Type{Kind: record.Object}
 		for _, p := range m.Pairs {
@@ -161,7 +165,7 @@ func resultType(n ast.Node, c *nature.Cache) record.Type {
 			if !ok {
 				return record.Type{Kind: record.Map} // computed keys
 			}
-			ft := resultType(pair.Value, c)
+			ft := resultType(pair.Value, c, in)
 			if i := slices.IndexFunc(t.Fields, func(f record.Field) bool { return f.Name == key.Value }); i >= 0 {
 				t.Fields[i].Type = ft // the last duplicate wins, as at run time
 				continue
@@ -174,6 +178,38 @@ func resultType(n ast.Node, c *nature.Cache) record.Type {
 		return natureType(*nt, c)
 	}
 	return record.Type{}
+}
+
+// fieldType is the type in gives the field n names (customer.address),
+// if n is a field access that the names of metadata do not hide.
+func fieldType(n ast.Node, in record.Type) (record.Type, bool) {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		if n.Value == metaValue.String() {
+			return in, true
+		}
+		if IsReserved(n.Value) {
+			return record.Type{}, false
+		}
+		return in.Field(n.Value)
+	case *ast.ChainNode:
+		t, ok := fieldType(n.Node, in)
+		if t.Kind != record.Unknown {
+			t.Nullable = true // a?.b is null when a is
+		}
+		return t, ok
+	case *ast.MemberNode:
+		prop, isName := n.Property.(*ast.StringNode)
+		if !isName {
+			return record.Type{}, false
+		}
+		base, ok := fieldType(n.Node, in)
+		if !ok || base.Kind != record.Object {
+			return record.Type{}, false
+		}
+		return base.Field(prop.Value)
+	}
+	return record.Type{}, false
 }
 
 // natureType maps a checker type back to a record type; what has no
@@ -264,6 +300,13 @@ func pathOf(n ast.Node) (string, bool) {
 		return base + "." + prop.Value, true
 	}
 	return "", false
+}
+
+// UnknownField is the message for a field name that is not among fields
+// (sorted), with the closest of them: unknown field "pionts" (did you mean
+// "points"?).
+func UnknownField(name string, fields []string) string {
+	return fmt.Sprintf("unknown field %q%s", name, hint(name, fields, fields))
 }
 
 // maxListed bounds the field names a message lists when none is close.
