@@ -113,7 +113,7 @@ func CompileTyped(e pipeline.Expr, opts Options, kind Kind, in record.Type) (*Pr
 	sc := &scanner{vars: opts.Vars, ours: make(map[string]bool, len(fns)), maxArgs: map[string]int{}}
 	var options []expr.Option
 	if typed {
-		options = append(options, expr.Env(typedEnv(in, opts.Vars)))
+		options = append(options, expr.Env(typedEnv(in, opts.Vars, calledNames(e.Src))))
 	} else {
 		options = append(options,
 			expr.Env(compileEnv()),

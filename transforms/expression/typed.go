@@ -29,17 +29,26 @@ import (
 // the metadata names and the vars, with the precedence Machine.Run gives
 // them (metadata over fields over vars). Without AllowUndefinedVariables
 // any other name is an error.
-func typedEnv(in record.Type, vars map[string]any) types.Map {
+//
+// A field or var named like a function the expression calls (a field date
+// beside date("2026-01-01")) is left out: expr would parse and check the
+// call as a call of the field. The function then hides it, as it does
+// without a type.
+func typedEnv(in record.Type, vars map[string]any, called map[string]bool) types.Map {
 	env := types.Map{}
 	for name, v := range vars {
-		if v == nil {
+		switch {
+		case called[name]:
+		case v == nil:
 			env[name] = types.Any
-		} else {
+		default:
 			env[name] = types.TypeOf(v)
 		}
 	}
 	for _, f := range in.Fields {
-		env[f.Name] = exprType(f.Type)
+		if !called[f.Name] {
+			env[f.Name] = exprType(f.Type)
+		}
 	}
 	if in.Open {
 		// Fields beyond the schema's may exist: a name the schema does not
@@ -56,6 +65,24 @@ func typedEnv(in record.Type, vars map[string]any) types.Map {
 	env[metaValue.String()] = exprType(in)
 	env[randName] = types.Any // see scanner: the random built-ins' generator
 	return env
+}
+
+// calledNames are the names src calls as functions: name(...).
+func calledNames(src string) map[string]bool {
+	called := map[string]bool{}
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return called // build reports the syntax error
+	}
+	ast.Find(tree.Node, func(n ast.Node) bool {
+		// expr parses a call of its built-ins as a BuiltinNode, unless the
+		// environment has the name (which is what typedEnv prevents).
+		if name := callName(n); name != "" {
+			called[name] = true
+		}
+		return false
+	})
+	return called
 }
 
 // exprType is the expr type of values of t as decoders yield them.

@@ -315,3 +315,40 @@ func TestTypedPrecedence(t *testing.T) {
 		t.Error("_topic + 1 compiled: _topic is the topic's name")
 	}
 }
+
+// Fields named like functions: a bare name is the field, a call the
+// function, even in one expression.
+func TestTypedFieldNamedLikeFunction(t *testing.T) {
+	in := object(record.Field{Name: "date", Type: kind(record.Text)}, record.Field{Name: "len", Type: kind(record.Int)},
+		record.Field{Name: "type", Type: kind(record.Text)}, record.Field{Name: "hash", Type: kind(record.Text)})
+	value := map[string]any{"date": "d", "len": int64(4), "type": "t", "hash": "h"}
+	for _, tt := range []struct {
+		src  string
+		want any
+	}{
+		{"[date, len, type, hash]", []any{"d", int64(4), "t", "h"}},
+		{`date("2026-01-02").Year()`, 2026},
+		{"len(type) + 1", 2},
+		{"upper(date) + type", "Dt"},
+		{"hash(hash) > 0", true},
+	} {
+		p, err := CompileTyped(at(tt.src), Options{}, Any, in)
+		if err != nil {
+			t.Errorf("%s: %v", tt.src, err)
+			continue
+		}
+		var env Env
+		env.Reset(&record.Record{Value: value})
+		got, err := Options{}.NewMachine().Run(p, &env)
+		if err != nil {
+			t.Errorf("%s: %v", tt.src, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %#v, want %#v", tt.src, got, tt.want)
+		}
+	}
+	if _, err := CompileTyped(at("len + 'a'"), Options{}, Any, in); err == nil {
+		t.Error("len + 'a' compiled: the field len is an int")
+	}
+}
