@@ -37,7 +37,6 @@ package transforms
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -97,15 +96,15 @@ func OptionTypes(options ...Option) (in record.Type, topic func(string) record.T
 	return c.in, c.topics
 }
 
-// TopicsType is the type of values read from topics: the type they share,
-// or Unknown when they differ (or there are none).
+// TopicsType is the type of values read from topics: the type they share
+// (field docs aside), or Unknown when they differ (or there are none).
 func TopicsType(topics []string, typeOf func(topic string) record.Type) record.Type {
 	if len(topics) == 0 {
 		return record.Type{}
 	}
 	t := typeOf(topics[0])
 	for _, topic := range topics[1:] {
-		if !reflect.DeepEqual(typeOf(topic), t) {
+		if !sameType(typeOf(topic), t) {
 			return record.Type{}
 		}
 	}

@@ -80,3 +80,20 @@ func resultType(p *expression.Program) record.Type {
 	}
 	return p.Type()
 }
+
+// sameType reports whether a and b describe the same values: equal but for
+// the fields' docs.
+func sameType(a, b record.Type) bool {
+	if a.Kind != b.Kind || a.Nullable != b.Nullable || a.Open != b.Open || len(a.Fields) != len(b.Fields) || (a.Elem == nil) != (b.Elem == nil) {
+		return false
+	}
+	if a.Elem != nil && !sameType(*a.Elem, *b.Elem) {
+		return false
+	}
+	for i := range a.Fields {
+		if a.Fields[i].Name != b.Fields[i].Name || !sameType(a.Fields[i].Type, b.Fields[i].Type) {
+			return false
+		}
+	}
+	return true
+}

@@ -209,7 +209,13 @@ func TestTypedChainRuns(t *testing.T) {
 }
 
 func TestTopicsType(t *testing.T) {
-	types := map[string]record.Type{"a": orderType(), "b": orderType(), "c": typeOf(record.Text)}
+	documented := orderType()
+	documented.Fields[0].Doc = "the order's id"
+	nullable := orderType()
+	nullable.Fields[1].Type.Nullable = true
+	nested := orderType()
+	nested.Fields[5].Type.Elem.Fields[1].Type.Kind = record.Float
+	types := map[string]record.Type{"a": orderType(), "b": documented, "c": typeOf(record.Text), "d": nullable, "e": nested}
 	typeOf := func(topic string) record.Type { return types[topic] }
 	for _, tt := range []struct {
 		topics []string
@@ -220,6 +226,9 @@ func TestTopicsType(t *testing.T) {
 		{[]string{"a", "b"}, orderType().String()},
 		{[]string{"a", "c"}, "any"},
 		{[]string{"a", "none"}, "any"},
+		{[]string{"a", "d"}, "any"},
+		{[]string{"a", "e"}, "any"},
+		{[]string{"a", "a", "b"}, orderType().String()},
 	} {
 		if got := TopicsType(tt.topics, typeOf).String(); got != tt.want {
 			t.Errorf("%v: %s, want %s", tt.topics, got, tt.want)
