@@ -107,14 +107,16 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 		cenv.Vars = p.Vars
 		internal := internalTopics(p)
 		guard := transforms.InternalTopics(internal)
-		compile := func(st *pipeline.Stage, extra ...pipeline.Step) *transforms.Chain {
+		// in is the type of the stage's input values: what the schemas of
+		// the topics it reads promise (when they agree), for offline checks.
+		compile := func(st *pipeline.Stage, in record.Type, extra ...pipeline.Step) *transforms.Chain {
 			var steps []pipeline.Step
 			for _, s := range append(append([]pipeline.Step(nil), st.Steps...), extra...) {
 				if s.Kind != "" { // the loader already reported a step it could not read
 					steps = append(steps, s)
 				}
 			}
-			ch, err := transforms.Compile(steps, opts, guard)
+			ch, err := transforms.Compile(steps, opts, guard, transforms.InputType(in))
 			errs.Add(st.Pos, st.Path+".steps", err)
 			return ch
 		}
@@ -128,7 +130,11 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 				extra = append(extra, pipeline.Step{Kind: "key", Path: s.Key.Path, Pos: s.Key.Pos, Key: s.Key})
 			}
 			senv := envForStage(cenv, p.Name, s.Name)
-			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, extra...), health: senv.Health}
+			// A source's values are whatever its connector makes of the
+			// outside world, which no topic schema describes: its steps
+			// compile untyped, and the schema of the topic it writes is
+			// checked when a stage reads it.
+			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, record.Type{}, extra...), health: senv.Health}
 			if spec, ok := reg.Source(s.Connector.Kind); ok {
 				src, err := spec.New(s.Connector, senv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)
@@ -151,10 +157,11 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			t := &p.Transforms[i]
 			tp := &transformPlan{cfg: t}
 			if hasStateful(t.Steps) {
-				tp.stateful = stateful.Compile(t, opts, &errs, guard)
+				tp.stateful = stateful.Compile(t, opts, &errs, guard,
+					transforms.InputType(transforms.TopicsType(t.From, p.ValueType)), transforms.TopicTypes(p.ValueType))
 				checkCoPartitioned(p, t, tp.stateful, &errs)
 			} else {
-				tp.chain = compile(&t.Stage)
+				tp.chain = compile(&t.Stage, transforms.TopicsType(t.From, p.ValueType))
 			}
 			pp.transform = append(pp.transform, tp)
 			checkExactlyOnce(p, &t.Stage, &errs)
@@ -168,7 +175,7 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 		for i := range p.Sinks {
 			s := &p.Sinks[i]
 			senv := envForStage(cenv, p.Name, s.Name)
-			sp := &sinkPlan{cfg: s, chain: compile(&s.Stage), health: senv.Health}
+			sp := &sinkPlan{cfg: s, chain: compile(&s.Stage, transforms.TopicsType(s.From, p.ValueType)), health: senv.Health}
 			if spec, ok := reg.Sink(s.Connector.Kind); ok {
 				sink, err := spec.New(s.Connector, senv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)

@@ -64,3 +64,21 @@ func TestCheckHidesSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTypes runs `runner check` on pipelines whose topic declares a
+// JSON Schema: misspelt fields, type mismatches and nested typos are found
+// offline, each at its place in the file with the closest field's name,
+// while steps on a topic without a schema are checked as before.
+func TestCheckTypes(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check", "-c", "testdata/typecheck/valid.yaml"}, &stdout, &stderr); code != exitOK {
+		t.Errorf("valid.yaml: exit status %d, want %d; stderr:\n%s", code, exitOK, stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code := run([]string{"check", "-c", "testdata/typecheck/mistakes.yaml"}, &stdout, &stderr)
+	if code != exitInvalid {
+		t.Fatalf("mistakes.yaml: exit status %d, want %d; stderr:\n%s", code, exitInvalid, stderr.String())
+	}
+	checkGolden(t, "testdata/typecheck/mistakes.golden", stderr.Bytes(), "TestCheckTypes")
+}

@@ -37,10 +37,12 @@ package transforms
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
@@ -50,7 +52,9 @@ type Chain struct {
 	steps    []step
 	opts     expression.Options
 	internal map[string]string
-	mu       sync.Mutex // NewWorker draws seeds from opts.Rand
+	in, out  record.Type                    // of the values going in and coming out
+	topics   func(topic string) record.Type // nil: no topic has a known type
+	mu       sync.Mutex                     // NewWorker draws seeds from opts.Rand
 }
 
 // Option tunes Compile.
@@ -64,6 +68,52 @@ type Option func(*Chain)
 func InternalTopics(topics map[string]string) Option {
 	return func(c *Chain) { c.internal = topics }
 }
+
+// InputType says what the chain's input values are, for checks at compile
+// time: with an Object, each step's expressions are compiled against the
+// type the steps before it leave (see expression.CompileTyped). The zero
+// Type checks nothing. A later InputType wins over an earlier one.
+func InputType(t record.Type) Option {
+	return func(c *Chain) { c.in = t }
+}
+
+// TopicTypes gives the value type of a topic, for the steps that read
+// another topic (join, join_table: see package stateful).
+func TopicTypes(typeOf func(topic string) record.Type) Option {
+	return func(c *Chain) { c.topics = typeOf }
+}
+
+// OptionTypes reads the types options give: the input type, and a topic's
+// type (Unknown for every topic when no TopicTypes option is given).
+func OptionTypes(options ...Option) (in record.Type, topic func(string) record.Type) {
+	var c Chain
+	for _, o := range options {
+		o(&c)
+	}
+	if c.topics == nil {
+		return c.in, func(string) record.Type { return record.Type{} }
+	}
+	return c.in, c.topics
+}
+
+// TopicsType is the type of values read from topics: the type they share
+// (field docs aside), or Unknown when they differ (or there are none).
+func TopicsType(topics []string, typeOf func(topic string) record.Type) record.Type {
+	if len(topics) == 0 {
+		return record.Type{}
+	}
+	t := typeOf(topics[0])
+	for _, topic := range topics[1:] {
+		if !sameType(typeOf(topic), t) {
+			return record.Type{}
+		}
+	}
+	return t
+}
+
+// OutputType is what the steps make of values of the input type: Unknown
+// when the input type is, or a step's result cannot be told.
+func (c *Chain) OutputType() record.Type { return c.out }
 
 type stepKind uint8
 
@@ -111,13 +161,16 @@ func Compile(steps []pipeline.Step, opts expression.Options, options ...Option) 
 		o(c)
 	}
 	var errs pipeline.Errors
+	typ := c.in
 	for i, s := range steps {
 		st := step{name: s.Kind, index: i, internal: c.internal}
-		ok := compileStep(&st, s, opts, &errs)
+		var ok bool
+		typ, ok = compileStep(&st, s, opts, typ, &errs)
 		if ok {
 			c.steps = append(c.steps, st)
 		}
 	}
+	c.out = typ
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -133,8 +186,12 @@ func Compile(steps []pipeline.Step, opts expression.Options, options ...Option) 
 // Len returns the number of steps.
 func (c *Chain) Len() int { return len(c.steps) }
 
-func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipeline.Errors) bool {
+// compileStep compiles s for values of type in and returns the type of the
+// values it yields. Once that is not an Object, later steps check nothing
+// but what the untyped compile does.
+func compileStep(st *step, s pipeline.Step, opts expression.Options, in record.Type, errs *pipeline.Errors) (record.Type, bool) {
 	before := len(*errs)
+	out := in
 	compile := func(e *pipeline.Expr, sub string, kind expression.Kind) *expression.Program {
 		if e == nil {
 			errs.Addf(s.Pos, s.Path, "%s needs an expression", s.Kind)
@@ -144,7 +201,7 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 		if ex.Path == "" {
 			ex.Path = s.Path + "." + sub
 		}
-		p, err := expression.Compile(ex, opts, kind)
+		p, err := expression.CompileTyped(ex, opts, kind, out)
 		errs.Add(ex.Pos, ex.Path, err)
 		return p
 	}
@@ -152,7 +209,7 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 		if len(fs) == 0 {
 			errs.Addf(s.Pos, s.Path, "%s needs at least one field", kind)
 		}
-		out := make([]field, 0, len(fs))
+		fields := make([]field, 0, len(fs))
 		for _, f := range fs {
 			sub := kind + "." + f.Name
 			switch {
@@ -161,9 +218,14 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 			case kind == "set" && expression.IsReserved(f.Name):
 				errs.Addf(f.Expr.Pos, pathOr(f.Expr.Path, s.Path+"."+sub), "%s is reserved for record metadata%s", f.Name, reservedHint(f.Name))
 			}
-			out = append(out, field{name: f.Name, path: sub, prog: compile(&f.Expr, sub, expression.Any)})
+			p := compile(&f.Expr, sub, expression.Any)
+			fields = append(fields, field{name: f.Name, path: sub, prog: p})
+			if kind == "set" && f.Name != "" {
+				// Later fields see earlier ones.
+				out = WithField(out, f.Name, resultType(p))
+			}
 		}
-		return out
+		return fields
 	}
 	fieldList := func(names []string) []string {
 		if len(names) == 0 {
@@ -172,6 +234,8 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 		for _, n := range names {
 			if n == "" {
 				errs.Addf(s.Pos, s.Path, "%s has an empty field name", s.Kind)
+			} else if _, ok := out.Field(n); !ok && out.Kind == record.Object && !out.Open {
+				errs.Addf(s.Pos, s.Path+"."+s.Kind, "%s", expression.UnknownField(n, out.Names()))
 			}
 		}
 		return names
@@ -195,10 +259,13 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 		st.kind, st.fields = kindSet, named(s.Set, "set")
 	case "map":
 		st.kind, st.prog = kindMap, compile(s.Map, "map", expression.Any)
+		out = resultType(st.prog)
 	case "drop":
 		st.kind, st.names = kindDrop, fieldList(s.Drop)
+		out = withoutFields(out, func(name string) bool { return slices.Contains(st.names, name) })
 	case "keep":
 		st.kind, st.names = kindKeep, fieldList(s.Keep)
+		out = kept(out, st.names)
 	case "rename":
 		st.kind, st.renames = kindRename, s.Rename
 		if len(s.Rename) == 0 {
@@ -207,6 +274,11 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 		for _, r := range s.Rename {
 			if r.From == "" || r.To == "" {
 				errs.Addf(r.Pos, s.Path+".rename", "rename needs a field name on both sides, got %q: %q", r.From, r.To)
+				continue
+			}
+			var err error
+			if out, err = renamed(out, r.From, r.To); err != nil {
+				errs.Add(r.Pos, s.Path+".rename."+r.From, err)
 			}
 		}
 	case "key":
@@ -238,6 +310,12 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 			errs.Addf(s.Pos, s.Path+".explode", "explode needs as: the field that receives each element")
 		case expression.IsReserved(st.as):
 			errs.Addf(s.Pos, s.Path+".explode.as", "%s is reserved for record metadata", st.as)
+		default:
+			var elem record.Type
+			if list := resultType(st.prog); list.Kind == record.List && list.Elem != nil {
+				elem = *list.Elem
+			}
+			out = WithField(out, st.as, elem)
 		}
 	default:
 		if s.Stateful() {
@@ -246,7 +324,7 @@ func compileStep(st *step, s pipeline.Step, opts expression.Options, errs *pipel
 		}
 		errs.Addf(s.Pos, s.Path, "unknown step %q, want one of %s", s.Kind, strings.Join(pipeline.StepKinds, ", "))
 	}
-	return len(*errs) == before
+	return out, len(*errs) == before
 }
 
 func pathOr(path, fallback string) string {

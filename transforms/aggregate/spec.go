@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
 	"github.com/conveyor-dev/conveyor/transforms/state"
 	json "github.com/goccy/go-json"
@@ -24,6 +25,7 @@ type Spec struct {
 	aggs  []aggSpec
 	win   windowSpec
 	final bool // emit: final
+	out   record.Type
 
 	opts expression.Options
 	mu   sync.Mutex // NewState draws machine seeds from opts.Rand
@@ -44,6 +46,13 @@ type aggSpec struct {
 // pipeline.Errors positioned in the pipeline file, so a user fixes them in one
 // pass.
 func Compile(a *pipeline.Aggregate, opts expression.Options) (*Spec, error) {
+	return CompileFor(a, opts, record.Type{})
+}
+
+// CompileFor is Compile for input values of type in: with an Object, the
+// expressions are checked against it (see expression.CompileTyped) and
+// OutputType describes the rows.
+func CompileFor(a *pipeline.Aggregate, opts expression.Options, in record.Type) (*Spec, error) {
 	if a == nil {
 		return nil, fmt.Errorf("aggregate: no step to compile")
 	}
@@ -54,7 +63,7 @@ func Compile(a *pipeline.Aggregate, opts expression.Options) (*Spec, error) {
 		if ex.Path == "" {
 			ex.Path = path
 		}
-		p, err := expression.Compile(ex, opts, kind)
+		p, err := expression.CompileTyped(ex, opts, kind, in)
 		errs.Add(ex.Pos, ex.Path, err)
 		return p
 	}
@@ -116,7 +125,34 @@ func Compile(a *pipeline.Aggregate, opts expression.Options) (*Spec, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	if in.Kind == record.Object {
+		s.out = s.rowType()
+	}
 	return s, nil
+}
+
+// OutputType is the type of the rows the step emits: Unknown when the
+// input's type was, so that a pipeline without schemas checks what it
+// always did.
+func (s *Spec) OutputType() record.Type { return s.out }
+
+// rowType is the type of a row: each aggregation's result, and the window
+// bounds. The group is the row's key, not one of its fields.
+func (s *Spec) rowType() record.Type {
+	t := record.Type{Kind: record.Object}
+	for _, a := range s.aggs {
+		var in record.Type
+		if a.expr != nil {
+			in = a.expr.Type()
+		}
+		t.Fields = append(t.Fields, record.Field{Name: a.name, Type: resultType(a.fn, in)})
+	}
+	if s.win.kind != unwindowed {
+		t.Fields = append(t.Fields,
+			record.Field{Name: WindowStart, Type: record.Type{Kind: record.Text}},
+			record.Field{Name: WindowEnd, Type: record.Type{Kind: record.Text}})
+	}
+	return t
 }
 
 // compileWindow converts the window to milliseconds, the resolution of

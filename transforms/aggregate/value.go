@@ -69,3 +69,54 @@ func formatMillis(ms int64) string {
 // millisTime is a row's timestamp: record timestamps are kept in
 // milliseconds, Kafka's resolution.
 func millisTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// resultType is the type of f's result over inputs of type in, as rows
+// hold it: after the JSON round trip of canonical (see storedType). Only
+// count and sum are never null: they are 0 before any input.
+func resultType(f fn, in record.Type) record.Type {
+	var t record.Type
+	switch f {
+	case fnCount:
+		return record.Type{Kind: record.Int}
+	case fnSum:
+		// int64 while every input is an integer; an input typed float
+		// makes it float64 (or the int64 0 when no input came).
+		if in.Kind == record.Int || in.Kind == record.Float {
+			return record.Type{Kind: in.Kind}
+		}
+		return record.Type{}
+	case fnAvg:
+		t = record.Type{Kind: record.Float}
+	case fnMin, fnMax, fnFirst, fnLast:
+		t = storedType(in)
+	case fnCollect:
+		elem := storedType(in)
+		t = record.Type{Kind: record.List, Elem: &elem}
+	}
+	if t.Kind != record.Unknown {
+		t.Nullable = true
+	}
+	return t
+}
+
+// storedType is the type of values of type t after canonical: times and
+// bytes become text, as JSON writes them. A float that happens to be
+// integral comes back as int64, but it stays a number: Float says that.
+func storedType(t record.Type) record.Type {
+	switch t.Kind {
+	case record.Time, record.Binary:
+		return record.Type{Kind: record.Text, Nullable: t.Nullable}
+	case record.List, record.Map:
+		if t.Elem != nil {
+			elem := storedType(*t.Elem)
+			t.Elem = &elem
+		}
+	case record.Object:
+		fields := make([]record.Field, len(t.Fields))
+		for i, f := range t.Fields {
+			fields[i] = record.Field{Name: f.Name, Type: storedType(f.Type), Doc: f.Doc}
+		}
+		t.Fields = fields
+	}
+	return t
+}

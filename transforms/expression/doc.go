@@ -40,10 +40,16 @@
 // functions (expr itself would accept them and fail on every record); wrong
 // argument counts and literal argument types of built-ins; misuse of the typed
 // metadata (_topic + 1, _timestamp.Foo()); and, for Kind Bool, a result whose
-// type is known not to be bool (1 + 2, upper(donut), uuid()). Field types are
-// only known per record, so qty + "a" or a filter that is a bare string field
-// fails at run time. At run time a Bool program's null result counts as false
-// and any other non-bool is an error.
+// type is known not to be bool (1 + 2, upper(donut), uuid()). Without a
+// schema, field types are only known per record, so qty + "a" or a filter
+// that is a bare string field fails at run time. At run time a Bool
+// program's null result counts as false and any other non-bool is an error.
+//
+// CompileTyped compiles for values of a known type (a topic's schema): then
+// a name that is no field, metadata or var, a field a nested object lacks
+// and a type mismatch (order_id > 5 on a string) are compile errors, with
+// the closest field's name; Program.Type is the result's type, for the
+// steps that follow. The program still runs on the plain variable map.
 //
 // # Functions
 //

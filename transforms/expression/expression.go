@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/record"
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
@@ -65,6 +66,7 @@ type Program struct {
 	vars       []binding  // vars the source mentions
 	readsValue bool       // mentions _value: needs a scratch env, see Machine.Run
 	random     bool       // calls a random built-in: needs the machine's generator
+	typ        record.Type
 }
 
 type binding struct {
@@ -78,26 +80,47 @@ func (p *Program) Source() string { return p.src }
 // Kind returns the result kind the program was compiled for.
 func (p *Program) Kind() Kind { return p.kind }
 
+// Type is what the checker knows of the program's result: Unknown when it
+// was compiled without a type (Compile), or the checker cannot tell.
+func (p *Program) Type() record.Type { return p.typ }
+
 // randName is the hidden variable through which random built-ins receive the
 // machine's generator; a Program itself holds no mutable state.
 const randName = "$rand"
 
-// Compile compiles e once, at load time. Errors are *pipeline.Error values
-// pointing at the offending character of the pipeline file.
+// Compile compiles e once, at load time, for values of no known type.
+// Errors are *pipeline.Error values pointing at the offending character of
+// the pipeline file.
 func Compile(e pipeline.Expr, opts Options, kind Kind) (*Program, error) {
+	return CompileTyped(e, opts, kind, record.Type{})
+}
+
+// CompileTyped compiles e for values of type in. When in is an Object the
+// names e may use are its fields (with their types), the metadata names
+// and the vars: a name that is none of these, a field a nested object
+// lacks and an operation on the wrong type are errors now rather than a
+// null or a failure per record. Fields beyond in's are allowed where in or
+// a nested object is Open. Any other in compiles as Compile does.
+func CompileTyped(e pipeline.Expr, opts Options, kind Kind, in record.Type) (*Program, error) {
 	if strings.TrimSpace(e.Src) == "" {
 		return nil, errorAt(e, 1, 0, "empty expression", nil)
 	}
 	if err := checkLimits(e); err != nil {
 		return nil, err
 	}
+	typed := in.Kind == record.Object
 	fns := functions()
 	sc := &scanner{vars: opts.Vars, ours: make(map[string]bool, len(fns)), maxArgs: map[string]int{}}
-	options := []expr.Option{
-		expr.Env(compileEnv()),
-		expr.AllowUndefinedVariables(), // after Env, which would make unknown names an error
-		expr.Patch(sc),
+	var options []expr.Option
+	if typed {
+		options = append(options, expr.Env(typedEnv(in, opts.Vars, calledNames(e.Src))))
+	} else {
+		options = append(options,
+			expr.Env(compileEnv()),
+			expr.AllowUndefinedVariables(), // after Env, which would make unknown names an error
+		)
 	}
+	options = append(options, expr.Patch(sc))
 	for _, f := range fns {
 		sc.ours[f.doc.Name] = f.random
 		if f.maxArgs > 0 {
@@ -108,7 +131,7 @@ func Compile(e pipeline.Expr, opts Options, kind Kind) (*Program, error) {
 	if kind == Bool {
 		options = append(options, expr.AsBool())
 	}
-	prog, err := expr.Compile(e.Src, options...)
+	prog, tree, cache, err := build(e.Src, options)
 	// Checked first: AllowUndefinedVariables lets foo(1) compile and fail on
 	// every record instead.
 	if sc.unknown != nil {
@@ -125,13 +148,28 @@ func Compile(e pipeline.Expr, opts Options, kind Kind) (*Program, error) {
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) && fe.Line > 0 {
-			return nil, errorAt(e, fe.Line, fe.Column, fe.Message, err)
+			msg := fe.Message
+			if typed {
+				if m, ok := explainUnknown(fe, tree, cache, in, opts.Vars); ok {
+					msg = m
+				}
+				msg = goTypeNames(msg)
+			}
+			return nil, errorAt(e, fe.Line, fe.Column, msg, err)
 		}
 		// Type errors about the whole result ("expected bool, but got int")
 		// carry no position: point at the expression's start.
-		return nil, errorAt(e, 1, 0, err.Error(), err)
+		msg := err.Error()
+		if typed {
+			msg = goTypeNames(msg)
+		}
+		return nil, errorAt(e, 1, 0, msg, err)
 	}
 	p := &Program{src: e.Src, kind: kind, prog: prog, random: sc.random}
+	if typed {
+		noTypedEquality(prog)
+		p.typ = resultType(tree.Node, cache, in)
+	}
 	for n := range numMeta {
 		if sc.meta&(1<<n) != 0 {
 			p.meta = append(p.meta, n)

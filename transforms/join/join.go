@@ -33,17 +33,34 @@ type Step struct {
 	index     int // in the stage's steps, for errors
 }
 
-// Compile compiles the join step at index of a stage's steps. The error is
-// the key expression's, at j.Key's position; the step comes back with it,
-// for the rest of the plan to compile.
-func Compile(j *pipeline.Join, index int, opts expression.Options) (*Step, error) {
+// Compile compiles the join step at index of a stage's steps, for input
+// values of type in (see expression.CompileTyped). The error is the key
+// expression's, at j.Key's position; the step comes back with it, for the
+// rest of the plan to compile.
+func Compile(j *pipeline.Join, index int, opts expression.Options, in record.Type) (*Step, error) {
 	s := &Step{table: j.Table, as: j.As, typ: j.Type, index: index}
 	if j.Key == nil {
 		return s, nil
 	}
-	p, err := expression.Compile(*j.Key, opts, expression.Any)
+	p, err := expression.CompileTyped(*j.Key, opts, expression.Any, in)
 	s.key = p
 	return s, err
+}
+
+// OutputType is the type of the values the step passes on, for input
+// values of type in and table rows of type row: in with the row in field
+// as, null when a left join finds none.
+func (s *Step) OutputType(in, row record.Type) record.Type {
+	return transforms.WithField(in, s.as, joined(row, s.typ))
+}
+
+// joined is a table's row type in a joined value: nullable unless the join
+// is inner, which only emits a value when there is a row.
+func joined(row record.Type, typ pipeline.JoinType) record.Type {
+	if typ == pipeline.Left || typ == pipeline.Outer {
+		row.Nullable = true
+	}
+	return row
 }
 
 // Table is the topic read as the step's table.
@@ -112,6 +129,12 @@ func CompileTables(jt *pipeline.JoinTable) *Tables {
 
 // With is the other table's topic.
 func (t *Tables) With() string { return t.with }
+
+// OutputType is the type of the joined rows, for own rows of type own and
+// with rows of type with: own with the with row in field as.
+func (t *Tables) OutputType(own, with record.Type) record.Type {
+	return transforms.WithField(own, t.as, joined(with, t.typ))
+}
 
 // Apply updates the side of the join that rec belongs to (own: the stage's
 // input table; with: the other) and returns the key's joined row as it now

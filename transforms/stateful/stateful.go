@@ -8,6 +8,7 @@ package stateful
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
@@ -26,6 +27,7 @@ type Plan struct {
 	tables    []string     // topics read as tables for join steps
 	joinTable *join.Tables // set when the first step is join_table
 	aggregate bool         // an aggregate step: the stage has a changelog
+	out       record.Type  // of the values the steps yield
 }
 
 // part is one piece of a plan: exactly one of chain, join and agg is set.
@@ -38,16 +40,24 @@ type part struct {
 
 // Compile compiles a transform whose steps include stateful ones,
 // reporting what cannot work: several aggregates, join_table not first.
+// The types that options give (transforms.InputType, TopicTypes) flow
+// through the steps as through a chain: a join adds its table's type, an
+// aggregate makes its rows'.
 func Compile(t *pipeline.Transform, opts expression.Options, errs *pipeline.Errors, options ...transforms.Option) *Plan {
 	pl := &Plan{}
+	typ, topicType := transforms.OptionTypes(options...)
 	var run []pipeline.Step
 	runStart := 0
 	flush := func() {
 		if len(run) == 0 {
 			return
 		}
-		ch, err := transforms.Compile(run, opts, options...)
+		ch, err := transforms.Compile(run, opts, append(slices.Clip(options), transforms.InputType(typ))...)
 		errs.Add(t.Pos, t.Path+".steps", err)
+		typ = record.Type{} // after errors, check nothing more than without a type
+		if ch != nil {
+			typ = ch.OutputType()
+		}
 		pl.parts = append(pl.parts, part{index: runStart, chain: ch})
 		run = nil
 	}
@@ -69,11 +79,13 @@ func Compile(t *pipeline.Transform, opts expression.Options, errs *pipeline.Erro
 				errs.Addf(s.Pos, s.Path, "join_table must be the first step: it reads the stage's input tables themselves")
 			}
 			pl.joinTable = join.CompileTables(s.JoinTable)
+			typ = pl.joinTable.OutputType(typ, topicType(s.JoinTable.With))
 		case s.Join != nil:
-			js, err := join.Compile(s.Join, i, opts)
+			js, err := join.Compile(s.Join, i, opts, typ)
 			if err != nil {
 				errs.Add(s.Join.Key.Pos, s.Join.Key.Path, err)
 			}
+			typ = js.OutputType(typ, topicType(s.Join.Table))
 			pl.tables = append(pl.tables, s.Join.Table)
 			pl.parts = append(pl.parts, part{index: i, join: js})
 		case s.Aggregate != nil:
@@ -81,15 +93,24 @@ func Compile(t *pipeline.Transform, opts expression.Options, errs *pipeline.Erro
 				errs.Addf(s.Pos, s.Path, "one aggregate per stage: write the first one's output to a topic and aggregate it in another stage")
 				continue
 			}
-			spec, err := aggregate.Compile(s.Aggregate, opts)
+			spec, err := aggregate.CompileFor(s.Aggregate, opts, typ)
 			errs.Add(s.Pos, s.Path, err)
+			typ = record.Type{}
+			if spec != nil {
+				typ = spec.OutputType()
+			}
 			pl.aggregate = true
 			pl.parts = append(pl.parts, part{index: i, agg: spec})
 		}
 	}
 	flush()
+	pl.out = typ
 	return pl
 }
+
+// OutputType is the type of the values the steps yield, when the input's
+// type is known (see Compile).
+func (pl *Plan) OutputType() record.Type { return pl.out }
 
 // Topics is every topic the stage reads besides its from topics: the
 // tables of join steps, then join_table's with table.
