@@ -121,7 +121,10 @@ func jsonConvert(v any) (_ any, changed bool, err error) {
 		}
 		return v, false, nil
 	case time.Time:
-		// What time.Time.MarshalJSON writes.
+		// What time.Time.MarshalJSON writes, and refuses to.
+		if y := t.Year(); y < 0 || y > 9999 {
+			return nil, false, &RecordError{Err: fmt.Errorf("time %s has no RFC 3339 form (years 0 to 9999)", t)}
+		}
 		return t.Format(time.RFC3339Nano), true, nil
 	case []byte:
 		return base64.StdEncoding.EncodeToString(t), true, nil

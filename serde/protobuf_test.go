@@ -234,6 +234,7 @@ func TestProtobufEncodeErrors(t *testing.T) {
 		{"enum out of range", map[string]any{"status": int64(1) << 33}, "status", "out of range"},
 		{"bad timestamp text", map[string]any{"placed_at": "yesterday"}, "placed_at", "RFC 3339"},
 		{"timestamp out of range", map[string]any{"seen": []any{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}, "seen[0]", "out of range"},
+		{"timestamp object out of range", map[string]any{"placed_at": map[string]any{"seconds": int64(1), "nanos": int64(-1)}}, "placed_at", "out of range"},
 		{"int for a timestamp", map[string]any{"placed_at": int64(5)}, "placed_at", "wants a time"},
 		{"wrapper of the wrong kind", map[string]any{"note": int64(5)}, "note", "wants a string"},
 		{"null in a list", map[string]any{"tags": []any{"a", nil}}, "tags[1]", "null"},
@@ -283,7 +284,7 @@ func TestProtobufProto2(t *testing.T) {
 	}
 	// A payload without the required field does not decode.
 	_, err = s.decode([]byte{0, 0x10, 0x01})
-	if re := recordError(t, err); !strings.Contains(re.Err.Error(), "required") {
+	if re := recordError(t, err); re.Field != "name" || !strings.Contains(re.Err.Error(), "required") {
 		t.Errorf("decode without a required field: %v", err)
 	}
 }
