@@ -50,9 +50,10 @@ type RegistryConfig struct {
 //
 // Unavailability (refused or dropped connections, timeouts, HTTP 408, 429
 // and 5xx) is retried with backoff until the call's context ends; Health
-// says why meanwhile, and a warning is logged at most every warnEvery. A
-// 404 returns at once, wrapping ErrNotFound. Errors never hold the password
-// or token.
+// says why meanwhile, and a warning is logged at most every 30 seconds. A
+// 404 returns at once, wrapping ErrNotFound; so do other answers (a 409 or
+// 422 about the schema, a 401). Errors and logs never hold the password or
+// token.
 type Registry struct {
 	client  schemaregistry.Client
 	log     *slog.Logger

@@ -41,6 +41,10 @@ type fakeRegistry struct {
 	level    map[string]string // "" is the global level
 	requests int
 	compat   bool // what the compatibility test answers
+	// noAllVersions makes the test against all versions a 404, as a
+	// registry without it; tested records the versions tested against.
+	noAllVersions bool
+	tested        []string
 }
 
 type fakeSchema struct {
@@ -151,10 +155,11 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(map[string]string{"compatibilityLevel": level})
 	case r.Method == "POST" && reCompat.MatchString(path):
 		m = reCompat.FindStringSubmatch(path)
-		if len(f.subjects[m[1]]) == 0 {
+		if len(f.subjects[m[1]]) == 0 || f.noAllVersions && m[2] == "" {
 			fail(404, 40401, "Subject not found")
 			return
 		}
+		f.tested = append(f.tested, m[2])
 		reply(map[string]bool{"is_compatible": f.compat})
 	default:
 		fail(404, 404, "no route "+r.Method+" "+path)
@@ -288,6 +293,17 @@ func TestRegistryRegisterLatestCompatible(t *testing.T) {
 	}
 	if c != (Compatibility{Level: "BACKWARD", OK: false, Versions: 2}) {
 		t.Errorf("existing subject: %+v", c)
+	}
+	// Without the test against all versions, the latest one's.
+	f.mu.Lock()
+	f.noAllVersions, f.compat = true, true
+	f.mu.Unlock()
+	c, err = r.Compatible(ctx, "orders-value", s)
+	if err != nil || !c.OK {
+		t.Errorf("against the latest: %+v %v", c, err)
+	}
+	if want := []string{"", "2"}; !reflect.DeepEqual(f.tested, want) {
+		t.Errorf("tested against %q", f.tested)
 	}
 }
 
