@@ -133,7 +133,7 @@ func jsonConvert(v any) (_ any, changed bool, err error) {
 		for k, e := range t {
 			x, ch, err := jsonConvert(e)
 			if err != nil {
-				return nil, false, prefixField(err, jsonKeyPath(k))
+				return nil, false, withStep(err, jsonKeyPath(k))
 			}
 			if ch {
 				if cp == nil {
@@ -154,7 +154,7 @@ func jsonConvert(v any) (_ any, changed bool, err error) {
 		for i, e := range t {
 			x, ch, err := jsonConvert(e)
 			if err != nil {
-				return nil, false, prefixField(err, "["+strconv.Itoa(i)+"]")
+				return nil, false, withStep(err, "["+strconv.Itoa(i)+"]")
 			}
 			if ch {
 				if cp == nil {
@@ -184,7 +184,7 @@ func jsonKeyPath(k string) string { return "." + k }
 
 // prefixField puts step in front of a *RecordError's field path; step is
 // ".name" or "[i]".
-func prefixField(err error, step string) error {
+func withStep(err error, step string) error {
 	var re *RecordError
 	if !errors.As(err, &re) {
 		return err

@@ -48,9 +48,9 @@ func recordError(t *testing.T, err error) *RecordError {
 	return re
 }
 
-// orderValue is a record that matches jsonschema_order.json, with values of
+// jsonOrderValue is a record that matches jsonschema_order.json, with values of
 // every kind the encoder takes.
-func orderValue() map[string]any {
+func jsonOrderValue() map[string]any {
 	return map[string]any{
 		"id":       int64(42),
 		"customer": map[string]any{"id": int64(7), "email": "a@example.com"},
@@ -138,7 +138,7 @@ func TestJSONSchemaType(t *testing.T) {
 
 func TestJSONSchemaRoundTrip(t *testing.T) {
 	s := readTestSchema(t, JSONSchema, "jsonschema_order.json")
-	v := orderValue()
+	v := jsonOrderValue()
 	b, err := s.encode(v)
 	if err != nil {
 		t.Fatalf("encode: %v", err)
@@ -148,7 +148,7 @@ func TestJSONSchemaRoundTrip(t *testing.T) {
 		t.Fatalf("decode %s: %v", b, err)
 	}
 	// Times and bytes come back as JSON writes them: RFC 3339 and base64.
-	want := orderValue()
+	want := jsonOrderValue()
 	want["placed_at"] = "2024-05-06T07:08:09.123Z"
 	want["labels"] = map[string]any{"raw": "aGk="}
 	if !reflect.DeepEqual(got, any(want)) {
@@ -233,7 +233,7 @@ func TestJSONSchemaEncodeErrors(t *testing.T) {
 		{"no alternative of an anyOf", func(v map[string]any) { v["extra"] = true }, "extra", "none of the schema's anyOf alternatives"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			v := orderValue()
+			v := jsonOrderValue()
 			c.edit(v)
 			_, err := s.encode(v)
 			if err == nil {
@@ -255,7 +255,7 @@ func TestJSONSchemaEncodeErrors(t *testing.T) {
 // in map order.
 func TestJSONSchemaErrorIsStable(t *testing.T) {
 	s := readTestSchema(t, JSONSchema, "jsonschema_order.json")
-	v := orderValue()
+	v := jsonOrderValue()
 	v["id"] = "x"
 	v["paid"] = "x"
 	v["total"] = "x"

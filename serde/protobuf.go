@@ -241,7 +241,7 @@ func protoMessageValue(m protoreflect.Message) (any, error) {
 		fd := fields.Get(i)
 		v, err := protoFieldValue(m, fd)
 		if err != nil {
-			return nil, prefixField(err, "."+string(fd.Name()))
+			return nil, withStep(err, "."+string(fd.Name()))
 		}
 		out[string(fd.Name())] = v
 	}
@@ -256,7 +256,7 @@ func protoFieldValue(m protoreflect.Message, fd protoreflect.FieldDescriptor) (a
 		for i := range out {
 			v, err := protoScalarValue(fd, l.Get(i))
 			if err != nil {
-				return nil, prefixField(err, "["+strconv.Itoa(i)+"]")
+				return nil, withStep(err, "["+strconv.Itoa(i)+"]")
 			}
 			out[i] = v
 		}
@@ -269,7 +269,7 @@ func protoFieldValue(m protoreflect.Message, fd protoreflect.FieldDescriptor) (a
 		mp.Range(func(k protoreflect.MapKey, pv protoreflect.Value) bool {
 			var v any
 			if v, err = protoScalarValue(vd, pv); err != nil {
-				err = prefixField(err, "."+k.String())
+				err = withStep(err, "."+k.String())
 				return false
 			}
 			out[k.String()] = v
@@ -354,7 +354,7 @@ func setProtoMessage(m protoreflect.Message, v any) error {
 			oneofs[od.FullName()] = fd.Name()
 		}
 		if err := setProtoField(m, fd, e); err != nil {
-			return prefixField(err, "."+string(fd.Name()))
+			return withStep(err, "."+string(fd.Name()))
 		}
 	}
 	if found < len(obj) {
@@ -381,7 +381,7 @@ func setProtoField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v an
 		for i, e := range l {
 			pv, err := protoValue(fd, e, list.NewElement)
 			if err != nil {
-				return prefixField(err, "["+strconv.Itoa(i)+"]")
+				return withStep(err, "["+strconv.Itoa(i)+"]")
 			}
 			list.Append(pv)
 		}
@@ -400,11 +400,11 @@ func setProtoField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v an
 		for _, k := range keys {
 			mk, err := protoMapKey(fd.MapKey(), k)
 			if err != nil {
-				return prefixField(err, "."+k)
+				return withStep(err, "."+k)
 			}
 			pv, err := protoValue(fd.MapValue(), obj[k], mp.NewValue)
 			if err != nil {
-				return prefixField(err, "."+k)
+				return withStep(err, "."+k)
 			}
 			mp.Set(mk, pv)
 		}
@@ -434,7 +434,7 @@ func protoValue(fd protoreflect.FieldDescriptor, v any, newMessage func() protor
 		}
 		return mismatch("a bool")
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		i, ok, err := toInt64(v)
+		i, ok, err := pbInt64(v)
 		if !ok {
 			return mismatch("an integer")
 		}
@@ -446,7 +446,7 @@ func protoValue(fd protoreflect.FieldDescriptor, v any, newMessage func() protor
 		}
 		return protoreflect.ValueOfInt32(int32(i)), nil
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		i, ok, err := toInt64(v)
+		i, ok, err := pbInt64(v)
 		if !ok {
 			return mismatch("an integer")
 		}
@@ -455,7 +455,7 @@ func protoValue(fd protoreflect.FieldDescriptor, v any, newMessage func() protor
 		}
 		return protoreflect.ValueOfInt64(i), nil
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		u, ok, err := toUint64(v)
+		u, ok, err := pbUint64(v)
 		if !ok {
 			return mismatch("an integer")
 		}
@@ -467,7 +467,7 @@ func protoValue(fd protoreflect.FieldDescriptor, v any, newMessage func() protor
 		}
 		return protoreflect.ValueOfUint32(uint32(u)), nil
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		u, ok, err := toUint64(v)
+		u, ok, err := pbUint64(v)
 		if !ok {
 			return mismatch("an integer")
 		}
@@ -476,7 +476,7 @@ func protoValue(fd protoreflect.FieldDescriptor, v any, newMessage func() protor
 		}
 		return protoreflect.ValueOfUint64(u), nil
 	case protoreflect.FloatKind:
-		f, ok := toFloat64(v)
+		f, ok := pbFloat64(v)
 		if !ok {
 			return mismatch("a number")
 		}
@@ -485,7 +485,7 @@ func protoValue(fd protoreflect.FieldDescriptor, v any, newMessage func() protor
 		}
 		return protoreflect.ValueOfFloat32(float32(f)), nil
 	case protoreflect.DoubleKind:
-		f, ok := toFloat64(v)
+		f, ok := pbFloat64(v)
 		if !ok {
 			return mismatch("a number")
 		}
@@ -526,7 +526,7 @@ func protoEnumValue(fd protoreflect.FieldDescriptor, v any) (protoreflect.Value,
 		}
 		return protoreflect.ValueOfEnum(ev.Number()), nil
 	}
-	i, ok, err := toInt64(v)
+	i, ok, err := pbInt64(v)
 	if !ok {
 		return protoreflect.Value{}, &RecordError{Err: fmt.Errorf("enum field wants a value name or number, got %s", valueKind(v))}
 	}
@@ -630,7 +630,7 @@ func protoMapKey(fd protoreflect.FieldDescriptor, k string) (protoreflect.MapKey
 // float64 (what arithmetic on integers may leave), or a json.Number (an
 // integer JSON read beyond int64). ok is false for a value that is no
 // number at all; err reports a number that is not an int64.
-func toInt64(v any) (i int64, ok bool, err error) {
+func pbInt64(v any) (i int64, ok bool, err error) {
 	switch t := v.(type) {
 	case int64:
 		return t, true, nil
@@ -656,7 +656,7 @@ func toInt64(v any) (i int64, ok bool, err error) {
 // toUint64 is toInt64 for unsigned fields. A float64 up to 2^64 is taken
 // too: it is how decode renders a uint64 beyond int64, and float64(2^64-1)
 // rounds up to 2^64.
-func toUint64(v any) (u uint64, ok bool, err error) {
+func pbUint64(v any) (u uint64, ok bool, err error) {
 	switch t := v.(type) {
 	case float64:
 		if t != math.Trunc(t) || t < 0 || t > 1<<64 {
@@ -673,14 +673,14 @@ func toUint64(v any) (u uint64, ok bool, err error) {
 		}
 		return u, true, nil
 	}
-	i, ok, err := toInt64(v)
+	i, ok, err := pbInt64(v)
 	if ok && err == nil && i < 0 {
 		err = fmt.Errorf("%d is negative, for an unsigned field", i)
 	}
 	return uint64(i), ok, err
 }
 
-func toFloat64(v any) (float64, bool) {
+func pbFloat64(v any) (float64, bool) {
 	switch t := v.(type) {
 	case float64:
 		return t, true

@@ -16,7 +16,7 @@ func TestSchemasConcurrentUse(t *testing.T) {
 		good any
 		bad  func() any
 	}{
-		{js, orderValue(), func() any { v := orderValue(); v["id"] = "x"; v["paid"] = "y"; return v }},
+		{js, jsonOrderValue(), func() any { v := jsonOrderValue(); v["id"] = "x"; v["paid"] = "y"; return v }},
 		{pb, protoOrderValue(), func() any { v := protoOrderValue(); v["nope"] = 1; return v }},
 	}
 	var wg sync.WaitGroup

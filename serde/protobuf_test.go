@@ -504,8 +504,8 @@ func messageIndexes(md protoreflect.MessageDescriptor) []int {
 	}
 }
 
-// sameValue is reflect.DeepEqual but for NaN, which equals itself here.
-func sameValue(a, b any) bool {
+// pbSameValue is reflect.DeepEqual but for NaN, which equals itself here.
+func pbSameValue(a, b any) bool {
 	switch x := a.(type) {
 	case float64:
 		y, ok := b.(float64)
@@ -516,7 +516,7 @@ func sameValue(a, b any) bool {
 			return false
 		}
 		for k, e := range x {
-			if f, ok := y[k]; !ok || !sameValue(e, f) {
+			if f, ok := y[k]; !ok || !pbSameValue(e, f) {
 				return false
 			}
 		}
@@ -527,7 +527,7 @@ func sameValue(a, b any) bool {
 			return false
 		}
 		for i := range x {
-			if !sameValue(x[i], y[i]) {
+			if !pbSameValue(x[i], y[i]) {
 				return false
 			}
 		}
@@ -570,7 +570,7 @@ func FuzzProtobufDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode of encoded %x: %v", out, err)
 		}
-		if !sameValue(v, again) {
+		if !pbSameValue(v, again) {
 			t.Fatalf("%x read as %#v, written as %x, read back as %#v", in, v, out, again)
 		}
 	})
