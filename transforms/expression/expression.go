@@ -113,7 +113,16 @@ func CompileTyped(e pipeline.Expr, opts Options, kind Kind, in record.Type) (*Pr
 	sc := &scanner{vars: opts.Vars, ours: make(map[string]bool, len(fns)), maxArgs: map[string]int{}}
 	var options []expr.Option
 	if typed {
-		options = append(options, expr.Env(typedEnv(in, opts.Vars, calledNames(e.Src))))
+		called := calledNames(e.Src)
+		options = append(options, expr.Env(typedEnv(in, opts.Vars, called)))
+		// A field named like one of expr's built-ins (count, len, map...)
+		// that the expression does not call is the field: expr would take
+		// the bare name for the built-in function.
+		for _, f := range in.Fields {
+			if _, builtin := builtin.Index[f.Name]; builtin && !called[f.Name] {
+				options = append(options, expr.DisableBuiltin(f.Name))
+			}
+		}
 	} else {
 		options = append(options,
 			expr.Env(compileEnv()),

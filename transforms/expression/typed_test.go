@@ -320,8 +320,9 @@ func TestTypedPrecedence(t *testing.T) {
 // function, even in one expression.
 func TestTypedFieldNamedLikeFunction(t *testing.T) {
 	in := object(record.Field{Name: "date", Type: kind(record.Text)}, record.Field{Name: "len", Type: kind(record.Int)},
-		record.Field{Name: "type", Type: kind(record.Text)}, record.Field{Name: "hash", Type: kind(record.Text)})
-	value := map[string]any{"date": "d", "len": int64(4), "type": "t", "hash": "h"}
+		record.Field{Name: "type", Type: kind(record.Text)}, record.Field{Name: "hash", Type: kind(record.Text)},
+		record.Field{Name: "count", Type: kind(record.Int)}, record.Field{Name: "filter", Type: kind(record.Text)})
+	value := map[string]any{"date": "d", "len": int64(4), "type": "t", "hash": "h", "count": int64(41), "filter": "f"}
 	for _, tt := range []struct {
 		src  string
 		want any
@@ -331,6 +332,10 @@ func TestTypedFieldNamedLikeFunction(t *testing.T) {
 		{"len(type) + 1", 2},
 		{"upper(date) + type", "Dt"},
 		{"hash(hash) > 0", true},
+		// count and filter are predicate built-ins, which expr would take
+		// the bare names for.
+		{"count + 1", 42},
+		{`filter + "!"`, "f!"},
 	} {
 		p, err := CompileTyped(at(tt.src), Options{}, Any, in)
 		if err != nil {
