@@ -112,17 +112,17 @@ func CompileTyped(e pipeline.Expr, opts Options, kind Kind, in record.Type) (*Pr
 	fns := functions()
 	sc := &scanner{vars: opts.Vars, ours: make(map[string]bool, len(fns)), maxArgs: map[string]int{}}
 	var options []expr.Option
-	if typed {
-		called := calledNames(e.Src)
-		options = append(options, expr.Env(typedEnv(in, opts.Vars, called)))
-		// A field named like one of expr's built-ins (count, len, map...)
-		// that the expression does not call is the field: expr would take
-		// the bare name for the built-in function.
-		for _, f := range in.Fields {
-			if _, builtin := builtin.Index[f.Name]; builtin && !called[f.Name] {
-				options = append(options, expr.DisableBuiltin(f.Name))
-			}
+	called := calledNames(e.Src)
+	// A name of one of expr's built-ins (count, filter, len...) that the
+	// expression uses but never calls is a field: expr would take the bare
+	// name for the built-in function.
+	for _, name := range bareNames(e.Src) {
+		if _, isBuiltin := builtin.Index[name]; isBuiltin && !called[name] {
+			options = append(options, expr.DisableBuiltin(name))
 		}
+	}
+	if typed {
+		options = append(options, expr.Env(typedEnv(in, opts.Vars, called)))
 	} else {
 		options = append(options,
 			expr.Env(compileEnv()),

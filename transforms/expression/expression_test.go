@@ -414,3 +414,21 @@ func TestCompileWithinLimits(t *testing.T) {
 		}
 	}
 }
+
+// A field named like a built-in of expr's (count, filter) is the field
+// where the expression does not call it, with or without a schema.
+func TestFieldNamedLikeBuiltin(t *testing.T) {
+	p, err := Compile(pipeline.Expr{Src: `count + 1`, Path: "x", Pos: pipeline.Pos{Line: 1, Col: 1}}, Options{}, Any)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env Env
+	env.Reset(&record.Record{Value: map[string]any{"count": int64(41)}})
+	got, err := Options{}.NewMachine().Run(p, &env)
+	if err != nil || got != 42 {
+		t.Fatalf("count + 1 on {count: 41}: %v, %v; want 42", got, err)
+	}
+	if _, err := Compile(pipeline.Expr{Src: `count([1, 2], # > 1)`, Path: "x", Pos: pipeline.Pos{Line: 1, Col: 1}}, Options{}, Any); err != nil {
+		t.Fatalf("count called: %v", err)
+	}
+}

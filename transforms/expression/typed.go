@@ -85,6 +85,22 @@ func calledNames(src string) map[string]bool {
 	return called
 }
 
+// bareNames are the identifiers src names, called or not.
+func bareNames(src string) []string {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	ast.Find(tree.Node, func(n ast.Node) bool {
+		if id, ok := n.(*ast.IdentifierNode); ok {
+			names = append(names, id.Value)
+		}
+		return false
+	})
+	return names
+}
+
 // exprType is the expr type of values of t as decoders yield them.
 //
 // A nullable type keeps its base type: expr accepts x == nil, x != nil and
@@ -140,6 +156,9 @@ func build(src string, options []expr.Option) (*vm.Program, *parser.Tree, *natur
 	config := conf.CreateNew()
 	for _, o := range options {
 		o(config)
+	}
+	for name := range config.Disabled {
+		delete(config.Builtins, name)
 	}
 	config.Check()
 	tree, err := checker.ParseCheck(src, config)
