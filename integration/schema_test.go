@@ -420,3 +420,95 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestProtobufAndJSONSchemaStages: a generate source writes Protobuf with
+// Avro keys, a transform reads them and writes JSON Schema records with
+// plain-text keys, and a file sink writes them out. Records that break the
+// JSON Schema (qty below its minimum) go to the dead-letter topic with the
+// field named; every other record arrives once, with its key decoded.
+func TestProtobufAndJSONSchemaStages(t *testing.T) {
+	brokers := service.Kafka(t)
+	registry := service.Registry(t)
+	name := unique("protojs")
+	schemas, _ := filepath.Abs("testdata/schema")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	const n = 500
+	cfg := writePipeline(t, name, fmt.Sprintf(`pipeline: %[1]s
+kafka: {brokers: '${KAFKA_BROKERS}'}
+schema_registry: {url: '%[2]s'}
+topics:
+  %[1]s-orders: {partitions: 2, value_schema: %[3]s/order.proto, key_format: avro, key_schema: %[3]s/key.avsc}
+  %[1]s-priced: {partitions: 2, value_schema: %[3]s/priced.json, key_format: string}
+sources:
+  orders:
+    generate: {count: %[4]d, rate: 2000/s, seed: 5, value: '{"id": _offset, "store": pick(["a", "b"]), "qty": int_between(0, 9), "note": _offset %% 2 == 0 ? nil : "x"}'}
+    key: store
+    to: %[1]s-orders
+transforms:
+  price:
+    from: %[1]s-orders
+    steps:
+      - set: {total: qty * 2.5, store: upper(store) + _key}
+    to: %[1]s-priced
+    on_error: {dead_letter: %[1]s-dlq}
+sinks:
+  archive:
+    from: %[1]s-priced
+    file: {path: '%[5]s'}
+`, name, registry, schemas, n, out))
+	p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers)
+	orders := kafkatest.ReadUntil(t, brokers, name+"-orders", 60*time.Second, kafkatest.Count(n))
+	zero := 0
+	for _, m := range orders {
+		// Protobuf: magic byte, id, then message index [0] as one 0 byte;
+		// the key is Avro: magic byte, id, then the string.
+		if len(m.Value) < 6 || m.Value[0] != 0 || m.Value[5] != 0 || len(m.Key) < 6 || m.Key[0] != 0 {
+			t.Fatalf("orders record: key %x value %x: want Avro keys and Protobuf values in the wire format", m.Key, m.Value)
+		}
+	}
+	// The dead letters say which records broke the JSON Schema.
+	dlqs := map[string]bool{}
+	var priced []*kafka.Message
+	if !waitUntil(60*time.Second, func() bool {
+		priced = kafkatest.ReadAll(t, brokers, name+"-priced", 10*time.Second)
+		dl := kafkatest.ReadAll(t, brokers, name+"-dlq", 10*time.Second)
+		zero = len(dl)
+		for _, m := range dl {
+			dlqs[dlqHeader(m, "conveyor.error.message")] = true
+		}
+		return len(priced)+zero == n && countLines(t, out) == len(priced)
+	}) {
+		t.Fatalf("priced %d + dead letters %d != %d, or the file lags; stderr:\n%s", len(priced), zero, n, lastLines(p.Stderr.String(), 20))
+	}
+	p.StopCleanly(t)
+	if zero == 0 {
+		t.Fatal("no record had qty 0: the test proves nothing about validation")
+	}
+	for msg := range dlqs {
+		if !strings.Contains(msg, "field qty") {
+			t.Errorf("dead letter message %q does not name the field qty", msg)
+		}
+	}
+	ids := map[float64]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(readFile(t, out)), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		id := v["id"].(float64)
+		if ids[id] {
+			t.Fatalf("id %v twice", id)
+		}
+		ids[id] = true
+		store := v["store"].(string)
+		if store != "Aa" && store != "Bb" || v["total"] != v["qty"].(float64)*2.5 || (int(id)%2 == 0) != (v["note"] == nil) {
+			t.Fatalf("line %q: want store Aa or Bb (upper(store) + the decoded key), total = qty * 2.5, note null on even ids", line)
+		}
+	}
+	for _, m := range priced {
+		if k := string(m.Key); k != "a" && k != "b" {
+			t.Fatalf("priced key %q: want the plain text a or b", m.Key)
+		}
+	}
+	t.Logf("protobuf -> json_schema: %d records, %d to dead letters (%v)", len(ids), zero, dlqs)
+}
