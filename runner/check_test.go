@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,4 +83,41 @@ func TestCheckTypes(t *testing.T) {
 		t.Fatalf("mistakes.yaml: exit status %d, want %d; stderr:\n%s", code, exitInvalid, stderr.String())
 	}
 	checkGolden(t, "testdata/typecheck/mistakes.golden", stderr.Bytes(), "TestCheckTypes")
+}
+
+// TestCheckUserRewardsTypo: the shipped user-rewards pipeline with one
+// field misspelt in an expression fails check at the expression's
+// position, in JSON and in Avro mode alike: its topics' schema files type
+// the expressions.
+func TestCheckUserRewardsTypo(t *testing.T) {
+	src, err := os.ReadFile("../configs/user-rewards.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := filepath.Abs("../schemas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(src), "../schemas/", schemas+"/")
+	if !strings.Contains(text, "{sum: points}") {
+		t.Fatal("configs/user-rewards.yaml no longer sums points: update this test")
+	}
+	text = strings.Replace(text, "{sum: points}", "{sum: pionts}", 1)
+	line := 1 + strings.Count(text[:strings.Index(text, "pionts")], "\n")
+	col := strings.Index(text, "pionts") - strings.LastIndex(text[:strings.Index(text, "pionts")], "\n")
+	cfg := filepath.Join(t.TempDir(), "user-rewards.yaml")
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"json", "avro"} {
+		t.Setenv("REWARDS_FORMAT", format)
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"check", "-c", cfg}, &stdout, &stderr); code != exitInvalid {
+			t.Fatalf("%s: exit %d, want %d\n%s", format, code, exitInvalid, stderr.String())
+		}
+		want := fmt.Sprintf("%s:%d:%d: transforms.balance.steps[1].aggregate.values.points.sum: unknown field \"pionts\" (did you mean \"points\"?)", cfg, line, col)
+		if !strings.Contains(stderr.String(), want) {
+			t.Fatalf("%s: check says\n%s\nwant\n%s", format, stderr.String(), want)
+		}
+	}
 }
