@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,6 +110,11 @@ var (
 // stays float64 otherwise.
 func DecodeJSON(b []byte) (any, error) {
 	v, err := unmarshal(decodeAPI, b)
+	if _, ok := v.(string); ok && err == nil && !closedString(b) {
+		// sonic 1.15 takes some unterminated top-level strings (33 bytes:
+		// a quote, 30 digits and a 2-byte rune) and drops their last byte.
+		return nil, errors.New("decode json: unexpected end of input inside a string")
+	}
 	if err == nil {
 		var big bool
 		if v, big, err = integers(v); err != nil || !big {
@@ -123,6 +129,20 @@ func DecodeJSON(b []byte) (any, error) {
 	}
 	v, _, err = integers(v)
 	return v, err
+}
+
+// closedString reports whether a document holding one string ends with
+// its closing quote (an escaped quote does not close it).
+func closedString(b []byte) bool {
+	b = bytes.TrimRight(b, " \t\r\n")
+	if len(b) < 2 || b[len(b)-1] != '"' {
+		return false
+	}
+	backslashes := 0
+	for i := len(b) - 2; i >= 1 && b[i] == '\\'; i-- {
+		backslashes++
+	}
+	return backslashes%2 == 0
 }
 
 func unmarshal(api sonic.API, b []byte) (any, error) {

@@ -2,6 +2,7 @@ package record
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -90,5 +91,25 @@ func TestHeaders(t *testing.T) {
 	r.DeleteHeader("b")
 	if _, ok := r.Header("b"); ok || len(r.Headers) != 1 {
 		t.Errorf("DeleteHeader: %+v", r.Headers)
+	}
+}
+
+// TestDecodeJSONUnterminatedString: a top-level string without its closing
+// quote is an error at every length (sonic 1.15 took one at 33 bytes and
+// dropped its last byte), and strings ending in escapes still decode.
+func TestDecodeJSONUnterminatedString(t *testing.T) {
+	for n := 0; n < 80; n++ {
+		in := []byte(`"` + strings.Repeat("0", n) + "Ա")
+		if v, err := DecodeJSON(in); err == nil {
+			t.Fatalf("%d bytes %q decoded to %q, want an error", len(in), in, v)
+		}
+	}
+	for in, want := range map[string]string{`"a\\"`: `a\`, `"a\""`: `a"`, ` "x" `: "x", `"\\\\"`: `\\`} {
+		if v, err := DecodeJSON([]byte(in)); err != nil || v != want {
+			t.Errorf("%s: %q, %v; want %q", in, v, err, want)
+		}
+	}
+	if _, err := DecodeJSON([]byte(`"a\"`)); err == nil {
+		t.Error(`"a\" decoded: its last quote is escaped`)
 	}
 }
