@@ -78,6 +78,13 @@ type Typed interface {
 	ValueType() record.Type
 }
 
+// Prober is implemented by sources that can tell their records' type before
+// reading any (a SQL source, from its query's columns), so runner check
+// --connect can type their steps. Probe must not change anything outside.
+type Prober interface {
+	Probe(ctx context.Context) (record.Type, error)
+}
+
 // Emit hands a batch to the stage; it blocks while the stage is busy, which
 // is how a source feels backpressure. cursor may be nil.
 type Emit func(ctx context.Context, batch []*record.Record, cursor []byte) error

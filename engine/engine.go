@@ -132,9 +132,10 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			senv := envForStage(cenv, p.Name, s.Name)
 			// A source's values are whatever its connector makes of the
 			// outside world, which no topic schema describes: its steps
-			// compile untyped, and the schema of the topic it writes is
-			// checked when a stage reads it.
-			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, record.Type{}, extra...), health: senv.Health}
+			// compile untyped unless check --connect asked the source's
+			// database (pipeline.SourceType); the schema of the topic it
+			// writes is checked when a stage reads it.
+			sp := &sourcePlan{cfg: s, chain: compile(&s.Stage, p.SourceType(s.Name), extra...), health: senv.Health}
 			if spec, ok := reg.Source(s.Connector.Kind); ok {
 				src, err := spec.New(s.Connector, senv)
 				errs.Add(s.Connector.Pos, s.Connector.Path, err)

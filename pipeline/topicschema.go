@@ -149,3 +149,18 @@ func (p *Config) checkRegistry(d *decoder) {
 		}
 	}
 }
+
+// SourceType is what source's records hold, as found out before compiling
+// (runner check --connect asks a SQL source's database); Unknown when
+// nobody did.
+func (p *Config) SourceType(source string) record.Type {
+	return p.sourceTypes[source]
+}
+
+// SetSourceType records what source's records hold.
+func (p *Config) SetSourceType(source string, t record.Type) {
+	if p.sourceTypes == nil {
+		p.sourceTypes = map[string]record.Type{}
+	}
+	p.sourceTypes[source] = t
+}

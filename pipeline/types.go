@@ -38,6 +38,8 @@ type Config struct {
 	failed map[string]bool
 	// types are topic types from elsewhere than schema files (SetValueType).
 	types map[string]record.Type
+	// sourceTypes are sources' record types (SetSourceType).
+	sourceTypes map[string]record.Type
 	// deliverySet tells an explicit pipeline delivery from the default.
 	deliverySet bool
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "modernc.org/sqlite"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -119,5 +122,63 @@ func TestCheckUserRewardsTypo(t *testing.T) {
 		if !strings.Contains(stderr.String(), want) {
 			t.Fatalf("%s: check says\n%s\nwant\n%s", format, stderr.String(), want)
 		}
+	}
+}
+
+// TestCheckConnect: a SQL source's own steps are typed from its query's
+// columns when check --connect reaches the database (a misspelt column is
+// an error at its position); without --connect, or when the database
+// cannot be read, check notes that they are unchecked. The probe neither
+// creates a missing SQLite file nor writes to an existing one.
+func TestCheckConnect(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "shop.db")
+	conn, err := sql.Open("sqlite", "file:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(`CREATE TABLE orders (store TEXT, total REAL)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelineFile := func(name, dsn string) string {
+		cfg := filepath.Join(dir, name+".yaml")
+		text := fmt.Sprintf(`pipeline: %s
+kafka: {brokers: embedded}
+sources:
+  totals:
+    sql: {driver: sqlite, dsn: '%s', query: 'SELECT store, SUM(total) AS revenue FROM orders GROUP BY store', mode: bulk}
+    steps:
+      - set: {revenue: 'round_to(revenu, 2)'}
+    to: totals
+`, name, dsn)
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	cfg := pipelineFile("shop", "file:"+db)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check", "--connect", "-c", cfg}, &stdout, &stderr); code != exitInvalid || !strings.Contains(stderr.String(), cfg+`:7:34: sources.totals.steps[0].set.revenue: unknown field "revenu" (did you mean "revenue"?)`) {
+		t.Fatalf("check --connect: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"check", "-c", cfg}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "note: "+cfg+": sources.totals: its steps are checked without the table's column types") {
+		t.Fatalf("check: exit %d\n%s", code, stdout.String())
+	}
+	missing := filepath.Join(dir, "missing.db")
+	stdout.Reset()
+	if code := run([]string{"check", "--connect", "-c", pipelineFile("missing", "file:"+missing)}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "its steps are checked without column types") {
+		t.Fatalf("check --connect of a missing database: exit %d\n%s", code, stdout.String())
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("the probe created %s", missing)
+	}
+	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
+		t.Error("the probe changed the database file")
 	}
 }

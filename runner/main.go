@@ -73,6 +73,7 @@ type runCmd struct {
 
 type checkCmd struct {
 	pipelineFiles
+	Connect  bool   `help:"Also ask the databases of SQL sources for their columns, so that the sources' own steps are type-checked too (opens a connection to each; nothing is written)."`
 	Registry string `help:"A schema registry (Confluent API) to check against: topics without a schema file take their types from its subjects' latest versions, and the schemas stages would write must be compatible with the versions registered, under each subject's compatibility level. The files' schema_registry credentials apply when its url is this one." placeholder:"URL"`
 }
 
@@ -295,14 +296,32 @@ func (f *pipelineFiles) validPaths() ([]string, error) {
 }
 
 func (c *checkCmd) run(stdout io.Writer) error {
-	if c.Registry != "" {
-		return c.withRegistry(stdout)
+	paths, err := c.paths()
+	if err != nil {
+		return err
 	}
-	paths, err := c.validPaths()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var notes []string
+	prepare := func(pipes []*pipeline.Config) pipeline.Errors {
+		var errs pipeline.Errors
+		if c.Registry != "" {
+			errs = append(errs, c.registryTypes(pipes, log, &notes)...)
+		}
+		typeSources(pipes, c.Connect, log, &notes)
+		return errs
+	}
+	_, _, err = loadPipelines(paths, io.Discard, log, prepare)
+	for _, n := range notes {
+		fmt.Fprintln(stdout, "note: "+n)
+	}
 	if err != nil {
 		return err
 	}
 	files, _ := pipeline.Files(paths)
+	if c.Registry != "" {
+		fmt.Fprintf(stdout, "ok: %d file(s) valid, schemas compatible with %s\n", len(files), c.Registry)
+		return nil
+	}
 	fmt.Fprintf(stdout, "ok: %d file(s) valid\n", len(files))
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -15,50 +14,32 @@ import (
 // registryTimeout bounds how long check waits for an unreachable registry.
 const registryTimeout = 20 * time.Second
 
-// withRegistry is check against a schema registry: topics without a schema
+// registryTypes checks against a schema registry: topics without a schema
 // file get their types from their subjects, and schemas that stages write
 // must be compatible with what the subjects hold.
-func (c *checkCmd) withRegistry(stdout io.Writer) error {
-	paths, err := c.paths()
-	if err != nil {
-		return err
+func (c *checkCmd) registryTypes(pipes []*pipeline.Config, log *slog.Logger, notes *[]string) pipeline.Errors {
+	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
+	defer cancel()
+	cfg := serde.RegistryConfig{URL: c.Registry}
+	for _, p := range pipes {
+		if r := p.SchemaRegistry; r.URL == c.Registry {
+			cfg.Username, cfg.Password, cfg.BearerToken = r.BasicAuth.Username, r.BasicAuth.Password, r.BearerToken
+		}
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var notes []string
-	prepare := func(pipes []*pipeline.Config) pipeline.Errors {
-		ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
-		defer cancel()
-		cfg := serde.RegistryConfig{URL: c.Registry}
-		for _, p := range pipes {
-			if r := p.SchemaRegistry; r.URL == c.Registry {
-				cfg.Username, cfg.Password, cfg.BearerToken = r.BasicAuth.Username, r.BasicAuth.Password, r.BearerToken
-			}
-		}
-		reg, err := serde.NewRegistry(cfg, log)
-		var errs pipeline.Errors
-		if err != nil {
-			errs.Add(pipeline.Pos{}, "", fmt.Errorf("--registry: %w", err))
-			return errs
-		}
-		rc := &registryCheck{ctx: ctx, reg: reg, notes: &notes}
-		for _, p := range pipes {
-			if err := rc.pipeline(p, &errs); err != nil {
-				errs.Add(pipeline.Pos{}, "", fmt.Errorf("--registry %s: %w", c.Registry, err))
-				break
-			}
-		}
+	reg, err := serde.NewRegistry(cfg, log)
+	var errs pipeline.Errors
+	if err != nil {
+		errs.Add(pipeline.Pos{}, "", fmt.Errorf("--registry: %w", err))
 		return errs
 	}
-	_, _, err = loadPipelines(paths, io.Discard, log, prepare)
-	for _, n := range notes {
-		fmt.Fprintln(stdout, "note: "+n)
+	rc := &registryCheck{ctx: ctx, reg: reg, notes: notes}
+	for _, p := range pipes {
+		if err := rc.pipeline(p, &errs); err != nil {
+			errs.Add(pipeline.Pos{}, "", fmt.Errorf("--registry %s: %w", c.Registry, err))
+			break
+		}
 	}
-	if err != nil {
-		return err
-	}
-	files, _ := pipeline.Files(paths)
-	fmt.Fprintf(stdout, "ok: %d file(s) valid, schemas compatible with %s\n", len(files), c.Registry)
-	return nil
+	return errs
 }
 
 type registryCheck struct {

@@ -364,3 +364,44 @@ func keyText(v any) ([]byte, error) {
 		return record.JSON.Encode(x)
 	}
 }
+
+// Probe asks the database for the columns the source's query yields,
+// without reading a row, and types them as its records hold them: what
+// steps see (timestamps and dates are RFC 3339 text, decimals text).
+func (s *Source) Probe(ctx context.Context) (record.Type, error) {
+	dsn := s.cfg.DSN
+	if s.dialect == sqldb.SQLite && strings.HasPrefix(dsn, "file:") {
+		// Read-only, without the WAL pragma Open adds: a probe must not
+		// create a database file, nor turn one into WAL mode.
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + "mode=ro&_pragma=busy_timeout(10000)"
+	}
+	db, err := sqldb.Open(s.dialect, dsn)
+	if err != nil {
+		return record.Type{}, err
+	}
+	defer db.Close()
+	q, args := s.query(&cursor{}, s.now())
+	rows, err := db.QueryxContext(ctx, "SELECT * FROM ("+q+") conveyor_probe WHERE 1=0", args...)
+	if err != nil {
+		return record.Type{}, fmt.Errorf("%s: %s", s.what(), sqldb.Scrub(s.cfg.DSN, err.Error()))
+	}
+	defer rows.Close()
+	cols, err := rows.ColumnTypes()
+	if err != nil {
+		return record.Type{}, err
+	}
+	t := record.Type{Kind: record.Object}
+	for _, c := range cols {
+		ft := columnType(c.DatabaseTypeName(), kindOf(c.DatabaseTypeName()))
+		if ft.Kind == record.Time {
+			ft.Kind = record.Text // convert renders timestamps as text
+		}
+		ft.Nullable = true
+		t.Fields = append(t.Fields, record.Field{Name: c.Name(), Type: ft})
+	}
+	return t, nil
+}
