@@ -102,18 +102,33 @@ func FuzzAvroDecode(f *testing.F) {
 }
 
 // sameValue is reflect.DeepEqual with NaN equal to NaN.
-func sameValue(a, b any) bool {
+func sameValue(a, b any) bool { return sameTree(a, b, sameLeaf) }
+
+// sameLeaf compares two values that are not lists or objects: NaN equals
+// itself, bytes by content.
+func sameLeaf(a, b any) bool {
 	switch x := a.(type) {
 	case float64:
 		y, ok := b.(float64)
 		return ok && (x == y || math.IsNaN(x) && math.IsNaN(y))
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// sameTree compares decoded values: lists element by element, objects key
+// by key, everything else with leaf.
+func sameTree(a, b any, leaf func(a, b any) bool) bool {
+	switch x := a.(type) {
 	case []any:
 		y, ok := b.([]any)
 		if !ok || len(x) != len(y) {
 			return false
 		}
 		for i := range x {
-			if !sameValue(x[i], y[i]) {
+			if !sameTree(x[i], y[i], leaf) {
 				return false
 			}
 		}
@@ -125,14 +140,11 @@ func sameValue(a, b any) bool {
 		}
 		for k, v := range x {
 			w, ok := y[k]
-			if !ok || !sameValue(v, w) {
+			if !ok || !sameTree(v, w, leaf) {
 				return false
 			}
 		}
 		return true
-	case []byte:
-		y, ok := b.([]byte)
-		return ok && bytes.Equal(x, y)
 	}
-	return reflect.DeepEqual(a, b)
+	return leaf(a, b)
 }

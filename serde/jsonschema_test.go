@@ -371,30 +371,10 @@ func validStrings(v any) bool {
 // read as a float64 but written as 100000000000000000000, which reads
 // back as a json.Number (see record.DecodeJSON); integers must be exact,
 // and a float64 the same float64.
-func sameJSONValue(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, e := range x {
-			if f, ok := y[k]; !ok || !sameJSONValue(e, f) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameJSONValue(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
+func sameJSONValue(a, b any) bool { return sameTree(a, b, sameJSONLeaf) }
+
+func sameJSONLeaf(a, b any) bool {
+	switch a.(type) {
 	case int64, float64, json.Number:
 		_, af := a.(float64)
 		_, bf := b.(float64)

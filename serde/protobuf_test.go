@@ -504,37 +504,6 @@ func messageIndexes(md protoreflect.MessageDescriptor) []int {
 	}
 }
 
-// pbSameValue is reflect.DeepEqual but for NaN, which equals itself here.
-func pbSameValue(a, b any) bool {
-	switch x := a.(type) {
-	case float64:
-		y, ok := b.(float64)
-		return ok && (x == y || (math.IsNaN(x) && math.IsNaN(y)))
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, e := range x {
-			if f, ok := y[k]; !ok || !pbSameValue(e, f) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !pbSameValue(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return reflect.DeepEqual(a, b)
-}
 
 // FuzzProtobufDecode: decode never panics, and what it reads encodes (as
 // the message the indexes named) to bytes that decode to the same value.
@@ -570,7 +539,7 @@ func FuzzProtobufDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode of encoded %x: %v", out, err)
 		}
-		if !pbSameValue(v, again) {
+		if !sameValue(v, again) {
 			t.Fatalf("%x read as %#v, written as %x, read back as %#v", in, v, out, again)
 		}
 	})
