@@ -504,7 +504,6 @@ func messageIndexes(md protoreflect.MessageDescriptor) []int {
 	}
 }
 
-
 // FuzzProtobufDecode: decode never panics, and what it reads encodes (as
 // the message the indexes named) to bytes that decode to the same value.
 func FuzzProtobufDecode(f *testing.F) {
