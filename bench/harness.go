@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/conveyor-dev/conveyor/serde"
 )
 
 // harness runs the variants against one broker.
@@ -17,8 +19,9 @@ type harness struct {
 	cl    *cluster
 	exe   string // this binary, run as `bench raw`
 	runID string // makes topic and group names unique per invocation
-	tmp   string // pipeline files and process logs
+	tmp   string // pipeline files, schema files and process logs
 	log   io.Writer
+	avro  *avroSetup // nil unless an Avro variant runs
 }
 
 // runHarness measures every size and variant, then prints the tables and
@@ -42,12 +45,25 @@ func runHarness(ctx context.Context, opts options, stdout, stderr io.Writer) (er
 		return err
 	}
 	defer cl.close()
+	var sr *schemaRegistry
+	if opts.needsRegistry() {
+		if sr, err = openRegistry(ctx, opts, stderr); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, sr.stop(stderr)) }()
+	}
 	tmp, err := os.MkdirTemp("", "conveyor-bench-")
 	if err != nil {
 		return fmt.Errorf("create work folder: %w", err)
 	}
 	h := &harness{opts: opts, cl: cl, exe: exe, runID: strconv.FormatInt(time.Now().UnixMilli(), 36), tmp: tmp, log: stderr}
 	r := report{env: describeEnvironment(ctx, opts.runner, b), opts: opts, started: started}
+	if sr != nil {
+		if h.avro, err = newAvroSetup(sr.url, tmp, opts.sizes); err != nil {
+			return err
+		}
+		r.env.registry = sr.version
+	}
 	for _, size := range opts.sizes {
 		s, err := h.measureSize(ctx, size)
 		if err != nil {
@@ -86,15 +102,24 @@ func openBroker(ctx context.Context, opts options, log io.Writer) (*broker, erro
 	return startBroker(ctx, opts.kafkaScript, log)
 }
 
+func openRegistry(ctx context.Context, opts options, log io.Writer) (*schemaRegistry, error) {
+	if opts.registry != "" {
+		return externalRegistry(opts.registry), nil
+	}
+	fmt.Fprintf(log, "no -registry or REGISTRY_URL: starting a schema registry with %s up\n", opts.registryScript)
+	return startRegistry(ctx, opts.registryScript, log)
+}
+
 // preloadInput creates topic and preloads n orders of size into it, keyed
-// by store or by keyOf (see preload), and checks they all arrived.
-func (h *harness) preloadInput(ctx context.Context, topic string, size, n int, keyOf func(int) string) (*input, error) {
+// by store or by keyOf, in Avro with codec or else JSON (see preload), and
+// checks they all arrived.
+func (h *harness) preloadInput(ctx context.Context, topic string, size, n int, keyOf func(int) string, codec serde.Codec) (*input, error) {
 	if err := h.cl.createTopic(ctx, topic); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(h.log, "size %d: preloading %s records into %s\n", size, comma(int64(n)), topic)
 	t0 := time.Now()
-	in, err := preload(ctx, h.cl.brokers, topic, size, n, h.opts.smoke, keyOf)
+	in, err := preload(ctx, h.cl.brokers, topic, size, n, h.opts.smoke, keyOf, codec)
 	if err != nil {
 		return nil, err
 	}
@@ -113,14 +138,25 @@ func (h *harness) measureSize(ctx context.Context, size int) (sizeReport, error)
 	n := h.opts.records(size)
 	topic := fmt.Sprintf("bench-%s-in-%d", h.runID, size)
 	defer h.cleanup("", topic)
-	in, err := h.preloadInput(ctx, topic, size, n, nil)
+	in, err := h.preloadInput(ctx, topic, size, n, nil, nil)
 	if err != nil {
 		return sizeReport{}, err
 	}
 	if slices.Contains(h.opts.variants, varAggregate) {
 		keyed := topic + "-keyed"
 		defer h.cleanup("", keyed)
-		if in.keyed, err = h.preloadInput(ctx, keyed, size, n, aggKey); err != nil {
+		if in.keyed, err = h.preloadInput(ctx, keyed, size, n, aggKey, nil); err != nil {
+			return sizeReport{}, err
+		}
+	}
+	if h.avro != nil {
+		avroIn := topic + "-avro"
+		defer h.cleanup("", avroIn)
+		codec, err := h.avro.codec(avroIn, size)
+		if err != nil {
+			return sizeReport{}, err
+		}
+		if in.avro, err = h.preloadInput(ctx, avroIn, size, n, nil, codec); err != nil {
 			return sizeReport{}, err
 		}
 	}
@@ -135,7 +171,7 @@ func (h *harness) measureSize(ctx context.Context, size int) (sizeReport, error)
 			if err != nil {
 				return sizeReport{}, err
 			}
-			fmt.Fprintf(h.log, "size %d round %d/%d %-11s %s records in %6.2fs: %9s records/s, cpu %6.2fs, peak rss %s (run took %.1fs)\n",
+			fmt.Fprintf(h.log, "size %d round %d/%d %-16s %s records in %6.2fs: %9s records/s, cpu %6.2fs, peak rss %s (run took %.1fs)\n",
 				size, round, h.opts.rounds, v, comma(res.records), res.elapsed.Seconds(),
 				comma(int64(float64(res.records)/res.elapsed.Seconds())), res.cpu.Seconds(), mb(res.maxRSS), time.Since(t0).Seconds())
 			results = append(results, res)

@@ -23,6 +23,7 @@ type environment struct {
 	goVersion  string
 	librdkafka string
 	kafka      string
+	registry   string // the Avro variants' schema registry; empty when none ran
 	runner     string
 }
 

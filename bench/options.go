@@ -23,10 +23,14 @@ type options struct {
 	smoke       bool
 	runner      string
 	kafkaScript string
-	variants    []string
-	latency     time.Duration // 0 skips the latency measurement
-	latencyRate int
-	command     string // the command line, for the report
+	// registry is the schema registry of the Avro variants; empty: start
+	// one with registryScript (only when an Avro variant runs).
+	registry       string
+	registryScript string
+	variants       []string
+	latency        time.Duration // 0 skips the latency measurement
+	latencyRate    int
+	command        string // the command line, for the report
 }
 
 // smokeN is the record count of -smoke runs.
@@ -35,7 +39,7 @@ const smokeN = 20000
 // parseOptions reads the flags; argv0 is how the harness was called, for
 // the report's command line.
 func parseOptions(argv0 string, args []string, stderr io.Writer) (options, error) {
-	o := options{command: strings.Join(append([]string{argv0}, args...), " ")}
+	o := options{command: strings.Join(append([]string{argv0}, redactArgs(args)...), " ")}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -53,6 +57,8 @@ func parseOptions(argv0 string, args []string, stderr io.Writer) (options, error
 	fs.BoolVar(&o.smoke, "smoke", false, "correctness only: N=20000, 1 round, every output record checked; non-zero exit when records are missing")
 	fs.StringVar(&o.runner, "runner", "bin/runner", "the runner binary")
 	fs.StringVar(&o.kafkaScript, "kafka-script", "scripts/kafka.sh", "starts a broker when -brokers is empty")
+	fs.StringVar(&o.registry, "registry", os.Getenv("REGISTRY_URL"), "schema registry URL (Confluent API) for the Avro variants (default $REGISTRY_URL; empty: start scripts/registry.sh up and stop it at the end)")
+	fs.StringVar(&o.registryScript, "registry-script", "scripts/registry.sh", "starts a schema registry when -registry is empty and an Avro variant runs")
 	fs.StringVar(&variants, "variants", strings.Join(allVariants(), ","), "variants to run")
 	fs.DurationVar(&o.latency, "latency", 20*time.Second, "how long to measure latency of the typical stage (0 skips it)")
 	fs.IntVar(&o.latencyRate, "latency-rate", 10000, "records per second of the latency measurement")
@@ -94,6 +100,9 @@ func parseOptions(argv0 string, args []string, stderr io.Writer) (options, error
 	}
 	return o, nil
 }
+
+// needsRegistry tells whether a selected variant reads or writes Avro.
+func (o options) needsRegistry() bool { return slices.ContainsFunc(o.variants, isAvro) }
 
 // records is the record count of a run at size.
 func (o options) records(size int) int {

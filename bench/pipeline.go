@@ -12,15 +12,27 @@ import (
 // pipelineFile is the part of the runner's pipeline format the harness
 // writes; yaml.v3 does the quoting.
 type pipelineFile struct {
-	Pipeline   string                  `yaml:"pipeline"`
-	Vars       map[string]any          `yaml:"vars,omitempty"`
-	Kafka      kafkaSection            `yaml:"kafka"`
-	Sources    map[string]sourceDef    `yaml:"sources,omitempty"`
-	Transforms map[string]transformDef `yaml:"transforms,omitempty"`
+	Pipeline       string                  `yaml:"pipeline"`
+	Vars           map[string]any          `yaml:"vars,omitempty"`
+	Kafka          kafkaSection            `yaml:"kafka"`
+	SchemaRegistry *registrySection        `yaml:"schema_registry,omitempty"`
+	Topics         map[string]topicDecl    `yaml:"topics,omitempty"`
+	Sources        map[string]sourceDef    `yaml:"sources,omitempty"`
+	Transforms     map[string]transformDef `yaml:"transforms,omitempty"`
 }
 
 type kafkaSection struct {
 	Brokers string `yaml:"brokers"`
+}
+
+type registrySection struct {
+	URL string `yaml:"url"`
+}
+
+// topicDecl declares a topic's format or the schema file writers use.
+type topicDecl struct {
+	Format      string `yaml:"format,omitempty"`
+	ValueSchema string `yaml:"value_schema,omitempty"`
 }
 
 type transformDef struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/conveyor-dev/conveyor/serde"
 )
 
 // input is a preloaded input topic, shared by every run of one size.
@@ -24,6 +26,9 @@ type input struct {
 	// keyed is the same orders keyed by aggKey, for the aggregate
 	// variant; nil when it does not run.
 	keyed *input
+	// avro is the same orders in Avro, for the Avro variants; nil when
+	// none runs.
+	avro *input
 }
 
 // groupTotal is what the aggregate variant's last row of a key must say.
@@ -33,8 +38,9 @@ func (in *input) avgSize() float64 { return float64(in.bytes) / float64(in.n) }
 
 // preload writes n orders of one size to topic (created beforehand), keyed
 // by store, or by keyOf(i) when keyOf is not nil, and waits until all are
-// durable. The orders are the same for every topic of one size.
-func preload(ctx context.Context, brokers, topic string, size, n int, keepOrders bool, keyOf func(int) string) (*input, error) {
+// durable. The orders are the same for every topic of one size; codec,
+// when not nil, encodes them instead of the generator's JSON.
+func preload(ctx context.Context, brokers, topic string, size, n int, keepOrders bool, keyOf func(int) string, codec serde.Codec) (*input, error) {
 	p, err := kafka.NewProducer(loadProducerConfig(brokers, 50))
 	if err != nil {
 		return nil, fmt.Errorf("preload %s: create producer: %w", topic, err)
@@ -56,6 +62,11 @@ func preload(ctx context.Context, brokers, topic string, size, n int, keepOrders
 		key, o, v, err := gen.next(i)
 		if err != nil {
 			return nil, fmt.Errorf("preload %s: %w", topic, err)
+		}
+		if codec != nil {
+			if v, err = codec.Encode(ctx, orderValue(o, size)); err != nil {
+				return nil, fmt.Errorf("preload %s: order %d: %w", topic, i, err)
+			}
 		}
 		in.bytes += int64(len(v))
 		if o.Qty > 0 {

@@ -14,11 +14,12 @@ import (
 
 // sizeReport is the summary of every run at one record size.
 type sizeReport struct {
-	size    int
-	n       int64
-	avgSize float64
-	rounds  int
-	rows    []variantRow
+	size        int
+	n           int64
+	avgSize     float64
+	avroAvgSize float64 // of the Avro input; 0 when no Avro variant ran
+	rounds      int
+	rows        []variantRow
 }
 
 type variantRow struct {
@@ -34,6 +35,9 @@ type variantRow struct {
 // summarize takes the medians per variant, in the variants' order.
 func summarize(in *input, rounds int, variants []string, results []runResult) sizeReport {
 	r := sizeReport{size: in.size, n: in.n, avgSize: in.avgSize(), rounds: rounds}
+	if in.avro != nil {
+		r.avroAvgSize = in.avro.avgSize()
+	}
 	for _, v := range variants {
 		row := variantRow{variant: v, ratio: math.NaN()}
 		var mb, cpu []float64
@@ -97,6 +101,23 @@ func (l latencyResult) line() string {
 		comma(int64(l.rate)), l.measured, latencyWarmup, l.p50, l.p99, l.max, comma(l.received), comma(l.sent))
 }
 
+// avroLine compares the Avro variants with their JSON twins, when both ran.
+func avroLine(s sizeReport) string {
+	var parts []string
+	for _, pair := range [][2]string{{varTypicalAvro, varTypical}, {varPassthroughAvro, varPassthrough}} {
+		a, ok1 := s.row(pair[0])
+		j, ok2 := s.row(pair[1])
+		if ok1 && ok2 && j.recPerSec > 0 {
+			parts = append(parts, fmt.Sprintf("%s / %s = **%.2f**", pair[0], pair[1], a.recPerSec/j.recPerSec))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Avro against JSON: %s (medians of the same run; the Avro records average %.0f B, the JSON ones %.0f B).",
+		strings.Join(parts, ", "), s.avroAvgSize, s.avgSize)
+}
+
 // report is everything the document shows.
 type report struct {
 	sizes   []sizeReport
@@ -121,6 +142,9 @@ func writeResults(w io.Writer, r report) {
 		if a, ok := s.row(varAggregate); ok && ok1 && t.recPerSec > 0 {
 			fmt.Fprintf(w, "Aggregate cost: aggregate / typical = **%.2f** (medians of the same run; exactly-once, %s keys, a row and a changelog entry per record).\n\n", a.recPerSec/t.recPerSec, comma(aggKeys))
 		}
+		if line := avroLine(s); line != "" {
+			fmt.Fprintf(w, "%s\n\n", line)
+		}
 	}
 	if r.latency != nil {
 		fmt.Fprintf(w, "Latency: %s.\n\n", r.latency.line())
@@ -135,8 +159,16 @@ func writeTargets(w io.Writer, r report) {
 		}
 		return "**missed**"
 	}
-	fmt.Fprintln(w, "Targets of issue 5 (same machine, same run):")
+	fmt.Fprintln(w, "Targets of issues 5 and 14 (same machine, same run):")
 	fmt.Fprintln(w)
+	for _, s := range r.sizes {
+		a, ok1 := s.row(varTypicalAvro)
+		t, ok2 := s.row(varTypical)
+		if ok1 && ok2 && t.recPerSec > 0 {
+			ratio := a.recPerSec / t.recPerSec
+			fmt.Fprintf(w, "- typical-avro at least as fast as typical at %d bytes: %.2f, %s\n", s.size, ratio, check(ratio >= 1))
+		}
+	}
 	for _, s := range r.sizes {
 		if s.size != sizeSmall {
 			continue
@@ -213,8 +245,8 @@ to refresh them.
 
 Each run is a separate process with a fresh output topic (6 partitions) and a
 fresh consumer group; rounds interleave the variants (raw, passthrough,
-typical, generate, raw, ...) so drift in the machine or the broker hits them
-all alike. The input topic (6 partitions, keyed by store) is preloaded once
+passthrough-avro, typical, ..., generate, raw, ...) so drift in the machine
+or the broker hits them all alike. The input topic (6 partitions, keyed by store) is preloaded once
 per size, before and outside any timing.
 
 - **raw**: `+"`bench raw`"+`, a minimal confluent-kafka-go loop: Poll, produce the
@@ -243,6 +275,21 @@ per size, before and outside any timing.
   the run, like the output topic). Its records/s counts input records.
 - **generate**: a `+"`generate`"+` source alone writing N orders of the same shape
   and size (an expression of uuid(), pick() and int_between()) to a topic.
+- **passthrough-avro**, **typical-avro**: passthrough and typical over the
+  same orders in Avro (Confluent wire format), from another input topic
+  preloaded once per size with a schema the harness writes for the size's
+  order shape (the 1000-byte one with the nested customer, line items and
+  notes), registered in a real schema registry (`+"`REGISTRY_URL`"+`, else one
+  `+"`scripts/registry.sh`"+` starts; the runner is a separate process). The
+  pipeline declares `+"`schema_registry`"+`, the input topic `+"`format: avro`"+`
+  and the output topic a `+"`value_schema`"+` file (typical: the order plus
+  `+"`total`"+` double, `+"`bulk`"+` boolean and `+"`store_upper`"+` string;
+  passthrough: the input schema), which the runner registers under
+  `+"`<out>-value`"+` at its first record. passthrough-avro has no steps, so
+  the runner forwards the bytes undecoded, as for passthrough; typical-avro
+  decodes each record with the schema its id names (fetched once), runs the
+  steps and encodes with the declared schema. Their MB/s counts the Avro
+  input's (smaller) value bytes.
 
 ## How it is measured
 
@@ -280,12 +327,20 @@ per size, before and outside any timing.
 
 - CPU: %d x %s; memory %s; %s
 - Go %s; librdkafka %s
-- Broker: %s
+- Broker: %s%s
 - Runner: %s
 - Command: `+"`%s`"+`
 - Date: %s; the whole run took %s
 `, voidEvery, comma(aggKeys), latencyWarmup, e.cpus, e.cpuModel, e.memory, e.kernel, strings.TrimPrefix(e.goVersion, "go"), e.librdkafka,
-		e.kafka, e.runner, r.opts.command, r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
+		e.kafka, registryLine(e.registry), e.runner, r.opts.command, r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
+}
+
+// registryLine is the schema registry's line of the machine section.
+func registryLine(registry string) string {
+	if registry == "" {
+		return ""
+	}
+	return "\n- Schema registry: " + registry
 }
 
 // comma formats n with thousands separators.

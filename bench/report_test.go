@@ -56,3 +56,33 @@ func TestAggregateCostLine(t *testing.T) {
 		}
 	}
 }
+
+// The Avro variants are compared with their JSON twins, and typical-avro
+// with issue 14's target, per size.
+func TestAvroCostLine(t *testing.T) {
+	in := &input{size: sizeSmall, n: 1_000_000, bytes: 137_000_000, avro: &input{n: 1_000_000, bytes: 80_000_000}}
+	run := func(v string, secs float64) runResult {
+		return runResult{variant: v, records: in.n, bytes: in.bytes, elapsed: time.Duration(secs * float64(time.Second))}
+	}
+	vs := []string{varRaw, varPassthrough, varPassthroughAvro, varTypical, varTypicalAvro}
+	s := summarize(in, 1, vs, []runResult{run(varRaw, 2), run(varPassthrough, 2.5), run(varPassthroughAvro, 2), run(varTypical, 8), run(varTypicalAvro, 10)})
+	var b strings.Builder
+	r := report{sizes: []sizeReport{s}}
+	writeResults(&b, r)
+	writeTargets(&b, r)
+	for _, want := range []string{
+		"Avro against JSON: typical-avro / typical = **0.80**, passthrough-avro / passthrough = **1.25**",
+		"the Avro records average 80 B, the JSON ones 137 B",
+		"| typical-avro | 100,000 |", "| 0.20 |",
+		"- typical-avro at least as fast as typical at 100 bytes: 0.80, **missed**",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	// Without the Avro variants there is no such line.
+	s = summarize(&input{size: sizeSmall, n: 1, bytes: 1}, 1, []string{varTypical}, []runResult{run(varTypical, 1)})
+	if line := avroLine(s); line != "" {
+		t.Errorf("avro line without Avro variants: %s", line)
+	}
+}

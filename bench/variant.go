@@ -18,14 +18,23 @@ const (
 	varTypicalEOS  = "typical-eos" // typical with delivery: exactly_once
 	varAggregate   = "aggregate"   // count and sum per key of aggKeys, exactly-once
 	varGenerate    = "generate"
+	// passthrough and typical reading and writing Avro through a schema
+	// registry instead of JSON.
+	varPassthroughAvro = "passthrough-avro"
+	varTypicalAvro     = "typical-avro"
 )
 
+// allVariants are in the order a round runs them: each Avro variant
+// right after its JSON twin, so the two meet the same machine.
 func allVariants() []string {
-	return []string{varRaw, varPassthrough, varTypical, varTypicalEOS, varAggregate, varGenerate}
+	return []string{varRaw, varPassthrough, varPassthroughAvro, varTypical, varTypicalAvro, varTypicalEOS, varAggregate, varGenerate}
 }
 
 // typical tells the variants that run the typical steps.
-func typical(v string) bool { return v == varTypical || v == varTypicalEOS }
+func typical(v string) bool { return v == varTypical || v == varTypicalEOS || v == varTypicalAvro }
+
+// isAvro tells the variants that read and write Avro.
+func isAvro(v string) bool { return v == varPassthroughAvro || v == varTypicalAvro }
 
 // transactional tells the exactly-once variants: their output end offsets
 // count transaction markers, so they are done when their input offsets are
@@ -36,8 +45,11 @@ func transactional(v string) bool { return v == varTypicalEOS || v == varAggrega
 // reads the same orders keyed by its group key (groups must not span
 // partitions, so it cannot group the store-keyed input by another field).
 func source(v string, in *input) *input {
-	if v == varAggregate {
+	switch {
+	case v == varAggregate:
 		return in.keyed
+	case isAvro(v):
+		return in.avro
 	}
 	return in
 }
@@ -153,12 +165,18 @@ func (h *harness) command(v, name string, in *input, out, group string) ([]strin
 	case varRaw:
 		return []string{h.exe, "raw", "-brokers", h.cl.brokers, "-in", in.topic, "-out", out,
 			"-group", group, "-n", strconv.FormatInt(in.n, 10)}, nil
-	case varPassthrough, varTypical, varTypicalEOS:
+	case varPassthrough, varTypical, varTypicalEOS, varPassthroughAvro, varTypicalAvro:
 		p = transformPipeline(name, h.cl.brokers, in.topic, out, group, typical(v))
 		if v == varTypicalEOS {
 			t := p.Transforms["stage"]
 			t.Delivery = "exactly_once"
 			p.Transforms["stage"] = t
+		}
+		if isAvro(v) {
+			if h.avro == nil {
+				return nil, fmt.Errorf("variant %s: no schema registry", v)
+			}
+			p = withAvro(p, h.avro.url, in.topic, out, schemaPath(h.avro.dir, in.size, typical(v)))
 		}
 	case varAggregate:
 		p = aggregatePipeline(name, h.cl.brokers, in.topic, out, group)

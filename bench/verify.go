@@ -28,14 +28,18 @@ func (h *harness) verify(ctx context.Context, v string, in *input, out string, w
 	if v == varAggregate {
 		return h.verifyAggregate(ctx, in, out)
 	}
+	decode, err := h.outputDecoder(v, in.size)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", out, err)
+	}
 	seen := make(map[string]int, want)
-	err := h.readTopic(ctx, out, 0, func(m *kafka.Message) error {
-		var o outOrder
-		if err := json.Unmarshal(m.Value, &o); err != nil {
-			return fmt.Errorf("output record %q: %w", m.Value, err)
+	err = h.readTopic(ctx, out, 0, func(m *kafka.Message) error {
+		o, shown, err := decode(ctx, m.Value)
+		if err != nil {
+			return fmt.Errorf("output record %s: %w", shown, err)
 		}
 		if string(m.Key) != o.Store || o.OrderID == "" {
-			return fmt.Errorf("output record %q has key %q", m.Value, m.Key)
+			return fmt.Errorf("output record %s has key %q", shown, m.Key)
 		}
 		seen[o.OrderID]++
 		if v == varGenerate {
@@ -43,9 +47,9 @@ func (h *harness) verify(ctx context.Context, v string, in *input, out string, w
 		}
 		src, ok := in.orders[o.OrderID]
 		if !ok || src.Store != o.Store || src.Qty != o.Qty || src.Price != o.Price {
-			return fmt.Errorf("output record %q matches no input order", m.Value)
+			return fmt.Errorf("output record %s matches no input order", shown)
 		}
-		return checkFields(v, o, m.Value)
+		return checkFields(v, o, shown)
 	})
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", out, err)
@@ -76,9 +80,36 @@ func (h *harness) verify(ctx context.Context, v string, in *input, out string, w
 	return nil
 }
 
+// outputDecoder reads a variant's output records for the checks: JSON, or
+// Avro written with the schema the stage declares. shown is the record as
+// error messages quote it.
+func (h *harness) outputDecoder(v string, size int) (func(ctx context.Context, b []byte) (o outOrder, shown string, err error), error) {
+	if !isAvro(v) {
+		return func(_ context.Context, b []byte) (outOrder, string, error) {
+			var o outOrder
+			err := json.Unmarshal(b, &o)
+			return o, fmt.Sprintf("%q", b), err
+		}, nil
+	}
+	if h.avro == nil {
+		return nil, fmt.Errorf("variant %s: no schema registry", v)
+	}
+	r, err := newAvroReader(h.avro.reg, h.avro.schema(size, typical(v)))
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, b []byte) (outOrder, string, error) {
+		o, m, err := r.decode(ctx, b)
+		if m == nil {
+			return o, fmt.Sprintf("%q", b), err
+		}
+		return o, fmt.Sprintf("%v", m), err
+	}, nil
+}
+
 // checkFields checks the computed fields: present and right for typical,
-// absent otherwise.
-func checkFields(v string, o outOrder, raw []byte) error {
+// absent otherwise; raw is the record as errors quote it.
+func checkFields(v string, o outOrder, raw string) error {
 	if !typical(v) {
 		if o.Total != nil || o.Bulk != nil || o.StoreUpper != nil {
 			return fmt.Errorf("%s output has computed fields: %s", v, raw)
