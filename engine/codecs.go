@@ -92,16 +92,22 @@ func stopped(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// registries holds one registry client per registry configuration, shared
+// Registries holds one registry client per registry configuration, shared
 // by every stage of a process, so schemas are fetched once and a mock://
-// registry is one registry.
-type registries struct {
+// registry is one registry. Pass one in RunOptions to share it with code
+// outside the run (runner test reads and writes the topics through it).
+type Registries struct {
 	mu  sync.Mutex
 	log *slog.Logger
 	by  map[pipeline.SchemaRegistry]*serde.Registry
 }
 
-func (rs *registries) get(cfg pipeline.SchemaRegistry) (*serde.Registry, error) {
+// NewRegistries returns an empty set; log gets the registry clients' warnings.
+func NewRegistries(log *slog.Logger) *Registries { return &Registries{log: log} }
+
+// Get returns the client for cfg, made on first use; nil when cfg names no
+// registry.
+func (rs *Registries) Get(cfg pipeline.SchemaRegistry) (*serde.Registry, error) {
 	if cfg.URL == "" {
 		return nil, nil
 	}

@@ -217,6 +217,9 @@ type RunOptions struct {
 	// Terminal, when set, gets the progress as one line per stage redrawn
 	// in place instead of log lines.
 	Terminal Terminal
+	// Registries, when set, are the schema registry clients the stages
+	// use; default: a new set.
+	Registries *Registries
 }
 
 // Run starts every stage of every pipeline and returns when all stages have
@@ -235,7 +238,10 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	var reporters []*progress
-	regs := &registries{log: log}
+	regs := opts.Registries
+	if regs == nil {
+		regs = NewRegistries(log)
+	}
 	var err error
 	for _, pp := range pl.pipelines {
 		p := pp.cfg
@@ -255,7 +261,7 @@ func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
 			}
 			brokers = broker.Addr()
 		}
-		if pp.registry, err = regs.get(p.SchemaRegistry); err != nil {
+		if pp.registry, err = regs.Get(p.SchemaRegistry); err != nil {
 			return err
 		}
 		if err := ensureTopics(ctx, pp, brokers, log); err != nil {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/serde"
@@ -163,4 +164,29 @@ func (p *Config) SetSourceType(source string, t record.Type) {
 		p.sourceTypes = map[string]record.Type{}
 	}
 	p.sourceTypes[source] = t
+}
+
+// FormatOf is the format of topic's values as the pipeline writes and
+// reads it: the topic's declared format, else the format of the first
+// stage that writes or reads it, else json.
+func (p *Config) FormatOf(topic string) Format {
+	if t, ok := p.Topics[topic]; ok && t.Format != "" {
+		return t.Format
+	}
+	for i := range p.Sources {
+		if s := &p.Sources[i]; s.To == topic && s.Format != "" {
+			return s.Format
+		}
+	}
+	for i := range p.Transforms {
+		if t := &p.Transforms[i]; (t.To == topic || slices.Contains(t.From, topic)) && t.Format != "" {
+			return t.Format
+		}
+	}
+	for i := range p.Sinks {
+		if s := &p.Sinks[i]; slices.Contains(s.From, topic) && s.Format != "" {
+			return s.Format
+		}
+	}
+	return FormatJSON
 }

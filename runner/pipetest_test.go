@@ -72,3 +72,18 @@ func TestPipelineTestOutsideFolder(t *testing.T) {
 		t.Fatalf("exit %d, want %d with a positioned error and no content of the file; output:\n%s", code, exitInvalid, out)
 	}
 }
+
+// TestPipelineTestAvro: the user-rewards pipeline tests pass with every
+// topic in Avro through the in-process mock:// registry: runner test
+// writes the cases' JSON inputs in each topic's format and decodes what the
+// stages wrote before comparing.
+func TestPipelineTestAvro(t *testing.T) {
+	t.Setenv("REWARDS_FORMAT", "avro")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"test", "../configs/user-rewards.test.yaml"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d; stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "ok: 2 test case(s) passed") {
+		t.Fatalf("stdout:\n%s", stdout.String())
+	}
+}

@@ -79,7 +79,7 @@ func createTopics(ctx context.Context, p *pipeline.Config) error {
 // produce writes the inputs, in order, with the pipeline's producer
 // settings (so keys land on the partitions its own stages would pick), and
 // waits until every record is acknowledged.
-func produce(ctx context.Context, p *pipeline.Config, inputs []TopicInput) error {
+func produce(ctx context.Context, p *pipeline.Config, tc topicCodecs, inputs []TopicInput) error {
 	n := 0
 	for _, ti := range inputs {
 		n += len(ti.Records)
@@ -113,6 +113,10 @@ func produce(ctx context.Context, p *pipeline.Config, inputs []TopicInput) error
 	for _, ti := range inputs {
 		topicName := ti.Topic
 		for _, r := range ti.Records {
+			r, err := tc.encode(ctx, topicName, r)
+			if err != nil {
+				return err
+			}
 			m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topicName, Partition: kafka.PartitionAny}, Key: r.Key, Value: r.Value}
 			for _, h := range r.Headers {
 				m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})

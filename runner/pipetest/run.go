@@ -217,7 +217,14 @@ func (r *caseRun) run(ctx context.Context) {
 		res.fail("create topics: %v", err)
 		return
 	}
-	if err := produce(ctx, p, c.Input); err != nil {
+	regs := engine.NewRegistries(r.opts.Log)
+	sr, err := regs.Get(p.SchemaRegistry)
+	if err != nil {
+		res.fail("%v", err)
+		return
+	}
+	tc := topicCodecs{p: p, reg: sr}
+	if err := produce(ctx, p, tc, c.Input); err != nil {
 		res.fail("inputs: %v", err)
 		return
 	}
@@ -255,7 +262,7 @@ func (r *caseRun) run(ctx context.Context) {
 	var runErr error
 	go func() {
 		defer close(runDone)
-		runErr = plan.Run(runCtx, engine.RunOptions{Log: r.opts.Log, Instance: "pipetest"})
+		runErr = plan.Run(runCtx, engine.RunOptions{Log: r.opts.Log, Instance: "pipetest", Registries: regs})
 	}()
 	settled, pending := st.wait(ctx, runDone)
 	ended := false // every stage finished on its own
@@ -290,6 +297,9 @@ func (r *caseRun) run(ctx context.Context) {
 	mt := &matcher{where: where, m: expression.Options{Vars: p.Vars}.NewMachine()}
 	for _, te := range c.Expect {
 		got, err := readTopic(readCtx, broker.Addr(), te.Topic)
+		if err == nil {
+			err = tc.decode(readCtx, te.Topic, got)
+		}
 		if err != nil {
 			res.fail("topic %s: %v", te.Topic, err)
 			continue

@@ -78,6 +78,7 @@ type TopicInput struct {
 type Input struct {
 	Key       []byte // nil: a null key
 	Value     []byte // nil: a tombstone
+	Raw       bool   // Value holds the exact bytes (raw:), not JSON to encode
 	Headers   []record.Header
 	Timestamp time.Time // zero: now
 }
@@ -439,7 +440,7 @@ func (d *specDecoder) input(n *yaml.Node, path string) Input {
 				in.Value = b
 			}
 		},
-		"raw": func(n *yaml.Node, p string) { hasRaw = true; in.Value = []byte(d.str(n, p)) },
+		"raw": func(n *yaml.Node, p string) { hasRaw, in.Raw = true, true; in.Value = []byte(d.str(n, p)) },
 		"headers": func(n *yaml.Node, p string) {
 			d.headers(n, p, func(name string, v *yaml.Node) {
 				in.Headers = append(in.Headers, record.Header{Key: name, Value: []byte(v.Value)})
