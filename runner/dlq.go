@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/conveyor-dev/conveyor/engine/deadletter"
+	"github.com/conveyor-dev/conveyor/serde"
 )
 
 // dlqCmd inspects and replays dead-letter topics (see package deadletter).
@@ -18,8 +22,9 @@ type dlqCmd struct {
 
 // dlqKafka is how both subcommands reach the cluster.
 type dlqKafka struct {
-	Brokers string   `help:"Kafka bootstrap servers." env:"KAFKA_BROKERS" required:"" placeholder:"HOST:PORT,..."`
-	Config  []string `name:"config" placeholder:"KEY=VALUE" sep:"none" help:"A librdkafka property for the clients (security settings, say); repeat for several. Secret values never appear in output."`
+	Brokers  string   `help:"Kafka bootstrap servers." env:"KAFKA_BROKERS" required:"" placeholder:"HOST:PORT,..."`
+	Config   []string `name:"config" placeholder:"KEY=VALUE" sep:"none" help:"A librdkafka property for the clients (security settings, say); repeat for several. Secret values never appear in output."`
+	Registry string   `placeholder:"URL" env:"SCHEMA_REGISTRY_URL" help:"A schema registry (Confluent API): values in its wire format (Avro, JSON Schema, Protobuf) are shown decoded and --where reads their fields. Credentials go in the URL (https://user:password@host); they never appear in output."`
 }
 
 type dlqInspectCmd struct {
@@ -68,7 +73,41 @@ func (k *dlqKafka) options(log *slog.Logger) (deadletter.Options, error) {
 		}
 		o.Config[key] = value
 	}
+	if k.Registry != "" {
+		decode, err := registryDecoder(k.Registry, log)
+		if err != nil {
+			return o, usage(err)
+		}
+		o.Decode = decode
+	}
 	return o, nil
+}
+
+// registryDecoder reads values in the Confluent wire format through the
+// registry at rawURL, whose user info (if any) is its basic auth.
+func registryDecoder(rawURL string, log *slog.Logger) (func(context.Context, []byte) (any, error), error) {
+	cfg := serde.RegistryConfig{URL: rawURL}
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
+		cfg.Username = u.User.Username()
+		cfg.Password, _ = u.User.Password()
+		u.User = nil
+		cfg.URL = u.String()
+	}
+	reg, err := serde.NewRegistry(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("--registry: %w", err)
+	}
+	codec, err := serde.NewCodec(serde.Avro, serde.CodecOptions{Registry: reg})
+	if err != nil {
+		return nil, fmt.Errorf("--registry: %w", err)
+	}
+	return func(ctx context.Context, b []byte) (any, error) {
+		// A registry that does not answer in time leaves the value as it
+		// is rather than stalling the command.
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		return codec.Decode(ctx, b)
+	}, nil
 }
 
 func usage(err error) error {

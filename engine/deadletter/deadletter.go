@@ -40,6 +40,27 @@ type Options struct {
 	Log *slog.Logger
 	// Timeout bounds each metadata and offset request (default 30s).
 	Timeout time.Duration
+	// Decode, when set, reads values in the Confluent wire format (a
+	// schema registry's codec): inspect shows them as JSON and --where
+	// reads their fields. Other values are JSON or text as before.
+	Decode func(ctx context.Context, b []byte) (any, error)
+}
+
+// letter is letterOf with the value decoded by o.Decode where it is in
+// the wire format. A value that fails to decode stays as it is, with the
+// reason kept for inspect.
+func (o Options) letter(ctx context.Context, m *kafka.Message) Letter {
+	l := letterOf(m)
+	if o.Decode == nil || len(l.Value) < 5 || l.Value[0] != 0 {
+		return l
+	}
+	v, err := o.Decode(ctx, l.Value)
+	if err != nil {
+		l.DecodeErr = err
+		return l
+	}
+	l.Decoded, l.IsDecoded = v, true
+	return l
 }
 
 func (o Options) log() *slog.Logger {
@@ -72,6 +93,21 @@ type Letter struct {
 	Key       []byte // nil is a null key
 	Value     []byte // nil is a tombstone
 	Headers   []record.Header
+	// Decoded is Value read through Options.Decode (IsDecoded set), or
+	// DecodeErr why it could not be.
+	Decoded   any
+	IsDecoded bool
+	DecodeErr error
+}
+
+// shown is the value as inspect prints it: decoded values as JSON.
+func (l *Letter) shown() []byte {
+	if l.IsDecoded {
+		if b, err := record.JSON.Encode(l.Decoded); err == nil {
+			return b
+		}
+	}
+	return l.Value
 }
 
 func letterOf(m *kafka.Message) Letter {
@@ -190,7 +226,9 @@ func (l *Letter) Record() *record.Record {
 		Offset:    l.Offset,
 		Timestamp: l.Timestamp,
 	}
-	if l.Value != nil {
+	if l.IsDecoded {
+		r.Value = l.Decoded
+	} else if l.Value != nil {
 		if v, err := record.DecodeJSON(l.Value); err == nil {
 			r.Value = v
 		} else {

@@ -57,7 +57,7 @@ func Read(ctx context.Context, o Options, topic string, limit int, fn func(Lette
 			if int64(m.TopicPartition.Offset) >= b.end {
 				break // written after Read started
 			}
-			if err := fn(letterOf(m)); err != nil {
+			if err := fn(o.letter(ctx, m)); err != nil {
 				return n, err
 			}
 			n++
@@ -165,7 +165,7 @@ func (t *Table) Add(l *Letter) {
 		orDash(printable.Bytes([]byte(l.header(engine.HeaderStep)))),
 		"-",
 		orDash(l.Source()),
-		cell(l.Value, t.width),
+		cell(l.shown(), t.width),
 	}
 	if hasMsg {
 		row[5] = truncate(printable.Bytes([]byte(msg)), t.width)
@@ -256,7 +256,7 @@ func jsonOf(l *Letter) jsonLetter {
 		Headers:   make(map[string]string, len(l.Headers)),
 	}
 	j.Key, j.KeyBase64 = jsonBytes(l.Key)
-	j.Value, j.ValueBase64 = jsonBytes(l.Value)
+	j.Value, j.ValueBase64 = jsonBytes(l.shown())
 	for _, h := range l.Headers {
 		j.Headers[h.Key] = string(h.Value) // the last duplicate wins, as in expressions
 	}

@@ -263,7 +263,7 @@ func (rp *replay) handle(ctx context.Context, batch []*kafka.Message) error {
 	var counts Counts
 	var out []*kafka.Message
 	for _, m := range batch {
-		l := letterOf(m)
+		l := rp.opt.letter(ctx, m)
 		counts.Read++
 		ok, err := rp.match(&l)
 		if err != nil {
