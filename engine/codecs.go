@@ -48,25 +48,37 @@ func newCodecs(cfg *pipeline.Config, st *pipeline.Stage, reg *serde.Registry, to
 }
 
 func (c *codecs) build(topic string) (*topicCodec, error) {
-	decl := c.cfg.Topics[topic]
-	f := c.cfg.TopicFormat(topic, c.stage)
-	if f.Registered() && c.reg == nil {
-		return nil, fmt.Errorf("topic %s: format %s needs schema_registry in the pipeline file", topic, f)
-	}
-	value, err := serde.NewCodec(serde.Format(f), serde.CodecOptions{Registry: c.reg, Subject: serde.ValueSubject(topic), Schema: decl.Value})
+	value, key, err := TopicCodecs(c.cfg, c.reg, topic, c.cfg.TopicFormat(topic, c.stage))
 	if err != nil {
-		return nil, fmt.Errorf("topic %s: %w", topic, err)
+		return nil, err
 	}
-	tc := &topicCodec{value: value}
-	if kf := decl.KeyFormat; kf != "" && kf != pipeline.FormatBytes {
-		if kf.Registered() && c.reg == nil {
-			return nil, fmt.Errorf("topic %s: key_format %s needs schema_registry in the pipeline file", topic, kf)
-		}
-		if tc.key, err = serde.NewKeyCodec(serde.Format(kf), serde.CodecOptions{Registry: c.reg, Subject: serde.KeySubject(topic), Schema: decl.Key}); err != nil {
-			return nil, fmt.Errorf("topic %s keys: %w", topic, err)
-		}
+	return &topicCodec{value: value, key: key}, nil
+}
+
+// TopicCodecs builds the codecs of topic's values, in format f, and of its
+// keys when it declares a key_format (nil otherwise: keys are bytes as
+// they are), writing with the topic's schema files.
+func TopicCodecs(cfg *pipeline.Config, reg *serde.Registry, topic string, f pipeline.Format) (serde.Codec, *serde.KeyCodec, error) {
+	decl := cfg.Topics[topic]
+	if f.Registered() && reg == nil {
+		return nil, nil, fmt.Errorf("topic %s: format %s needs schema_registry in the pipeline file", topic, f)
 	}
-	return tc, nil
+	value, err := serde.NewCodec(serde.Format(f), serde.CodecOptions{Registry: reg, Subject: serde.ValueSubject(topic), Schema: decl.Value})
+	if err != nil {
+		return nil, nil, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	kf := decl.KeyFormat
+	if kf == "" || kf == pipeline.FormatBytes {
+		return value, nil, nil
+	}
+	if kf.Registered() && reg == nil {
+		return nil, nil, fmt.Errorf("topic %s: key_format %s needs schema_registry in the pipeline file", topic, kf)
+	}
+	key, err := serde.NewKeyCodec(serde.Format(kf), serde.CodecOptions{Registry: reg, Subject: serde.KeySubject(topic), Schema: decl.Key})
+	if err != nil {
+		return nil, nil, fmt.Errorf("topic %s keys: %w", topic, err)
+	}
+	return value, key, nil
 }
 
 // of returns topic's codecs, building them for a topic first routed to.
@@ -85,11 +97,30 @@ func (c *codecs) of(topic string) (*topicCodec, error) {
 	return actual.(*topicCodec), nil
 }
 
-// stopped reports an error that is not the record's fault: the stage is
-// stopping while a codec waited for the registry. Such a record must not
-// go to on_error; it is read again after the restart.
+// codecFailure is a codec error that is not the record's fault: the
+// registry refused us (credentials, say), the stage is stopping while a
+// codec waited for the registry, or a topic's codecs could not be built.
+// Codecs report a record's own fault as *serde.RecordError; anything else
+// must not send the record to on_error: it stops the stage, and the record
+// is read again after the restart.
+type codecFailure struct{ err error }
+
+func (e *codecFailure) Error() string { return e.err.Error() }
+func (e *codecFailure) Unwrap() error { return e.err }
+
+// codecErr marks err as a codecFailure unless it is the record's fault.
+func codecErr(err error) error {
+	var re *serde.RecordError
+	if err == nil || errors.As(err, &re) {
+		return err
+	}
+	return &codecFailure{err: err}
+}
+
+// stopped reports a codecFailure (see there).
 func stopped(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	var cf *codecFailure
+	return errors.As(err, &cf)
 }
 
 // Registries holds one registry client per registry configuration, shared
@@ -133,14 +164,14 @@ func (rs *Registries) Get(cfg pipeline.SchemaRegistry) (*serde.Registry, error) 
 func (s *stage) decodeRow(ctx context.Context, m *kafka.Message) ([]byte, any, error) {
 	tc, err := s.codecs.of(*m.TopicPartition.Topic)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, codecErr(err)
 	}
 	key := m.Key
 	if tc.key != nil && key != nil {
 		if key, err = tc.key.DecodeKey(ctx, key); err != nil {
-			return nil, nil, fmt.Errorf("key: %w", err)
+			return nil, nil, codecErr(fmt.Errorf("key: %w", err))
 		}
 	}
 	v, err := tc.value.Decode(ctx, m.Value)
-	return key, v, err
+	return key, v, codecErr(err)
 }

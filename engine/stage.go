@@ -196,7 +196,7 @@ func (s *stage) logDrop(b badRecord) {
 
 // toRecord decodes a consumed message. On a decode error the record is
 // still returned (with Raw set) so it can be dead-lettered; an error for
-// which stopped is true is not the record's fault.
+// which stopped is true is not the record's fault (see codecFailure).
 func (s *stage) toRecord(ctx context.Context, m *kafka.Message) (*record.Record, error) {
 	r := &record.Record{
 		Key:       m.Key,
@@ -214,18 +214,18 @@ func (s *stage) toRecord(ctx context.Context, m *kafka.Message) (*record.Record,
 	}
 	tc, err := s.codecs.of(r.Topic)
 	if err != nil {
-		return r, err
+		return r, codecErr(err)
 	}
 	if tc.key != nil && m.Key != nil {
 		k, err := tc.key.DecodeKey(ctx, m.Key)
 		if err != nil {
-			return r, fmt.Errorf("key: %w", err)
+			return r, codecErr(fmt.Errorf("key: %w", err))
 		}
 		r.Key, r.RawKey = k, m.Key
 	}
 	v, err := tc.value.Decode(ctx, m.Value)
 	if err != nil {
-		return r, err
+		return r, codecErr(err)
 	}
 	r.Value = v
 	return r, nil
@@ -239,16 +239,16 @@ func (s *stage) toMessage(ctx context.Context, r *record.Record, topic string) (
 	}
 	tc, err := s.codecs.of(topic)
 	if err != nil {
-		return nil, err
+		return nil, codecErr(err)
 	}
 	v, err := tc.value.Encode(ctx, r.Value)
 	if err != nil {
-		return nil, err
+		return nil, codecErr(err)
 	}
 	key := r.Key
 	if tc.key != nil && key != nil {
 		if key, err = tc.key.EncodeKey(ctx, key); err != nil {
-			return nil, fmt.Errorf("key: %w", err)
+			return nil, codecErr(fmt.Errorf("key: %w", err))
 		}
 	}
 	m := &kafka.Message{

@@ -243,8 +243,8 @@ func (x *txnTransform) emit(ctx context.Context, m *kafka.Message, outs []*recor
 			if ctx.Err() != nil {
 				return errInterrupted
 			}
-			if errors.Is(err, errTxnAborted) {
-				return err // the transaction, not the record, failed
+			if errors.Is(err, errTxnAborted) || stopped(err) {
+				return err // the transaction or the codec, not the record, failed
 			}
 			if err := x.bad(ctx, m, "encode or produce", err); err != nil {
 				return err

@@ -97,22 +97,6 @@ func (p *Config) TopicFormat(topic string, s *Stage) Format {
 	return s.Format
 }
 
-// UsesRegistry reports whether any stage or topic of the pipeline has a
-// format written through a schema registry.
-func (p *Config) UsesRegistry() bool {
-	for _, t := range p.Topics {
-		if t.Format.Registered() || t.KeyFormat.Registered() {
-			return true
-		}
-	}
-	for _, s := range p.stages() {
-		if s.Format.Registered() {
-			return true
-		}
-	}
-	return false
-}
-
 func (p *Config) stages() []*Stage {
 	var out []*Stage
 	for i := range p.Sources {

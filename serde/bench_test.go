@@ -239,3 +239,25 @@ func BenchmarkStage(b *testing.B) {
 		}
 	})
 }
+
+// benchPayload measures s decoding payload and encoding v.
+func benchPayload(b *testing.B, s payloadSchema, payload []byte, v any) {
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.decode(payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.encode(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -557,22 +557,5 @@ func BenchmarkProtobuf(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("decode", func(b *testing.B) {
-		b.SetBytes(int64(len(payload)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.decode(payload); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("encode", func(b *testing.B) {
-		b.SetBytes(int64(len(payload)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.encode(v); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchPayload(b, s, payload, v)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
 	"github.com/conveyor-dev/conveyor/serde"
@@ -20,23 +21,16 @@ type topicCodecs struct {
 
 // codecs returns topic's value codec and key codec; nil for each that is
 // plain JSON, text or bytes, which pass as they are.
-func (tc topicCodecs) codecs(topic string) (value serde.Codec, key *serde.KeyCodec, err error) {
-	decl := tc.p.Topics[topic]
-	if f := tc.p.FormatOf(topic); f.Registered() {
-		if tc.reg == nil {
-			return nil, nil, fmt.Errorf("topic %s: format %s needs schema_registry", topic, f)
-		}
-		if value, err = serde.NewCodec(serde.Format(f), serde.CodecOptions{Registry: tc.reg, Subject: serde.ValueSubject(topic), Schema: decl.Value}); err != nil {
-			return nil, nil, err
-		}
+func (tc topicCodecs) codecs(topic string) (serde.Codec, *serde.KeyCodec, error) {
+	value, key, err := engine.TopicCodecs(tc.p, tc.reg, topic, tc.p.FormatOf(topic))
+	if err != nil {
+		return nil, nil, err
 	}
-	if kf := decl.KeyFormat; kf.Registered() {
-		if tc.reg == nil {
-			return nil, nil, fmt.Errorf("topic %s: key_format %s needs schema_registry", topic, kf)
-		}
-		if key, err = serde.NewKeyCodec(serde.Format(kf), serde.CodecOptions{Registry: tc.reg, Subject: serde.KeySubject(topic), Schema: decl.Key}); err != nil {
-			return nil, nil, err
-		}
+	if !value.Format().Registered() {
+		value = nil
+	}
+	if key != nil && !key.Format().Registered() {
+		key = nil
 	}
 	return value, key, nil
 }
