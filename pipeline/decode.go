@@ -21,6 +21,9 @@ type decoder struct {
 	connectorKinds map[reflect.Type][]string
 	// positions, when not nil, records where each decoded path stands.
 	positions Positions
+	// lines are the file's lines, for the text of each stage (nil when
+	// decoding a connector's node on its own).
+	lines []string
 }
 
 // Positions maps YAML paths (as in errors) to where their values stand.
@@ -291,6 +294,9 @@ func (d *decoder) key(n *yaml.Node, path string, expand bool) (string, bool) {
 // as stages are.
 type named interface {
 	setIdentity(name, path string, pos Pos)
+	// setSource keeps the entry as written (see Stage.Text) and the
+	// canonical form of its settings (see Config.StageFingerprint).
+	setSource(text, settings string)
 }
 
 var namedType = reflect.TypeFor[named]()
@@ -304,7 +310,9 @@ func (d *decoder) decodeNamed(n *yaml.Node, path string, v reflect.Value) {
 			d.key(p[0], path, false) // reports it; the name stays as written
 		}
 		elem := s.Index(i)
-		elem.Addr().Interface().(named).setIdentity(name, join(path, name), d.pos(p[0]))
+		nm := elem.Addr().Interface().(named)
+		nm.setIdentity(name, join(path, name), d.pos(p[0]))
+		nm.setSource(d.entryText(p[0]), canonical(p[1], d.lookup))
 		d.decode(p[1], join(path, name), elem)
 	}
 	v.Set(s)

@@ -136,7 +136,7 @@ func Parse(file string, src []byte, opts Options) (*Config, error) {
 	d := &decoder{file: file, lookup: opts.Lookup, connectorKinds: map[reflect.Type][]string{
 		reflect.TypeFor[Source](): opts.Kinds.Sources,
 		reflect.TypeFor[Sink]():   opts.Kinds.Sinks,
-	}, positions: Positions{}}
+	}, positions: Positions{}, lines: strings.Split(string(src), "\n")}
 	for _, extra := range docs[1:] {
 		d.errorf(extra, "", "a second YAML document (after ---): a file holds one pipeline, put each in its own file")
 	}

@@ -13,6 +13,10 @@ func (s *Stage) setIdentity(name, path string, pos Pos) {
 	s.Name, s.Path, s.Pos = name, path, pos
 }
 
+func (s *Stage) setSource(text, settings string) {
+	s.Text, s.settings = Redact(text), settings
+}
+
 func (v *TopicDecls) decodeNode(d *decoder, n *yaml.Node, path string) {
 	d.decodeMap(n, path, reflect.ValueOf(v).Elem(), true)
 }

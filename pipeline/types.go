@@ -117,6 +117,13 @@ type Stage struct {
 	// whichever comes first.
 	CommitInterval Duration `yaml:"commit_interval"`
 	CommitRecords  int      `yaml:"commit_records"`
+
+	// Text is the stage's entry as written in its file, before ${VAR}
+	// expansion, with secret values replaced by "[redacted]" (see Redact).
+	Text string
+	// settings is the canonical form of the stage's settings after ${VAR}
+	// expansion, for StageFingerprint.
+	settings string
 }
 
 // Consumer holds the settings of a stage that reads topics.
