@@ -80,6 +80,8 @@ type consumer struct {
 	// failed is set by a rebalance callback that could not position the
 	// partitions; the loop stops with it.
 	failed error
+	// paused: the assigned partitions are paused (see applyPause).
+	paused bool
 }
 
 const (
@@ -122,6 +124,7 @@ func (l *consumer) poll(ctx context.Context) error {
 		if l.failed != nil {
 			return l.failed
 		}
+		l.applyPause()
 		if err := l.d.err(); err != nil {
 			return stoppedIsNil(err)
 		}
@@ -208,20 +211,59 @@ func (l *consumer) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		}
 		l.log.Info("partitions assigned", "partitions", formatPartitions(e.Partitions))
 		l.counters.markReady()
+		l.counters.Rebalances.Add(1)
 		parts, err := l.d.assigned(c, e.Partitions)
 		if err != nil {
 			l.failed = err
 			return nil
 		}
-		return c.Assign(parts)
+		if err := c.Assign(parts); err != nil {
+			return err
+		}
+		l.counters.live.assign(parts)
+		if l.paused {
+			// Partitions assigned while the stage is paused stay paused.
+			if err := c.Pause(parts); err != nil {
+				l.log.Warn("pause newly assigned partitions", "error", err)
+			}
+		}
+		return nil
 	case kafka.RevokedPartitions:
 		lost := c.AssignmentLost()
 		l.log.Info("partitions revoked", "partitions", formatPartitions(e.Partitions), "lost", lost)
 		l.d.revoked(c, e.Partitions, lost, l.closing, l.batch)
 		l.clearBatch()
+		l.counters.live.revoke(e.Partitions)
 		return c.Unassign()
 	}
 	return nil
+}
+
+// applyPause pauses or resumes the assigned partitions when the stage was
+// paused or resumed since the last poll. The loop goes on polling while
+// paused, so the consumer stays in its group (heartbeats, rebalances,
+// max.poll.interval.ms); what was already polled is handled as usual.
+func (l *consumer) applyPause() {
+	want := l.pause.isPaused()
+	if want == l.paused {
+		return
+	}
+	parts, err := l.c.Assignment()
+	if err != nil {
+		l.log.Warn("read the assignment to pause or resume it", "error", err)
+		return
+	}
+	if want {
+		err = l.c.Pause(parts)
+	} else {
+		err = l.c.Resume(parts)
+	}
+	if err != nil {
+		l.log.Warn("pause or resume partitions", "paused", want, "error", err)
+		return
+	}
+	l.paused = want
+	l.log.Info("stage paused or resumed", "paused", want, "partitions", formatPartitions(parts))
 }
 
 // errConsumerFailed marks a fatal consumer error: the consumer can neither

@@ -21,10 +21,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/conveyor-dev/conveyor/connectors"
-	"github.com/conveyor-dev/conveyor/kafka/embedded"
 	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 	"github.com/conveyor-dev/conveyor/kafka/topic"
 	"github.com/conveyor-dev/conveyor/pipeline"
@@ -58,10 +56,17 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// Plan is a set of pipelines, checked and compiled, ready to run.
+// Plan is a set of pipelines, checked and compiled, ready to run. It keeps
+// what it was built from, so a run can build a stage of it anew (Restart).
 type Plan struct {
 	pipelines []*pipelinePlan
+	configs   []*pipeline.Config
+	reg       connectors.Registry
+	env       connectors.Env
 }
+
+// Configs are the pipelines the plan was built from, in load order.
+func (pl *Plan) Configs() []*pipeline.Config { return slices.Clone(pl.configs) }
 
 type pipelinePlan struct {
 	cfg       *pipeline.Config
@@ -95,10 +100,10 @@ type sinkPlan struct {
 // returning every error found. It does not touch the network.
 func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env) (*Plan, error) {
 	var errs pipeline.Errors
-	plan := &Plan{}
-	if env.Stdout != nil {
+	if _, locked := env.Stdout.(*lockedWriter); env.Stdout != nil && !locked {
 		env.Stdout = &lockedWriter{w: env.Stdout}
 	}
+	plan := &Plan{configs: slices.Clone(pipes), reg: reg, env: env}
 	for _, p := range pipes {
 		pp := &pipelinePlan{cfg: p}
 		checkKafka(p, &errs)
@@ -225,92 +230,13 @@ type RunOptions struct {
 // Run starts every stage of every pipeline and returns when all stages have
 // ended: ctx cancelled (a graceful stop: each stage drains for its
 // pipeline's shutdown_timeout) or a stage failed (the others then stop too).
+// It is Start then Wait.
 func (pl *Plan) Run(ctx context.Context, opts RunOptions) error {
-	log := opts.Log
-	if log == nil {
-		log = slog.Default()
+	r, err := pl.Start(ctx, opts)
+	if err != nil {
+		return err
 	}
-	var broker *embedded.Broker
-	defer func() {
-		if broker != nil {
-			broker.Close()
-		}
-	}()
-	g, gctx := errgroup.WithContext(ctx)
-	var reporters []*progress
-	regs := opts.Registries
-	if regs == nil {
-		regs = NewRegistries(log)
-	}
-	var err error
-	for _, pp := range pl.pipelines {
-		p := pp.cfg
-		brokers := p.Kafka.Brokers
-		if brokers == "embedded" {
-			if broker == nil {
-				addr := opts.EmbeddedAddr
-				if addr == "" {
-					addr = "127.0.0.1:0"
-				}
-				b, err := embedded.Start(addr)
-				if err != nil {
-					return err
-				}
-				broker = b
-				log.Warn("embedded broker started: its data lives in memory only and is lost when the runner stops", "address", b.Addr())
-			}
-			brokers = broker.Addr()
-		}
-		if pp.registry, err = regs.Get(p.SchemaRegistry); err != nil {
-			return err
-		}
-		if err := ensureTopics(ctx, pp, brokers, log); err != nil {
-			return err
-		}
-		plog := log.With("pipeline", p.Name)
-		stages, err := pp.stages(brokers, instance(opts.Instance), opts.Monitor, plog)
-		if err != nil {
-			return err
-		}
-		rep := &progress{log: plog, pipeline: p.Name}
-		for _, st := range stages {
-			rep.add(st.base().name, st.base().counters)
-			if opts.Monitor != nil {
-				opts.Monitor.AddStage(st.base().info())
-			}
-			g.Go(func() error { return st.run(gctx) })
-		}
-		reporters = append(reporters, rep)
-	}
-	if opts.ProgressInterval > 0 {
-		stop := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			t := time.NewTicker(opts.ProgressInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					if opts.Terminal != nil {
-						drawProgress(opts.Terminal, reporters)
-						continue
-					}
-					for _, r := range reporters {
-						r.report()
-					}
-				}
-			}
-		}()
-		defer func() { close(stop); <-done }()
-	}
-	err = g.Wait()
-	for _, r := range reporters {
-		r.report()
-	}
-	return err
+	return r.Wait()
 }
 
 // internalTopics are the topics of p that records may not be routed into
@@ -456,9 +382,14 @@ func instance(name string) string {
 	return "runner"
 }
 
-func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.Logger) ([]runnable, error) {
+// stages builds the runnable stages of the pipeline that want accepts (by
+// name; nil: all).
+func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.Logger, want func(name string) bool) ([]runnable, error) {
 	p := pp.cfg
 	var out []runnable
+	if want == nil {
+		want = func(string) bool { return true }
+	}
 	producerFor := func(st *pipeline.Stage, l *slog.Logger, stats *statsHandler) (*producer, error) {
 		cm := rdkafka.Build(rdkafka.Producer, brokers, p.Kafka.Config, st.Kafka.Config, nil)
 		return newProducer(cm, l, stats)
@@ -476,6 +407,9 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		return cm
 	}
 	for _, sp := range pp.sources {
+		if !want(sp.cfg.Name) {
+			continue
+		}
 		base, err := pp.newStage(&sp.cfg.Stage, "source", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log, sp.cfg.To)
 		if err != nil {
 			return nil, err
@@ -522,6 +456,9 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		})
 	}
 	for _, tp := range pp.transform {
+		if !want(tp.cfg.Name) {
+			continue
+		}
 		base, err := pp.newStage(&tp.cfg.Stage, "transform", "", tp.chain, nil, mon, log, append(slices.Clone(tp.cfg.From), tp.cfg.To)...)
 		if err != nil {
 			return nil, err
@@ -560,6 +497,9 @@ func (pp *pipelinePlan) stages(brokers, instance string, mon Monitor, log *slog.
 		out = append(out, &transformRun{stage: base, cfg: tp.cfg, consumerCM: consumerConfig(&tp.cfg.Stage, &tp.cfg.Consumer, nil), newProducer: func() (*producer, error) { return producerFor(&tp.cfg.Stage, base.log, base.stats) }})
 	}
 	for _, sp := range pp.sinks {
+		if !want(sp.cfg.Name) {
+			continue
+		}
 		base, err := pp.newStage(&sp.cfg.Stage, "sink", sp.cfg.Connector.Kind, sp.chain, sp.health, mon, log, sp.cfg.From...)
 		if err != nil {
 			return nil, err

@@ -193,6 +193,7 @@ func (w *groupWatch) measureLag(ctx context.Context, admin *kafka.AdminClient) e
 		total = max(total, 0) + l
 	}
 	w.counters.lag.Store(total)
+	w.counters.live.setLag(lag)
 	if w.mon != nil {
 		w.mon.ConsumerLag(w.pipeline, w.name, lag)
 	}

@@ -38,6 +38,9 @@ type Monitor interface {
 	// Kafka's consumer group tool computes it (end offset - committed
 	// offset); partitions without a commit are absent.
 	ConsumerLag(pipeline, stage string, lag map[connectors.Partition]int64)
+	// RemoveStage forgets a stage that a reload removed. AddStage for a
+	// pipeline and stage already known replaces it (a restarted stage).
+	RemoveStage(pipeline, stage string)
 }
 
 // ready marks a stage started: a source once open, a consuming stage once
@@ -51,6 +54,18 @@ func (c *Counters) Ready() bool { return c.NotReady() == "" }
 
 // NotReady says why the stage is not ready, "" when it is.
 func (c *Counters) NotReady() string {
+	if p := c.problem(); p != "" {
+		return p
+	}
+	if !c.ready.Load() {
+		return "starting: no partitions assigned yet, or the source not open"
+	}
+	return ""
+}
+
+// problem says why the stage's connector or schema registry is down, ""
+// when neither is.
+func (c *Counters) problem() string {
 	if p := c.health.Problem(); p != "" {
 		return p
 	}
@@ -58,9 +73,6 @@ func (c *Counters) NotReady() string {
 		if err := c.registry.Health(); err != nil {
 			return "schema registry: " + err.Error()
 		}
-	}
-	if !c.ready.Load() {
-		return "starting: no partitions assigned yet, or the source not open"
 	}
 	return ""
 }

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -12,8 +14,10 @@ import (
 type progress struct {
 	log      *slog.Logger
 	pipeline string
-	stages   []progressStage
-	last     time.Time
+
+	mu     sync.Mutex // stages change as a run restarts, adds and removes them
+	stages []progressStage
+	last   time.Time
 }
 
 type progressStage struct {
@@ -24,11 +28,35 @@ type progressStage struct {
 }
 
 func (p *progress) add(name string, c *Counters) {
-	p.stages = append(p.stages, progressStage{name: name, c: c})
-	p.last = time.Now()
+	p.set(name, c)
 }
 
-// rates returns the stages' rates since the last call.
+// set follows the counters of stage name: a new stage, or a new
+// incarnation of one (whose counters carry on from the old ones, so its
+// rates go on from where they were).
+func (p *progress) set(name string, c *Counters) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last.IsZero() {
+		p.last = time.Now()
+	}
+	for i := range p.stages {
+		if p.stages[i].name == name {
+			p.stages[i].c = c
+			return
+		}
+	}
+	p.stages = append(p.stages, progressStage{name: name, c: c, lastIn: c.In.Load(), lastOut: c.Out.Load()})
+}
+
+// remove stops following stage name.
+func (p *progress) remove(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stages = slices.DeleteFunc(p.stages, func(s progressStage) bool { return s.name == name })
+}
+
+// rates returns the stages' rates since the last call; p.mu is held.
 func (p *progress) rates() (secs float64, in, out []float64) {
 	now := time.Now()
 	secs = now.Sub(p.last).Seconds()
@@ -47,6 +75,8 @@ func (p *progress) rates() (secs float64, in, out []float64) {
 }
 
 func (p *progress) report() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	secs, in, out := p.rates()
 	if secs <= 0 {
 		return
@@ -83,8 +113,10 @@ func drawProgress(t Terminal, reps []*progress) {
 	var b strings.Builder
 	lines := 0
 	for _, p := range reps {
+		p.mu.Lock()
 		secs, in, out := p.rates()
 		if secs <= 0 {
+			p.mu.Unlock()
 			continue
 		}
 		for i := range p.stages {
@@ -97,6 +129,7 @@ func drawProgress(t Terminal, reps []*progress) {
 				p.pipeline, s.name, in[i], out[i], lag, s.c.Filtered.Load(), s.c.DeadLettered.Load(), s.c.Dropped.Load(), s.c.Failed.Load())
 			lines++
 		}
+		p.mu.Unlock()
 	}
 	if lines == 0 {
 		return

@@ -57,6 +57,10 @@ func (s *sourceStage) run(ctx context.Context) error {
 	w := s.chain.NewWorker()
 	var outs []*record.Record
 	emit := func(ctx context.Context, batch []*record.Record, cursor []byte) error {
+		// A paused source holds here, before its next batch.
+		if err := s.pause.wait(ctx); err != nil {
+			return err
+		}
 		defer since(s.counters.batch, time.Now())
 		bctx, cancel := s.d.begin(ctx, cursor)
 		defer cancel()
@@ -160,7 +164,9 @@ func (r *sourceRun) run(ctx context.Context) error {
 	defer l.close()
 	r.lease = l
 	for {
+		r.counters.live.setStandby(true)
 		owned, err := l.acquire(ctx)
+		r.counters.live.setStandby(false)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -110,6 +110,7 @@ func (x *txnSource) bad(b badRecord) error {
 	case pipeline.DeadLetter:
 		x.add(x.deadLetter(b), nil)
 		x.deadLetters++
+		x.noteRejected(b, pipeline.DeadLetter)
 		return nil
 	default:
 		return x.failure(b)

@@ -30,8 +30,13 @@ type Counters struct {
 	Failed       atomic.Int64 // bad records that stopped the stage (on_error: fail)
 	TxnCommits   atomic.Int64 // exactly-once transactions committed
 	TxnAborts    atomic.Int64 // exactly-once transactions aborted
+	Rebalances   atomic.Int64 // assignments the stage's group consumer received
 
-	ready  atomic.Bool
+	live live
+	// recordFailed is set when a record's on_error: fail stopped the
+	// stage: that error is in live's errors already.
+	recordFailed atomic.Bool
+	ready        atomic.Bool
 	health *connectors.Health // nil for stages without connectors
 	// registry is the schema registry the stage's codecs wait for; nil
 	// when it uses none.
@@ -73,6 +78,8 @@ type stage struct {
 	counters  *Counters
 	drain     time.Duration
 	stats     *statsHandler
+	// pause holds the stage while it is paused (see Run.Pause); nil: never.
+	pause *pauser
 
 	dropLog rateLimited
 }
@@ -133,6 +140,8 @@ func (s *stage) resetHint() string {
 // failure is the error that stops a stage whose on_error is fail.
 func (s *stage) failure(b badRecord) error {
 	s.counters.Failed.Add(1)
+	s.noteRejected(b, pipeline.Fail)
+	s.counters.recordFailed.Store(true)
 	where := b.where()
 	if where != "" {
 		where = " at " + where
@@ -180,6 +189,7 @@ func (s *stage) reject(ctx context.Context, b badRecord, prod *producer, a acker
 			return fmt.Errorf("%s %s: dead letter to %s: %w", s.kind, s.name, s.onError.DeadLetter, err)
 		}
 		s.counters.DeadLettered.Add(1)
+		s.noteRejected(b, pipeline.DeadLetter)
 		return nil
 	default:
 		return s.failure(b)
@@ -189,6 +199,7 @@ func (s *stage) reject(ctx context.Context, b badRecord, prod *producer, a acker
 // logDrop records a dropped record, rate limited.
 func (s *stage) logDrop(b badRecord) {
 	s.counters.Dropped.Add(1)
+	s.noteRejected(b, pipeline.Drop)
 	if ok, held := s.dropLog.allow(); ok {
 		s.log.Warn("dropped a bad record", "step", b.step, "record", b.where(), "error", b.err, "dropped_unlogged", held)
 	}

@@ -56,6 +56,9 @@ type StageStatus struct {
 	Dropped      int64 `json:"dropped"`
 	DeadLettered int64 `json:"dead_lettered"`
 	Failed       int64 `json:"failed"`
+	// Rebalances counts the assignments the stage's group consumer got
+	// (each rebalance of its group gives one), across incarnations.
+	Rebalances int64 `json:"rebalances"`
 	// Lag is the group's lag summed over its partitions; -1 unknown.
 	Lag int64 `json:"lag"`
 	// Partitions are the partitions this process owns, with their lag.
@@ -83,8 +86,8 @@ type StageError struct {
 	// error that stopped the stage outside a record.
 	Action    string `json:"action,omitempty"`
 	Topic     string `json:"topic,omitempty"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
+	Partition int32  `json:"partition"` // -1 without a record
+	Offset    int64  `json:"offset"`    // -1 without a record
 }
 
 // ReloadReport says what a reload did to each stage, by "pipeline/stage".

@@ -208,6 +208,7 @@ func (x *txnTransform) bad(ctx context.Context, m *kafka.Message, step string, e
 			return fmt.Errorf("%s %s: dead letter to %s: %w", x.kind, x.name, x.onError.DeadLetter, err)
 		}
 		x.counters.DeadLettered.Add(1)
+		x.noteRejected(b, pipeline.DeadLetter)
 		return nil
 	default:
 		return x.failure(b)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,12 +85,32 @@ func New(conns Connectors) *Registry {
 }
 
 // AddStage registers a stage: its counters become metrics and its latencies
-// are recorded.
+// are recorded. A stage already registered under the same pipeline and name
+// (restarted, or changed by a reload) is replaced, so its series stay one.
 func (r *Registry) AddStage(s engine.StageInfo) {
 	r.mu.Lock()
-	r.stages = append(r.stages, s)
+	i := slices.IndexFunc(r.stages, func(o engine.StageInfo) bool { return o.Pipeline == s.Pipeline && o.Stage == s.Stage })
+	if i >= 0 {
+		r.stages[i] = s
+	} else {
+		r.stages = append(r.stages, s)
+	}
 	r.mu.Unlock()
 	s.Counters.SetLatencyObservers(r.batch.WithLabelValues(s.Pipeline, s.Stage), r.commit.WithLabelValues(s.Pipeline, s.Stage))
+}
+
+// RemoveStage drops a stage a reload removed, with its series.
+func (r *Registry) RemoveStage(pipeline, stage string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stages = slices.DeleteFunc(r.stages, func(o engine.StageInfo) bool { return o.Pipeline == pipeline && o.Stage == stage })
+	labels := prometheus.Labels{"pipeline": pipeline, "stage": stage}
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{r.batch, r.commit, r.lag, r.queue, r.kafkaBytes, r.rebalances} {
+		v.DeletePartialMatch(labels)
+	}
+	delete(r.lagged, [2]string{pipeline, stage})
 }
 
 // stats is the part of librdkafka's statistics shown as metrics.
