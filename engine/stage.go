@@ -37,7 +37,7 @@ type Counters struct {
 	// stage: that error is in live's errors already.
 	recordFailed atomic.Bool
 	ready        atomic.Bool
-	health *connectors.Health // nil for stages without connectors
+	health       *connectors.Health // nil for stages without connectors
 	// registry is the schema registry the stage's codecs wait for; nil
 	// when it uses none.
 	registry interface{ Health() error }
