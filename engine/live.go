@@ -193,5 +193,6 @@ func (c *Counters) carryOver(prev *Counters) {
 	c.TxnCommits.Store(prev.TxnCommits.Load())
 	c.TxnAborts.Store(prev.TxnAborts.Load())
 	c.Rebalances.Store(prev.Rebalances.Load())
+	c.lag.Store(prev.lag.Load()) // the group's, until measured again
 	c.live.errs = prev.live.errors()
 }

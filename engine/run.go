@@ -107,6 +107,14 @@ func (pl *Plan) Start(ctx context.Context, opts RunOptions) (*Run, error) {
 	return r, nil
 }
 
+// Configs are the pipelines the run has now: those it started with, or
+// those of its last Reload.
+func (r *Run) Configs() []*pipeline.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plan.Configs()
+}
+
 // Wait returns once every stage has ended: nil after a clean stop, the
 // first stage failure otherwise.
 func (r *Run) Wait() error {

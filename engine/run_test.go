@@ -410,3 +410,34 @@ func TestRunReload(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A paused source emits nothing until resumed; a run whose stages are
+// paused still stops cleanly.
+func TestRunPauseSource(t *testing.T) {
+	_, r, stop := startLive(t, 1_000_000)
+	waitFor(t, 30*time.Second, "gen to run", func() bool { return statusOf(t, r, "live", "gen").In > 100 })
+	if err := r.Pause("live", "gen"); err != nil {
+		t.Fatal(err)
+	}
+	held := settled(t, r, "live", "gen")
+	if held.State != engine.StatePaused {
+		t.Errorf("gen state %s, want paused", held.State)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if now := statusOf(t, r, "live", "gen"); now.In != held.In || now.Out != held.Out {
+		t.Fatalf("paused source counted on: %d -> %d", held.In, now.In)
+	}
+	if err := r.Resume("live", "gen"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "gen to go on", func() bool { return statusOf(t, r, "live", "gen").In > held.In })
+	if err := r.Pause("live", "gen"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Pause("live", "copy"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("stop while paused: %v", err)
+	}
+}
