@@ -23,39 +23,35 @@ func PipelineOptions(cfg *pipeline.Config, reg *serde.Registry) Options {
 }
 
 // PipelineCodecs decodes each topic as the stages of cfg read and write
-// it: in the format its topics: entry declares, else the format of the
-// first stage (sources, transforms, sinks in file order) that reads or
-// writes it, with its key_format's key codec. Topics cfg does not name
-// read as JSON when they parse, text otherwise.
+// it (pipeline.Config.FormatOf: its declared format, else the first
+// stage's that names one, else json), with its key_format's key codec.
+// Topics cfg neither declares nor reads nor writes read as JSON when they
+// parse, text otherwise.
 func PipelineCodecs(cfg *pipeline.Config, reg *serde.Registry) Codecs {
 	return func(topic string) (serde.Codec, *serde.KeyCodec, error) {
-		st := stageOf(cfg, topic)
-		if _, declared := cfg.Topics[topic]; !declared && st == nil {
+		if _, declared := cfg.Topics[topic]; !declared && !uses(cfg, topic) {
 			return nil, nil, nil
 		}
-		if st == nil {
-			st = &pipeline.Stage{}
-		}
-		return engine.TopicCodecs(cfg, reg, topic, cfg.TopicFormat(topic, st))
+		return engine.TopicCodecs(cfg, reg, topic, cfg.FormatOf(topic))
 	}
 }
 
-// stageOf is the first stage of cfg that reads or writes topic.
-func stageOf(cfg *pipeline.Config, topic string) *pipeline.Stage {
+// uses reports whether a stage of cfg reads or writes topic.
+func uses(cfg *pipeline.Config, topic string) bool {
 	for i := range cfg.Sources {
 		if cfg.Sources[i].To == topic {
-			return &cfg.Sources[i].Stage
+			return true
 		}
 	}
 	for i := range cfg.Transforms {
 		if t := &cfg.Transforms[i]; t.To == topic || slices.Contains(t.From, topic) {
-			return &t.Stage
+			return true
 		}
 	}
 	for i := range cfg.Sinks {
-		if s := &cfg.Sinks[i]; slices.Contains(s.From, topic) {
-			return &s.Stage
+		if slices.Contains(cfg.Sinks[i].From, topic) {
+			return true
 		}
 	}
-	return nil
+	return false
 }
