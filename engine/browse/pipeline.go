@@ -29,15 +29,19 @@ func PipelineOptions(cfg *pipeline.Config, reg *serde.Registry) Options {
 // parse, text otherwise.
 func PipelineCodecs(cfg *pipeline.Config, reg *serde.Registry) Codecs {
 	return func(topic string) (serde.Codec, *serde.KeyCodec, error) {
-		if _, declared := cfg.Topics[topic]; !declared && !uses(cfg, topic) {
+		if !Mentions(cfg, topic) {
 			return nil, nil, nil
 		}
 		return engine.TopicCodecs(cfg, reg, topic, cfg.FormatOf(topic))
 	}
 }
 
-// uses reports whether a stage of cfg reads or writes topic.
-func uses(cfg *pipeline.Config, topic string) bool {
+// Mentions reports whether cfg declares topic or a stage of cfg reads or
+// writes it.
+func Mentions(cfg *pipeline.Config, topic string) bool {
+	if _, ok := cfg.Topics[topic]; ok {
+		return true
+	}
 	for i := range cfg.Sources {
 		if cfg.Sources[i].To == topic {
 			return true
