@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/service"
@@ -347,6 +348,18 @@ func TestFollow(t *testing.T) {
 	if err != nil || next.String() != "0=3" {
 		t.Errorf("follow ended by its context: next %s, %v", next, err)
 	}
+
+	// Stopped before it caught up: a follow read still ends without
+	// error, where a read to the end reports the context's.
+	cancelled, cancelNow := context.WithCancel(context.Background())
+	cancelNow()
+	next, err = c.Read(cancelled, ReadOptions{Topic: topic, From: "beginning", Partition: AllPartitions, Follow: true}, func(Record) error { return nil })
+	if err != nil || next.String() != "0=0,1=0" {
+		t.Errorf("follow stopped at once: next %s, %v", next, err)
+	}
+	if _, err := c.Read(cancelled, ReadOptions{Topic: topic, From: "beginning", Partition: AllPartitions}, func(Record) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("read stopped at once: %v, want context.Canceled", err)
+	}
 }
 
 // TestGroups: a group with a live member shows it with its assignment, and
@@ -451,5 +464,31 @@ func TestNew(t *testing.T) {
 		if _, err := New(Options{Brokers: b}); err == nil {
 			t.Errorf("brokers %q accepted", b)
 		}
+	}
+}
+
+// TestConcurrent: one client serves reads, topic lists and group lists at
+// once (run with -race).
+func TestConcurrent(t *testing.T) {
+	brokers := service.Kafka(t)
+	topic := fixture(t, brokers)
+	c := newClient(t, Options{Brokers: brokers})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	for range 3 {
+		g.Go(func() error {
+			n := 0
+			next, err := c.Read(ctx, ReadOptions{Topic: topic, From: "beginning", Partition: AllPartitions}, func(Record) error { n++; return nil })
+			if err == nil && (n != 5 || next.String() != "0=3,1=2") {
+				err = fmt.Errorf("read %d records, next %s", n, next)
+			}
+			return err
+		})
+	}
+	g.Go(func() error { _, err := c.Topics(ctx); return err })
+	g.Go(func() error { _, err := c.Groups(ctx, "browse-none"); return err })
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -105,6 +105,9 @@ func (c *Client) Read(ctx context.Context, o ReadOptions, fn func(Record) error)
 		return nil, err
 	}
 	done, err := r.catchUp(ctx, parts)
+	if o.Follow && err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return r.next, nil // stopped while still catching up
+	}
 	if err != nil || done || !o.Follow {
 		return r.next, err
 	}
