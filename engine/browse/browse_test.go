@@ -416,7 +416,7 @@ func TestGroups(t *testing.T) {
 		t.Errorf("group %+v\nwant %+v", g, want)
 	}
 
-	sums, err := c.Groups(ctx, group, group+"-none")
+	sums, err := c.GroupsOf(ctx, []string{group, group + "-none"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +487,7 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	g.Go(func() error { _, err := c.Topics(ctx); return err })
-	g.Go(func() error { _, err := c.Groups(ctx, "browse-none"); return err })
+	g.Go(func() error { _, err := c.GroupsOf(ctx, []string{"browse-none"}); return err })
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}

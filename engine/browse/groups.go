@@ -50,20 +50,24 @@ type GroupOffset struct {
 	Lag       int64  `json:"lag"`
 }
 
-// Groups lists the consumer groups named, or every group of the cluster
-// when none is, by name. A group named that does not exist is left out.
-func (c *Client) Groups(ctx context.Context, ids ...string) ([]GroupSummary, error) {
-	if len(ids) == 0 {
-		actx, cancel := c.adminContext(ctx)
-		res, err := c.admin.ListConsumerGroups(actx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("list consumer groups: %s", c.scrub(err))
-		}
-		for _, g := range res.Valid {
-			ids = append(ids, g.GroupID)
-		}
+// Groups lists every consumer group of the cluster, by name.
+func (c *Client) Groups(ctx context.Context) ([]GroupSummary, error) {
+	actx, cancel := c.adminContext(ctx)
+	res, err := c.admin.ListConsumerGroups(actx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("list consumer groups: %s", c.scrub(err))
 	}
+	ids := make([]string, 0, len(res.Valid))
+	for _, g := range res.Valid {
+		ids = append(ids, g.GroupID)
+	}
+	return c.GroupsOf(ctx, ids)
+}
+
+// GroupsOf lists the consumer groups ids (a pipeline's, say), by name; one
+// that does not exist is left out.
+func (c *Client) GroupsOf(ctx context.Context, ids []string) ([]GroupSummary, error) {
 	if len(ids) == 0 {
 		return []GroupSummary{}, nil
 	}
