@@ -68,7 +68,7 @@ func (c *tapCmd) run(log *slog.Logger, stdout io.Writer) error {
 	case err != nil && ctx.Err() != nil:
 		return &exitError{code: exitInterrupt, err: errors.New("runner tap: interrupted")}
 	case err != nil:
-		return fmt.Errorf("tap %s: %w", c.Topic, err)
+		return fmt.Errorf("tap: %w", err)
 	}
 	return nil
 }
