@@ -61,6 +61,7 @@ type cli struct {
 	Test       testCmd    `cmd:"" help:"Run pipeline tests (*.test.yaml) on the embedded broker and SQLite."`
 	Reset      resetCmd   `cmd:"" help:"Delete a stage's stored position (an exactly-once SQL sink's offsets, a SQL source's cursor) so that it starts over."`
 	Schema     schemaCmd  `cmd:"" help:"Print the JSON Schema of pipeline files (for editors: yaml-language-server, IntelliJ)."`
+	Tap        tapCmd     `cmd:"" help:"Print a topic's records as they arrive, decoded in the topic's format."`
 }
 
 type runCmd struct {
@@ -166,6 +167,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmdErr = c.Reset.run(log, stdout)
 	case "schema":
 		cmdErr = c.Schema.run(stdout)
+	case "tap":
+		cmdErr = c.Tap.run(log, stdout)
 	default:
 		cmdErr = c.Run.run(log, stdout, term)
 	}

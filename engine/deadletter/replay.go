@@ -11,7 +11,6 @@ import (
 
 	"github.com/conveyor-dev/conveyor/kafka/rdkafka"
 	"github.com/conveyor-dev/conveyor/kafka/txn"
-	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/transforms/expression"
 )
 
@@ -50,16 +49,12 @@ type Counts struct {
 func DefaultGroup(from, to string) string { return "conveyor-dlq-replay." + from + "." + to }
 
 // CompileWhere compiles a --where expression; errors are *UsageError.
-func CompileWhere(src string) (*expression.Program, error) {
-	prog, err := expression.Compile(pipeline.Expr{Src: src, Path: "--where", Pos: pipeline.Pos{Line: 1}, Col0: 1}, expression.Options{}, expression.Bool)
+func CompileWhere(src string) (*expression.Filter, error) {
+	f, err := expression.CompileFilter("--where", src)
 	if err != nil {
-		var ce *pipeline.Error
-		if errors.As(err, &ce) {
-			err = fmt.Errorf("--where %q: column %d: %w", src, ce.Pos.Col, ce.Err)
-		}
 		return nil, &UsageError{Err: err}
 	}
-	return prog, nil
+	return f, nil
 }
 
 // Replay re-publishes the dead letters of From to To, each once: a
@@ -91,23 +86,21 @@ func Replay(ctx context.Context, o Options, r ReplayOptions) (Counts, error) {
 	}
 	rp := &replay{opt: o, r: r, log: o.log().With("from", r.From, "to", r.To, "group", r.Group)}
 	if r.Where != "" {
-		prog, err := CompileWhere(r.Where)
+		where, err := CompileWhere(r.Where)
 		if err != nil {
 			return counts, err
 		}
-		rp.where, rp.machine = prog, expression.Options{}.NewMachine()
+		rp.where = where
 	}
 	err := rp.run(ctx)
 	return rp.counts, err
 }
 
 type replay struct {
-	opt     Options
-	r       ReplayOptions
-	log     *slog.Logger
-	where   *expression.Program
-	machine *expression.Machine
-	env     expression.Env
+	opt   Options
+	r     ReplayOptions
+	log   *slog.Logger
+	where *expression.Filter
 
 	c      *client
 	p      *txn.Producer
@@ -337,9 +330,7 @@ func (rp *replay) match(l *Letter) (bool, error) {
 	if rp.where == nil {
 		return true, nil
 	}
-	rp.env.Reset(l.Record())
-	ok, err := rp.machine.RunBool(rp.where, &rp.env)
-	rp.env.Reset(nil)
+	ok, err := rp.where.Match(l.Record())
 	if err != nil {
 		return false, fmt.Errorf("--where at %s: %w", l.Where(), err)
 	}
