@@ -282,10 +282,10 @@ func TestRecords(t *testing.T) {
 
 	// What the API hands the cluster for each from.
 	queries := map[string]RecordQuery{
-		"?from=end":                             {From: FromEnd, Limit: defaultLimit},
-		"":                                      {From: FromEnd, Limit: defaultLimit},
-		"?from=offset:42&partition=1&limit=5":   {From: FromOffset, Offset: 42, Partition: ptr(int32(1)), Limit: 5},
-		"?from=time:2025-06-01T12:00:00Z":       {From: FromTime, Time: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), Limit: defaultLimit},
+		"?from=end":                              {From: FromEnd, Limit: defaultLimit},
+		"":                                       {From: FromEnd, Limit: defaultLimit},
+		"?from=offset:42&partition=1&limit=5":    {From: FromOffset, Offset: 42, Partition: ptr(int32(1)), Limit: 5},
+		"?from=time:2025-06-01T12:00:00Z":        {From: FromTime, Time: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), Limit: defaultLimit},
 		"?from=next:0=3,5=9&where=qty%20%3E%201": {From: FromNext, Next: map[int32]int64{0: 3, 5: 9}, Where: "qty > 1", Limit: defaultLimit},
 	}
 	for params, want := range queries {

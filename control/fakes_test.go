@@ -347,3 +347,16 @@ func (f *fixture) do(t testing.TB, method, path, token, body string) *http.Respo
 	t.Cleanup(func() { _ = res.Body.Close() })
 	return res
 }
+
+// runSampler runs the server's history sampler until the test ends.
+func (f *fixture) runSampler(t testing.TB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.server.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sampler: %v", err)
+		}
+	})
+}

@@ -39,7 +39,7 @@
   }
 
   function append(el, children) {
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -235,6 +235,7 @@
           sections.set(p.name, sec);
         }
         updateNodes(sec.el, p);
+        fitGraph(sec.el);
       }
       for (const [name, sec] of sections) {
         if (!state.pipelines.some((p) => p.name === name)) { sec.el.remove(); sections.delete(name); }
@@ -264,7 +265,7 @@
         h('span', null, '··· table')));
   }
 
-  const STAGE_W = 200, STAGE_H = 104, TOPIC_W = 190, TOPIC_H = 34, COL_GAP = 70, ROW_GAP = 22;
+  const STAGE_W = 176, STAGE_H = 104, TOPIC_W = 156, TOPIC_H = 34, COL_GAP = 36, ROW_GAP = 20;
 
   // drawGraph lays the graph out left to right, like runner plan reads:
   // each node one column right of everything that feeds it (sources, then
@@ -352,6 +353,18 @@
     return box;
   }
 
+  // fitGraph scales a graph wider than the page down to fit it, so the
+  // whole pipeline shows at once (the node's title has the full text).
+  function fitGraph(section) {
+    const wrap = section.querySelector('.graph-wrap');
+    const graph = section.querySelector('.graph');
+    const w = parseFloat(graph.style.width), hgt = parseFloat(graph.style.height);
+    const scale = Math.min(1, Math.max(0.6, wrap.clientWidth / w));
+    graph.style.transform = scale < 1 ? `scale(${scale})` : '';
+    graph.style.transformOrigin = '0 0';
+    wrap.style.height = (hgt * scale + 24) + 'px';
+  }
+
   function stageNode(pipeline, st) {
     const what = [st.connector, st.delivery].filter(Boolean).join(' · ');
     return h('a', {
@@ -359,9 +372,9 @@
       href: '#/stage/' + enc(pipeline) + '/' + enc(st.name),
       title: [st.kind + ' ' + st.name, st.detail, st.group && 'group ' + st.group].filter(Boolean).join('\n'),
     },
-    h('div', null, h('span', { class: 'kind' }, st.kind), h('span', { class: 'name' }, st.name)),
-    h('div', { class: 'sub' }, what),
-    h('div', null, h('span', { class: 'state' }, '…'), ' ', h('span', { class: 'reason muted' })),
+    h('div', { class: 'line' }, h('span', { class: 'kind' }, st.kind), h('span', { class: 'name' }, st.name)),
+    h('div', { class: 'line sub' }, what),
+    h('div', { class: 'line' }, h('span', { class: 'state' }, '…'), ' ', h('span', { class: 'reason muted' })),
     h('div', { class: 'figs' }, 'in ', h('span', { class: 'rate-in' }, '0'), '/s  out ', h('span', { class: 'rate-out' }, '0'), '/s'),
     h('div', { class: 'figs muted' }, 'lag ', h('span', { class: 'lag' }, '–'), '  dlq ', h('span', { class: 'dead' }, '0')));
   }
@@ -371,7 +384,7 @@
     if (info && info.dead_letters) cls.push('dead-letters');
     if (info && info.internal) cls.push('internal');
     if (info && info.external) cls.push('external');
-    return h('a', { class: cls.join(' '), 'data-topic': name, href: '#/topic/' + enc(pipeline) + '/' + enc(name), title: name }, name);
+    return h('a', { class: cls.join(' '), 'data-topic': name, href: '#/topic/' + enc(pipeline) + '/' + enc(name), title: name }, h('span', { class: 'line' }, name));
   }
 
   function updateNodes(section, p) {
@@ -382,7 +395,7 @@
       const stateEl = el.querySelector('.state');
       setText(stateEl, st.state);
       stateEl.className = stateClass(st.state);
-      setText(el.querySelector('.reason'), st.reason ? st.reason.slice(0, 40) : '');
+      setText(el.querySelector('.reason'), st.reason || '');
       el.querySelector('.reason').title = st.reason || '';
       const r = rateOf(key);
       setText(el.querySelector('.rate-in'), fmtRate(r.in));
@@ -488,7 +501,7 @@
       const sorted = [...rows.values()].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
       $('#stage-partitions tbody').replaceChildren(...sorted.map((r) => h('tr', null,
         h('td', null, r.topic), h('td', { class: 'num' }, r.partition), h('td', { class: 'num' }, fmtNum(r.lag)),
-        h('td', null, r.owner || '', r.mine ? h('span', { class: 'badge' }, 'this runner') : null))));
+        h('td', null, r.owner || '', r.mine ? [" ", h('span', { class: 'badge' }, 'this runner')] : null))));
     }
 
     function errors(list) {
