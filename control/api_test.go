@@ -483,3 +483,20 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs:\n got: %s\nwant: %s", path, got, want)
 	}
 }
+
+// TestDocsAPI: docs/api.md has a section for every route.
+func TestDocsAPI(t *testing.T) {
+	doc, err := os.ReadFile("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{Stages: &fakeStages{}, Connectors: registry()})
+	if len(s.api) < 16 {
+		t.Fatalf("only %d routes", len(s.api))
+	}
+	for _, route := range s.api {
+		if !bytes.Contains(doc, []byte("### `"+route+"`")) {
+			t.Errorf("docs/api.md lacks a section \"### `%s`\"", route)
+		}
+	}
+}

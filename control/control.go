@@ -72,6 +72,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	history *history
+	api     []string // "METHOD /path" of every API route, for the docs test
 
 	mu      sync.RWMutex
 	configs []*pipeline.Config
@@ -139,6 +140,7 @@ func (s *Server) routes() {
 	handle := func(method, path string, h http.HandlerFunc) {
 		s.mux.HandleFunc(method+" "+path, h)
 		allow[path] = append(allow[path], method)
+		s.api = append(s.api, method+" "+path)
 	}
 	handle("GET", "/api/v1/status", s.getStatus)
 	handle("GET", "/api/v1/pipelines", s.getPipelines)
