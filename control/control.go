@@ -47,7 +47,7 @@ type Options struct {
 	// read-only.
 	Token string
 
-	Stages   Stages
+	Stages   Stages   // required
 	Reloader Reloader // nil: reload answers 503
 	// Configs are the loaded pipelines; Connectors describes their
 	// connectors to the stage graph (the runner's registry).

@@ -225,7 +225,8 @@
 
     async function refresh() {
       for (const p of state.pipelines) {
-        const stagesKey = p.stages.map((st) => st.stage).join(',');
+        // A reload that changes the stages or their topics redraws the graph.
+        const stagesKey = p.stages.map((st) => [st.stage, (st.from || []).join('+'), st.to || ''].join(':')).join(',');
         let sec = sections.get(p.name);
         if (!sec || sec.stagesKey !== stagesKey) {
           const graph = await api('/pipelines/' + enc(p.name) + '/graph');
@@ -414,12 +415,17 @@
     const action = (name, label, cls) => h('button', {
       id: name, class: cls, type: 'button',
       onclick: async (ev) => {
-        ev.target.disabled = true;
+        const btn = ev.target;
+        btn.disabled = true;
         try {
           const st = await post(path + '/' + name);
           notice(stage + ': ' + name + ' done, now ' + st.state);
-          showStatus(st);
-        } catch (err) { failed(err); } finally { ev.target.disabled = false; }
+          showStatus(st); // enables pause or resume as the state wants
+          if (name === 'restart') btn.disabled = false;
+        } catch (err) {
+          failed(err);
+          btn.disabled = false;
+        }
       },
     }, label);
 
