@@ -12,8 +12,11 @@ export CGO_ENABLED := 1
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./runner
 
+# The console (and its control API) at http://127.0.0.1:7460; CONSOLE_ADDR
+# moves it.
+CONSOLE_ADDR ?= 127.0.0.1:7460
 run: build
-	./$(BIN) -c configs/donut-orders.yaml
+	./$(BIN) --console-addr $(CONSOLE_ADDR) -c configs/donut-orders.yaml
 
 # The user-rewards scenario on SQLite and the embedded broker, with the
 # simulated loyalty app; starts from an empty database each time.

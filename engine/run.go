@@ -107,6 +107,10 @@ func (pl *Plan) Start(ctx context.Context, opts RunOptions) (*Run, error) {
 	return r, nil
 }
 
+// Stop starts a graceful stop of every stage, as cancelling Start's ctx
+// does; Wait tells when it is over.
+func (r *Run) Stop() { r.cancel() }
+
 // Configs are the pipelines the run has now: those it started with, or
 // those of its last Reload.
 func (r *Run) Configs() []*pipeline.Config {
@@ -207,6 +211,20 @@ func (r *Run) addPipeline(name string) *runPipeline {
 	r.pipes = append(r.pipes, rp)
 	r.mu.Unlock()
 	return rp
+}
+
+// Brokers is where pipeline p's Kafka is, for clients beside the run (the
+// console's topic browser): p's brokers, or the embedded broker's address.
+func (r *Run) Brokers(p *pipeline.Config) (string, error) {
+	if p.Kafka.Brokers != "embedded" {
+		return p.Kafka.Brokers, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.broker == nil {
+		return "", errors.New("the embedded broker is not running")
+	}
+	return r.broker.Addr(), nil
 }
 
 // brokersOf is where pipeline p's Kafka is: the embedded broker (started

@@ -23,6 +23,7 @@ type Config struct {
 	Kafka           Kafka          `yaml:"kafka"`
 	SchemaRegistry  SchemaRegistry `yaml:"schema_registry"`
 	Metrics         Metrics        `yaml:"metrics"`
+	Console         Console        `yaml:"console"`
 	Topics          TopicDecls     `yaml:"topics"`
 	Sources         []Source       `yaml:"sources"`
 	Transforms      []Transform    `yaml:"transforms"`
@@ -47,6 +48,13 @@ type Config struct {
 // Metrics is where a runner serves its metrics, /healthz and /readyz.
 type Metrics struct {
 	Listen ListenAddr `yaml:"listen"` // host:port; empty: not served
+}
+
+// Console is where a runner serves its web console and control API
+// (/api/v1), and the token that mutating API calls need.
+type Console struct {
+	Listen ListenAddr `yaml:"listen" doc:"host:port to serve the console and the control API on; --console-addr wins; empty: served on the metrics address, if any"`
+	Token  string     `yaml:"token" doc:"bearer token that pause, resume, restart, replay and reload calls need (write it as ${VAR}); CONVEYOR_CONSOLE_TOKEN wins; without one the API is read-only"`
 }
 
 // Kafka holds the connection settings shared by every stage of a pipeline.

@@ -138,7 +138,7 @@ func (c *dlqInspectCmd) run(log *slog.Logger, stdout io.Writer) error {
 	if c.Limit < 0 {
 		return usage(fmt.Errorf("--limit %d: must not be negative", c.Limit))
 	}
-	ctx, stop := signalContext(log)
+	ctx, stop := signalContext(log, nil)
 	defer stop()
 	opt := deadletter.InspectOptions{Topic: c.Topic, Limit: c.Limit, Format: deadletter.Format(c.Format), Width: width}
 	err = deadletter.Inspect(ctx, o, opt, stdout)
@@ -157,7 +157,7 @@ func (c *dlqReplayCmd) run(log *slog.Logger, stdout io.Writer) error {
 	if r.Group == "" {
 		r.Group = deadletter.DefaultGroup(r.From, r.To)
 	}
-	ctx, stop := signalContext(log)
+	ctx, stop := signalContext(log, nil)
 	defer stop()
 	counts, err := deadletter.Replay(ctx, o, r)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,8 +24,10 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/control"
 	"github.com/conveyor-dev/conveyor/engine"
 	"github.com/conveyor-dev/conveyor/engine/metrics"
 	"github.com/conveyor-dev/conveyor/kafka/embedded"
@@ -62,6 +65,7 @@ type cli struct {
 	Reset      resetCmd   `cmd:"" help:"Delete a stage's stored position (an exactly-once SQL sink's offsets, a SQL source's cursor) so that it starts over."`
 	Schema     schemaCmd  `cmd:"" help:"Print the JSON Schema of pipeline files (for editors: yaml-language-server, IntelliJ)."`
 	Tap        tapCmd     `cmd:"" help:"Print a topic's records as they arrive, decoded in the topic's format."`
+	Top        topCmd     `cmd:"" help:"Show the live stage table of a running runner (from its console address)."`
 }
 
 type runCmd struct {
@@ -70,6 +74,8 @@ type runCmd struct {
 	Instance   string        `help:"Names this process among the runners of the same pipelines; stages derive their static group member ids and transactional ids from it, so a restarted process takes over from its predecessor at once. Default: the host name, or host-2, host-3... for more runners of the same pipelines on one host." env:"CONVEYOR_INSTANCE"`
 	Metrics    string        `name:"metrics-addr" help:"Serve Prometheus metrics, /healthz and /readyz on this address (host:port); overrides the files' metrics.listen." env:"CONVEYOR_METRICS_ADDR"`
 	CPUProfile string        `name:"cpuprofile" help:"Write a Go CPU profile of the whole run to this file (for tuning)." type:"path"`
+	Console    string        `name:"console-addr" help:"Serve the web console and the control API (/api/v1) on this address (host:port); overrides the files' console.listen. Default: on the metrics address, if any." env:"CONVEYOR_CONSOLE_ADDR"`
+	Watch      bool          `help:"Reload the pipeline files when they change, as SIGHUP does."`
 }
 
 type checkCmd struct {
@@ -169,6 +175,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmdErr = c.Schema.run(stdout)
 	case "tap":
 		cmdErr = c.Tap.run(log, stdout)
+	case "top":
+		var tt *terminal
+		if f, ok := stdout.(*os.File); ok {
+			tt = newTerminal(f)
+		}
+		cmdErr = c.Top.run(stdout, tt)
 	default:
 		cmdErr = c.Run.run(log, stdout, term)
 	}
@@ -338,6 +350,10 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
 	if err != nil {
 		return err
 	}
+	consoleFlagAddr, err := consoleFlag(c.Console)
+	if err != nil {
+		return err
+	}
 	plan, pipes, err := loadPipelines(paths, stdout, log, nil)
 	if err != nil {
 		return err
@@ -356,17 +372,16 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
 		instance = name
 	}
 	log.Info("instance", "name", instance, "explicit", c.Instance != "")
-	opts := engine.RunOptions{Log: log, ProgressInterval: c.Progress, Instance: instance}
+	regs := engine.NewRegistries(log)
+	opts := engine.RunOptions{Log: log, ProgressInterval: c.Progress, Instance: instance, Registries: regs}
 	if term != nil {
 		opts.Terminal = term
 	}
-	if addr := metricsAddr(flagAddr, pipes); addr != "" {
-		reg := metrics.New(registry())
-		stopServer, err := serveMetrics(addr, reg, log)
-		if err != nil {
-			return err
-		}
-		defer stopServer()
+	mAddr := metricsAddr(flagAddr, pipes)
+	cAddr := consoleAddr(consoleFlagAddr, pipes)
+	var reg *metrics.Registry
+	if mAddr != "" {
+		reg = metrics.New(registry())
 		opts.Monitor = reg
 	}
 	if c.CPUProfile != "" {
@@ -380,9 +395,62 @@ func (c *runCmd) run(log *slog.Logger, stdout io.Writer, term *terminal) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	ctx, stop := signalContext(log)
+	triggers := make(chan string, 1)
+	ctx, stop := signalContext(log, func() { trigger(triggers, "SIGHUP") })
 	defer stop()
-	return plan.Run(ctx, opts)
+	run, err := plan.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	// Everything below serves the run and ends with it: aux ends when
+	// the run does, whatever ended it.
+	aux, cancelAux := context.WithCancel(ctx)
+	defer cancelAux()
+	var g errgroup.Group
+	defer func() {
+		cancelAux()
+		_ = g.Wait()
+	}()
+	rel := &reloader{paths: paths, log: log, out: stdout, run: run}
+	var console *control.Server
+	if cAddr != "" || mAddr != "" {
+		b := &browsers{run: run, regs: regs, log: log}
+		defer b.close()
+		console = control.New(control.Options{
+			Instance: instance, Version: versionString(), Started: time.Now(), Token: consoleToken(pipes),
+			Stages: run, Reloader: rel, Configs: pipes, Connectors: registry(),
+			Cluster: b.cluster, DeadLetters: b.deadLetters, Log: log,
+		})
+		rel.applied = func(p []*pipeline.Config) {
+			console.SetConfigs(p)
+			console.SetToken(consoleToken(p))
+		}
+		g.Go(func() error { return console.Run(aux) })
+	}
+	var consoleHandler http.Handler // nil, not a nil *control.Server, when there is none
+	if console != nil {
+		consoleHandler = console
+	}
+	servers, err := serve(mAddr, cAddr, reg, consoleHandler, log)
+	if err != nil {
+		cancelAux()
+		run.Stop()
+		_ = run.Wait()
+		return err
+	}
+	defer servers.stop()
+	g.Go(func() error { rel.reloadOn(aux, triggers); return nil })
+	if c.Watch {
+		fw, err := newFileWatch(paths, log)
+		if err != nil {
+			cancelAux()
+			run.Stop()
+			_ = run.Wait()
+			return err
+		}
+		g.Go(func() error { fw.run(aux, triggers); return nil })
+	}
+	return run.Wait()
 }
 
 func (c *brokerCmd) run(log *slog.Logger) error {
@@ -392,7 +460,7 @@ func (c *brokerCmd) run(log *slog.Logger) error {
 	}
 	defer b.Close()
 	log.Warn("embedded broker serving; its data lives in memory only", "address", b.Addr())
-	ctx, stop := signalContext(log)
+	ctx, stop := signalContext(log, nil)
 	defer stop()
 	<-ctx.Done()
 	return nil
@@ -403,31 +471,38 @@ func (c *brokerCmd) run(log *slog.Logger) error {
 // apart, which must not cut the drain short.
 const repeatWindow = time.Second
 
-// signalContext is cancelled by the first SIGINT, SIGTERM or SIGHUP, which
-// starts a graceful drain; a signal more than repeatWindow later exits at
-// once. SIGHUP drains like SIGTERM until pipelines can reload.
-func signalContext(log *slog.Logger) (context.Context, func()) {
+// signalContext is cancelled by the first SIGINT or SIGTERM, which starts
+// a graceful drain; a signal more than repeatWindow later exits at once.
+// SIGHUP calls onHUP (a reload) when set, else it drains like SIGTERM.
+func signalContext(log *slog.Logger, onHUP func()) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
 	go func() {
 		var first time.Time
-		select {
-		case s := <-sigs:
-			first = time.Now()
-			if s == syscall.SIGHUP {
-				log.Info("stopping: SIGHUP does not reload pipelines yet, so it drains like SIGTERM (signal again to exit at once)", "signal", s.String())
-			} else {
+	wait:
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGHUP && onHUP != nil {
+					onHUP()
+					continue
+				}
+				first = time.Now()
 				log.Info("stopping: draining in-flight records (signal again to exit at once)", "signal", s.String())
+				cancel()
+				break wait
+			case <-done:
+				return
 			}
-			cancel()
-		case <-done:
-			return
 		}
 		for {
 			select {
 			case s := <-sigs:
+				if s == syscall.SIGHUP && onHUP != nil {
+					continue // no reload while stopping
+				}
 				if time.Since(first) < repeatWindow {
 					log.Info("signal repeated within 1s: taken as the same stop, still draining", "signal", s.String())
 					continue

@@ -41,7 +41,7 @@ func (c *testCmd) run(log *slog.Logger, stdout io.Writer) error {
 		}
 		opts.Match = re
 	}
-	ctx, stop := signalContext(log)
+	ctx, stop := signalContext(log, nil)
 	defer stop()
 	sum, err := pipetest.Run(ctx, paths, opts)
 	switch {

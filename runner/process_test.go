@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,8 +109,8 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 }
 
 // TestStopSignalsDrain: a SIGTERM repeated at once (as GNU timeout and some
-// supervisors send it) and a SIGHUP each stop the runner with a drain, exit
-// 0, and say so in the log.
+// supervisors send it) stops the runner with a drain, exit 0, and says so in
+// the log.
 func TestStopSignalsDrain(t *testing.T) {
 	brokers := kafkatest.Embedded(t)
 	for _, c := range []struct {
@@ -117,7 +119,6 @@ func TestStopSignalsDrain(t *testing.T) {
 		log     string
 	}{
 		{"SIGTERM twice at once", []syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, "signal repeated within 1s"},
-		{"SIGHUP", []syscall.Signal{syscall.SIGHUP}, "SIGHUP does not reload pipelines yet"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			name := strings.ToLower(strings.ReplaceAll(c.name, " ", "-"))
@@ -141,5 +142,51 @@ func TestStopSignalsDrain(t *testing.T) {
 			p.WaitLog(t, c.log, 0)
 			p.WaitLog(t, "partitions revoked", 0)
 		})
+	}
+}
+
+// TestSIGHUPReloads: SIGHUP reloads the pipeline file instead of stopping
+// the runner. An invalid file is refused with its file:line:col and the
+// pipeline keeps copying; a valid change restarts the changed stage, whose
+// new steps then show in the output; SIGTERM still drains and exits 0.
+func TestSIGHUPReloads(t *testing.T) {
+	brokers := kafkatest.Embedded(t)
+	kafkatest.CreateTopic(t, brokers, "hup-in", 1)
+	cfg := runnertest.Passthrough(t, "hup", "hup-in", "hup-out", nil)
+	orig, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers)
+	runnertest.Preload(t, brokers, "hup-in", 10, 2)
+	kafkatest.ReadUntil(t, brokers, "hup-out", 60*time.Second, kafkatest.Count(10))
+
+	bad := strings.Replace(string(orig), "set: {copied: true}", "set: {copied: (}", 1)
+	if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGHUP)
+	p.WaitLog(t, "reload refused: the running pipelines keep going", 30*time.Second)
+	p.WaitLog(t, filepath.Base(cfg)+":", 0) // the problem names the file
+	runnertest.Preload(t, brokers, "hup-in", 10, 2)
+	kafkatest.ReadUntil(t, brokers, "hup-out", 60*time.Second, kafkatest.Count(20))
+
+	changed := strings.Replace(string(orig), "set: {copied: true}", "set: {copied: true, reloaded: true}", 1)
+	if err := os.WriteFile(cfg, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGHUP)
+	p.WaitLog(t, `restarted=[hup/copy]`, 60*time.Second)
+	runnertest.Preload(t, brokers, "hup-in", 10, 2)
+	msgs := kafkatest.ReadUntil(t, brokers, "hup-out", 60*time.Second, kafkatest.Count(30))
+	if v := string(msgs[len(msgs)-1].Value); !strings.Contains(v, `"reloaded":true`) {
+		t.Fatalf("after the reload the last output lacks the new field: %s", v)
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	if ok, _ := p.Wait(60 * time.Second); !ok {
+		t.Fatal("runner still running 60s after SIGTERM")
+	}
+	if code := p.Cmd.ProcessState.ExitCode(); code != exitOK {
+		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitOK, p.Stderr.String())
 	}
 }

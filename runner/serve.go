@@ -44,32 +44,71 @@ func metricsAddr(flag pipeline.ListenAddr, pipes []*pipeline.Config) pipeline.Li
 	return ""
 }
 
-// serveMetrics listens at once, so a taken port fails the start, and serves
-// until the returned stop is called.
-func serveMetrics(addr pipeline.ListenAddr, reg *metrics.Registry, log *slog.Logger) (stop func(), err error) {
-	if addr.EveryInterface() {
-		// ":9464" reads like "this machine only" but is every interface.
-		log.Warn("metrics, /healthz and /readyz are served on every network interface; give a host (127.0.0.1:PORT) to keep them local", "address", string(addr))
-	}
-	ln, err := net.Listen("tcp", string(addr))
-	if err != nil {
-		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "error", err)
+// servers are the HTTP servers of a run: metrics and the console, on
+// one address or two.
+type servers []*http.Server
+
+// serve listens at once, so a taken port fails the start, and serves until
+// stop: metrics, /healthz and /readyz at mAddr, the console and its API at
+// cAddr, or beside the metrics when cAddr is "" or the same address.
+func serve(mAddr, cAddr pipeline.ListenAddr, reg *metrics.Registry, console http.Handler, log *slog.Logger) (servers, error) {
+	var ss servers
+	listen := func(addr pipeline.ListenAddr, h http.Handler, what string, withConsole, withMetrics bool) error {
+		if addr.EveryInterface() {
+			// ":9464" reads like "this machine only" but is every interface.
+			log.Warn(what+" served on every network interface; give a host (127.0.0.1:PORT) to keep them local", "address", string(addr))
 		}
-	}()
-	log.Info("serving metrics", "address", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}, nil
+		ln, err := net.Listen("tcp", string(addr))
+		if err != nil {
+			return fmt.Errorf("%s: listen on %s: %w", what, addr, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		ss = append(ss, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error(what+" server stopped", "error", err)
+			}
+		}()
+		if withMetrics {
+			log.Info("serving metrics", "address", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
+		}
+		if withConsole {
+			log.Info("serving the console and the control API", "url", "http://"+ln.Addr().String()+"/", "api", "/api/v1/")
+		}
+		return nil
+	}
+	var err error
+	switch {
+	case mAddr != "" && console != nil && (cAddr == "" || cAddr == mAddr):
+		mux := http.NewServeMux()
+		mh := reg.Handler()
+		for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+			mux.Handle(p, mh)
+		}
+		mux.Handle("/", console)
+		err = listen(mAddr, mux, "metrics, /healthz and /readyz are", true, true)
+	default:
+		if mAddr != "" {
+			err = listen(mAddr, reg.Handler(), "metrics, /healthz and /readyz are", false, true)
+		}
+		if err == nil && cAddr != "" && console != nil {
+			err = listen(cAddr, console, "the console and its control API are", true, false)
+		}
+	}
+	if err != nil {
+		ss.stop()
+		return nil, err
+	}
+	return ss, nil
+}
+
+// stop shuts the servers down, giving requests under way 2 s.
+func (ss servers) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, s := range ss {
+		_ = s.Shutdown(ctx)
+	}
 }
 
 // terminal is standard error when it is a terminal: progress is redrawn

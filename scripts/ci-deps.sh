@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, what the integration tests need and this machine
 # lacks: a Java 17+ runtime, Maven (fetches Kafka and the schema registry
-# once), the PostgreSQL server, MariaDB, kcat, python3 and its venv module.
+# once), the PostgreSQL server, MariaDB, kcat, python3 and its venv module,
+# and chromium (the console's browser tests drive it headless).
 # Then prefetches into the cache what the first test would otherwise wait
 # for: the schema registry (scripts/registry.sh fetch) and the Python
 # interop client's venv (scripts/pyclient.sh). Quiet when nothing is
@@ -38,6 +39,9 @@ command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # `python3 -m venv` needs ensurepip, which Debian ships apart (python3-venv).
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# Debian's chromium for the console's browser tests (chromedp, headless);
+# fonts so that screenshots show text.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 
 prefetch() {
   "$HERE/registry.sh" fetch || die "prefetching the schema registry failed"
@@ -60,4 +64,5 @@ fi
 java_ok || die "java 17+ still missing after install"
 pg_ok || die "PostgreSQL server binaries still missing after install"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || die "python3's venv module still missing after install"
+command -v chromium >/dev/null 2>&1 || die "chromium still missing after install"
 prefetch
