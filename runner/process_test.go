@@ -190,3 +190,32 @@ func TestSIGHUPReloads(t *testing.T) {
 		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitOK, p.Stderr.String())
 	}
 }
+
+// TestWatchReloads: with --watch, saving the pipeline file the way editors
+// do (a new file renamed over the old) reloads it without a signal.
+func TestWatchReloads(t *testing.T) {
+	brokers := kafkatest.Embedded(t)
+	kafkatest.CreateTopic(t, brokers, "watch-in", 1)
+	cfg := runnertest.Passthrough(t, "watch", "watch-in", "watch-out", nil)
+	orig, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := runnertest.StartArgs(t, []string{"--watch", "-c", cfg}, "KAFKA_BROKERS="+brokers)
+	p.WaitLog(t, "partitions assigned", 60*time.Second)
+	changed := strings.Replace(string(orig), "set: {copied: true}", "set: {copied: true, watched: true}", 1)
+	tmp := cfg + ".tmp"
+	if err := os.WriteFile(tmp, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, cfg); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitLog(t, `restarted=[watch/copy]`, 60*time.Second)
+	runnertest.Preload(t, brokers, "watch-in", 5, 1)
+	msgs := kafkatest.ReadUntil(t, brokers, "watch-out", 60*time.Second, kafkatest.Count(5))
+	if v := string(msgs[len(msgs)-1].Value); !strings.Contains(v, `"watched":true`) {
+		t.Fatalf("after the reload the output lacks the new field: %s", v)
+	}
+	p.StopCleanly(t)
+}
