@@ -45,8 +45,10 @@ func (c *topCmd) run(stdout io.Writer, term *terminal) error {
 	var prevAt time.Time
 	for n := 0; c.Count == 0 || n < c.Count; n++ {
 		if n > 0 {
-			if err := sleepOrDone(ctx, c.Interval); err != nil {
+			select {
+			case <-ctx.Done():
 				return nil
+			case <-time.After(c.Interval):
 			}
 		}
 		stages, err := fetchStages(ctx, client, url)
@@ -71,17 +73,6 @@ func (c *topCmd) run(stdout io.Writer, term *terminal) error {
 		}
 	}
 	return nil
-}
-
-func sleepOrDone(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func fetchStages(ctx context.Context, client *http.Client, url string) ([]engine.StageStatus, error) {
