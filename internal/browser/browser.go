@@ -88,7 +88,17 @@ func New(t testing.TB) context.Context {
 
 // Screenshot saves the whole page as a PNG at path, making its folder.
 func Screenshot(ctx context.Context, path string) error {
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	return save(ctx, chromedp.FullScreenshot(100), path)
+}
+
+// ScreenshotView saves what the window shows (1400x900) as a PNG at path:
+// the first screen of a long page, as a person sees it.
+func ScreenshotView(ctx context.Context, path string) error {
+	return save(ctx, chromedp.CaptureScreenshot(), path)
+}
+
+func save(ctx context.Context, shot chromedp.Action[[]byte], path string) error {
+	png, err := chromedp.Run(ctx, shot)
 	if err != nil {
 		return fmt.Errorf("screenshot %s: %w", path, err)
 	}

@@ -454,7 +454,8 @@
       h('h2', null, 'Config'),
       h('pre', { id: 'stage-config', class: 'config' }));
 
-    let group = null, groupAt = 0;
+    // The group (owners of the partitions) is read at once, then every 5 s.
+    let group = null, groupAt = -Infinity;
 
     function showStatus(st) {
       const stEl = $('#stage-state');
