@@ -7,7 +7,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X main.version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: build run rewards check test test-unit lint fmt clean kafka-up kafka-down kafka-cluster-up pg-up pg-down registry-up registry-down
+.PHONY: build run rewards check test test-unit lint fmt clean kafka-up kafka-down kafka-cluster-up pg-up pg-down registry-up registry-down opensearch-up opensearch-down
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./runner
@@ -74,6 +74,15 @@ registry-up:
 registry-down:
 	@test -f .registry-env || { echo "no .registry-env: nothing started by make registry-up"; exit 1; }
 	REGISTRY_DIR=$$(sed -n 's/^REGISTRY_DIR=//p' .registry-env) scripts/registry.sh down && rm -f .registry-env
+
+# A throwaway single-node OpenSearch 2.19.6 (built once from Maven Central's
+# jars); its URL and folder are kept in .opensearch-env.
+opensearch-up:
+	scripts/opensearch.sh up | tee .opensearch-env
+
+opensearch-down:
+	@test -f .opensearch-env || { echo "no .opensearch-env: nothing started by make opensearch-up"; exit 1; }
+	OPENSEARCH_DIR=$$(sed -n 's/^OPENSEARCH_DIR=//p' .opensearch-env) scripts/opensearch.sh down && rm -f .opensearch-env
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, what the integration tests need and this machine
-# lacks: a Java 17+ runtime, Maven (fetches Kafka and the schema registry
-# once), the PostgreSQL server, MariaDB, kcat, python3 and its venv module,
-# and chromium (the console's browser tests drive it headless).
+# lacks: a Java 17+ runtime, Maven (fetches Kafka, the schema registry and
+# OpenSearch once), the PostgreSQL server, MariaDB, kcat, python3 and its
+# venv module, and chromium (the console's browser tests drive it headless).
 # Then prefetches into the cache what the first test would otherwise wait
-# for: the schema registry (scripts/registry.sh fetch) and the Python
-# interop client's venv (scripts/pyclient.sh). Quiet when nothing is
-# missing; exits non-zero if an install or a prefetch fails. Runs as root
-# (CI does).
+# for: the schema registry (scripts/registry.sh fetch), the OpenSearch test
+# node (scripts/opensearch.sh fetch) and the Python interop client's venv
+# (scripts/pyclient.sh). Quiet when nothing is missing; exits non-zero if an
+# install or a prefetch fails. Runs as root (CI does).
 set -euo pipefail
 
 die() { echo "ci-deps.sh: $*" >&2; exit 1; }
@@ -45,6 +45,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 
 prefetch() {
   "$HERE/registry.sh" fetch || die "prefetching the schema registry failed"
+  "$HERE/opensearch.sh" fetch || die "building the OpenSearch test node failed"
   "$HERE/pyclient.sh" >/dev/null || die "making the Python interop client's venv failed"
 }
 

@@ -1,10 +1,11 @@
 // Package service gives integration tests real backing services: an Apache
 // Kafka 4.x broker, a three-node Kafka cluster for broker fault tests, a
-// throwaway PostgreSQL and MariaDB, and a Confluent-compatible schema
-// registry (Apicurio Registry). They run as plain local processes started by
-// scripts/kafka.sh, postgres.sh, mariadb.sh and registry.sh (no Docker); the
-// Kafka jars and the registry are fetched from Maven Central once and
-// cached. PyClient gives the Python venv of the interop tests' client
+// throwaway PostgreSQL and MariaDB, a Confluent-compatible schema registry
+// (Apicurio Registry) and a single-node OpenSearch. They run as plain local
+// processes started by scripts/kafka.sh, postgres.sh, mariadb.sh,
+// registry.sh and opensearch.sh (no Docker); the Kafka jars, the registry
+// and OpenSearch's jars are fetched from Maven Central once and cached.
+// PyClient gives the Python venv of the interop tests' client
 // (Confluent's confluent-kafka), made once by scripts/pyclient.sh.
 //
 // Use it from a package's TestMain, so what the tests started is stopped
@@ -19,6 +20,7 @@
 //	c := service.KafkaCluster(t)   // three nodes; c.KillNode(id), c.StartNode(id), c.Leader(...)
 //	url := service.Registry(t)     // "http://127.0.0.1:port/apis/ccompat/v7"
 //	py := service.PyClient(t)      // a python with confluent-kafka[avro]
+//	search := service.OpenSearch(t) // "http://127.0.0.1:port"; RestartOpenSearch(t) restarts it
 //
 // Each service starts at most once per test binary, on first use, and is
 // shared by that binary's tests: a broker takes seconds to start, a test
@@ -40,13 +42,18 @@
 //	CONVEYOR_MYSQL_DSN use this MySQL/MariaDB DSN instead of starting a MariaDB
 //	CONVEYOR_REGISTRY_URL use this schema registry (its Confluent API's base URL)
 //	                   instead of starting one
+//	CONVEYOR_OPENSEARCH_URL use this OpenSearch (its base URL) instead of
+//	                   starting a node
+//	OPENSEARCH_DIR     with CONVEYOR_OPENSEARCH_URL: the folder of a
+//	                   `scripts/opensearch.sh up` node, so that RestartOpenSearch
+//	                   can restart it
 //	CONVEYOR_PYCLIENT  use this python (with confluent-kafka[avro]) instead of
 //	                   scripts/pyclient.sh's venv
 //	PG_DIR             with CONVEYOR_PG_DSN: the folder of a `scripts/postgres.sh up`
 //	                   server, so that RestartPostgres can restart it
 //	CI                 "true": a service that cannot start fails the test
-//	CONVEYOR_CACHE     where the scripts cache Kafka's jars, the registry and the
-//	                   venv (default ~/.cache/conveyor)
+//	CONVEYOR_CACHE     where the scripts cache Kafka's jars, the registry,
+//	                   OpenSearch's build and the venv (default ~/.cache/conveyor)
 package service
 
 import (
@@ -117,6 +124,7 @@ var (
 	pg         lazy[*proc]
 	maria      lazy[*proc]
 	registry   lazy[*proc]
+	search     lazy[*searchNode]
 	pyClient   lazy[string]
 )
 
@@ -160,6 +168,11 @@ func Shutdown() error {
 		pg.stop(stopProc),
 		maria.stop(stopProc),
 		registry.stop(stopProc),
+		search.stop(func(n *searchNode) error {
+			n.mu.Lock() // not in the middle of a restart
+			defer n.mu.Unlock()
+			return n.p.down()
+		}),
 	)
 }
 
