@@ -127,8 +127,10 @@ http_status() {
 # answers HTTP. Returns 0 and records the port in DIR/state; 2 when PORT was
 # taken; 1 if the node exits or times out.
 start_node() {
-  local dir=$1 want=$2 libs port deadline
+  local dir=$1 want=$2 libs port deadline logged
   libs=$(build_dir)/libs
+  # This run's part of the log starts here (it is appended to).
+  logged=$(stat -c %s "$dir/opensearch.log" 2>/dev/null || echo 0)
   rm -f "$dir/port"
   mkdir -p "$dir/data/tmp"
   sed -i '/^pid=/d' "$dir/state"
@@ -151,7 +153,7 @@ start_node() {
       fi
     fi
     if [[ -z $(server_pid "$dir") ]]; then
-      ((want != 0)) && tail -n 40 "$dir/opensearch.log" | grep -qs 'BindHttpException\|Address already in use' && return 2
+      ((want != 0)) && tail -c +$((logged + 1)) "$dir/opensearch.log" | grep -qs 'BindHttpException' && return 2
       log "the node exited during startup"
       return 1
     fi
