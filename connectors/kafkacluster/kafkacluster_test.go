@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"gopkg.in/yaml.v3"
 
 	"github.com/conveyor-dev/conveyor/connectors"
@@ -315,4 +316,37 @@ func TestSourceLatestStoresItsStart(t *testing.T) {
 	if want := `"offsets":{"orders":{"0":5,"1":0}}`; !strings.Contains(string(first), want) {
 		t.Fatalf("first cursor %s, want the ends of both partitions", first)
 	}
+}
+
+// TestSourceSecretHidden: a source whose SASL password the other cluster
+// refuses fails to open with an error, and logs, that never show it.
+func TestSourceSecretHidden(t *testing.T) {
+	sasl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", "right"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sasl.Close()
+	var logs runnertest.SyncBuffer
+	src, err := NewSource(connector(t, "sources.s.kafka_cluster", "{brokers: '"+sasl.ListenAddrs()[0]+"', topics: [t], config: {security.protocol: SASL_PLAINTEXT, sasl.mechanisms: PLAIN, sasl.username: admin, sasl.password: CANARYSECRET7}}"),
+		connectors.Env{Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Resume(nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = src.Open(ctx)
+	if err == nil {
+		src.Close()
+		t.Fatal("Open with a wrong password succeeded")
+	}
+	if all := err.Error() + logs.String(); strings.Contains(all, "CANARYSECRET7") {
+		t.Fatalf("the password shows:\n%s", all)
+	}
+	if !strings.Contains(logs.String(), "uthenticat") {
+		t.Fatalf("no authentication failure logged:\n%s", logs.String())
+	}
+	t.Logf("Open: %v", err)
 }
