@@ -46,6 +46,9 @@ type Capabilities struct {
 	// same transaction as its writes (an OffsetSink), which makes it
 	// exactly-once without Kafka transactions.
 	OwnOffsets bool
+	// NoExactlyOnce, when set, says why delivery exactly_once cannot be
+	// honest with the connector; runner check refuses it with this reason.
+	NoExactlyOnce string
 	// Rows: the connector reads or writes database rows, counted in
 	// conveyor_sql_rows_total.
 	Rows bool

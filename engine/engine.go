@@ -149,7 +149,9 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			checkExactlyOnce(p, &s.Stage, &errs)
 			// The built source decides, not the spec: a file path from ${VAR}
 			// may turn out to be standard input.
-			if _, ok := sp.src.(connectors.Resumer); s.Delivery == pipeline.ExactlyOnce && sp.src != nil && !ok {
+			if spec, _ := reg.Source(s.Connector.Kind); s.Delivery == pipeline.ExactlyOnce && sp.src != nil && spec.Caps.NoExactlyOnce != "" {
+				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once is not possible with a %s source: %s; use at_least_once", s.Connector.Kind, spec.Caps.NoExactlyOnce)
+			} else if _, ok := sp.src.(connectors.Resumer); s.Delivery == pipeline.ExactlyOnce && sp.src != nil && !ok {
 				errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a source that keeps a cursor (%s): this %s source cannot tell on restart which records it already wrote", cursorSources(reg), s.Connector.Kind)
 			}
 			if s.OnError.Action == pipeline.DeadLetter && s.OnError.DeadLetter == s.To {
@@ -189,7 +191,9 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 			}
 			checkExactlyOnce(p, &s.Stage, &errs)
 			if s.Delivery == pipeline.ExactlyOnce {
-				if spec, _ := reg.Sink(s.Connector.Kind); sp.sink != nil && !spec.Caps.OwnOffsets {
+				if spec, _ := reg.Sink(s.Connector.Kind); sp.sink != nil && spec.Caps.NoExactlyOnce != "" {
+					errs.Addf(s.Pos, s.Path+".delivery", "exactly_once is not possible with a %s sink: %s; use at_least_once", s.Connector.Kind, spec.Caps.NoExactlyOnce)
+				} else if sp.sink != nil && !spec.Caps.OwnOffsets {
 					errs.Addf(s.Pos, s.Path+".delivery", "exactly_once needs a sink that stores offsets in the same transaction as its writes (%s): %s cannot, so a crash between a write and a commit would repeat records", ownOffsetSinks(reg), s.Connector.Kind)
 				}
 				if s.OnError.Action == pipeline.DeadLetter {

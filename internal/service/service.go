@@ -16,6 +16,7 @@
 // and in a test:
 //
 //	brokers := service.Kafka(t)    // "127.0.0.1:port"
+//	other := service.SecondKafka(t) // another single-node cluster
 //	dsn := service.Postgres(t)     // "postgres://postgres@127.0.0.1:port/conveyor?sslmode=disable"
 //	c := service.KafkaCluster(t)   // three nodes; c.KillNode(id), c.StartNode(id), c.Leader(...)
 //	url := service.Registry(t)     // "http://127.0.0.1:port/apis/ccompat/v7"
@@ -36,6 +37,8 @@
 // Environment:
 //
 //	KAFKA_BROKERS      use this bootstrap address instead of starting a broker
+//	KAFKA_BROKERS_2    SecondKafka: use this bootstrap address (of another
+//	                   cluster than KAFKA_BROKERS) instead of starting a broker
 //	KAFKA_CLUSTER_DIR  use the three-node cluster that `scripts/kafka.sh up --nodes 3
 //	                   --dir DIR` started there, instead of starting one (not stopped)
 //	CONVEYOR_PG_DSN    use this PostgreSQL DSN instead of starting a server
@@ -120,6 +123,7 @@ func (l *lazy[T]) stop(fn func(T) error) error {
 
 var (
 	kafkaOne   lazy[*proc]
+	kafkaTwo   lazy[*proc]
 	kafkaThree lazy[*Cluster]
 	pg         lazy[*proc]
 	maria      lazy[*proc]
@@ -164,6 +168,7 @@ func Shutdown() error {
 	stopProc := func(p *proc) error { return p.down() }
 	return errors.Join(
 		kafkaOne.stop(stopProc),
+		kafkaTwo.stop(stopProc),
 		kafkaThree.stop(func(c *Cluster) error { return c.p.down() }),
 		pg.stop(stopProc),
 		maria.stop(stopProc),
@@ -186,6 +191,22 @@ func Kafka(t testing.TB) string {
 	p, err := kafkaOne.get(func() (*proc, error) { return startKafka(1) })
 	if err != nil {
 		unavailable(t, "Kafka broker", err)
+	}
+	return p.addr
+}
+
+// SecondKafka returns the bootstrap address of another single-node Kafka
+// broker, a cluster of its own beside Kafka's, for tests of what moves
+// records between clusters: KAFKA_BROKERS_2 if set, else one it starts
+// (once per test binary).
+func SecondKafka(t testing.TB) string {
+	t.Helper()
+	if b := os.Getenv("KAFKA_BROKERS_2"); b != "" {
+		return b
+	}
+	p, err := kafkaTwo.get(func() (*proc, error) { return startKafka(1) })
+	if err != nil {
+		unavailable(t, "second Kafka broker", err)
 	}
 	return p.addr
 }

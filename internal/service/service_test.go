@@ -32,6 +32,41 @@ func TestKafka(t *testing.T) {
 	}
 }
 
+// SecondKafka is another cluster than Kafka: its own cluster id and
+// topics.
+func TestSecondKafka(t *testing.T) {
+	t.Parallel()
+	one, two := service.Kafka(t), service.SecondKafka(t)
+	if one == two {
+		t.Fatalf("SecondKafka gave Kafka's address %s", one)
+	}
+	if a, b := clusterID(t, one), clusterID(t, two); a == b {
+		t.Fatalf("both brokers are of cluster %s", a)
+	}
+	topic := fmt.Sprintf("service-second-%d", time.Now().UnixNano())
+	createTopic(t, two, topic, 1)
+	produce(t, two, topic, "over there")
+	if got := consume(t, two, topic, 1); got[0] != "over there" {
+		t.Fatalf("consumed %q, want over there", got)
+	}
+}
+
+func clusterID(t *testing.T, brokers string) string {
+	t.Helper()
+	a, err := kafka.NewAdminClient(config(brokers, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id, err := a.ClusterID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // A partition with RF 3 and min.insync.replicas 2 stays writable with
 // acks=all while its leader is dead, and the leader rejoins.
 func TestKafkaClusterLeaderFailover(t *testing.T) {
