@@ -4,6 +4,7 @@ import (
 	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/httpsource"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/connectors/stdout"
@@ -13,7 +14,7 @@ import (
 // adding its package and one line here; nothing registers itself.
 func registry() connectors.Registry {
 	return connectors.Registry{
-		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec()},
+		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec(), httpsource.Spec()},
 		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec()},
 	}
 }
