@@ -235,6 +235,11 @@ func (ep *endpoint) run(ctx context.Context, emit connectors.Emit, drain time.Du
 	for {
 		select {
 		case b := <-ep.batches:
+			if ctx.Err() != nil {
+				// Taken as the stop came: it goes out under the drain's
+				// context, not the cancelled one.
+				return ep.drain(ctx, emit, drain, &b)
+			}
 			if err := emit(connectors.WithAck(ctx, b.ack), b.recs, nil); err != nil {
 				_ = ep.srv.Close()
 				return err
@@ -242,7 +247,7 @@ func (ep *endpoint) run(ctx context.Context, emit connectors.Emit, drain time.Du
 		case err := <-served:
 			return fmt.Errorf("serve http on %s: %w", ep.ln.Addr(), err)
 		case <-ctx.Done():
-			return ep.drain(ctx, emit, drain)
+			return ep.drain(ctx, emit, drain, nil)
 		}
 	}
 }
@@ -250,12 +255,18 @@ func (ep *endpoint) run(ctx context.Context, emit connectors.Emit, drain time.Du
 // drain stops accepting and hands on what requests in hand bring, until
 // each is answered or the drain period is over; the stage's own drain then
 // waits for the deliveries those answers wait on.
-func (ep *endpoint) drain(ctx context.Context, emit connectors.Emit, period time.Duration) error {
+func (ep *endpoint) drain(ctx context.Context, emit connectors.Emit, period time.Duration, taken *batch) error {
 	close(ep.stop)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), period)
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- ep.srv.Shutdown(dctx) }()
+	if taken != nil {
+		if err := emit(connectors.WithAck(dctx, taken.ack), taken.recs, nil); err != nil {
+			_ = ep.srv.Close()
+			return err
+		}
+	}
 	for {
 		select {
 		case b := <-ep.batches:
