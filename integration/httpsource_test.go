@@ -184,9 +184,10 @@ func TestHTTPSourceAnswersWhenDurable(t *testing.T) {
 }
 
 // TestHTTPSourceSIGKILL: clients post records to a runner's http source and
-// retry whatever is not answered 200; the runner is killed (SIGKILL) twice
-// mid-stream and started again on the same address. Every record reaches
-// the topic: lost 0 (a retried request may repeat records).
+// retry whatever is not answered 200; the runner is killed (SIGKILL), then
+// stopped (SIGTERM: it answers what it holds and exits 0), then killed
+// again, mid-stream, and started again on the same address each time. Every
+// record reaches the topic: lost 0 (a retried request may repeat records).
 func TestHTTPSourceSIGKILL(t *testing.T) {
 	brokers := service.Kafka(t)
 	topic := unique("http-kill")
@@ -225,18 +226,25 @@ func TestHTTPSourceSIGKILL(t *testing.T) {
 	}
 	clientsDone := make(chan error, 1)
 	go func() { clientsDone <- g.Wait() }()
-	for k, at := range []int64{n / 4, n / 2} {
-		for acked.Load() < at {
+	for k, stop := range []struct {
+		at     int64
+		signal string
+	}{{n / 4, "SIGKILL"}, {n / 2, "SIGTERM"}, {3 * n / 4, "SIGKILL"}} {
+		for acked.Load() < stop.at {
 			select {
 			case err := <-clientsDone:
-				t.Fatalf("the clients ended (%v) before kill %d", err, k+1)
+				t.Fatalf("the clients ended (%v) before stop %d", err, k+1)
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
 		if acked.Load() >= n {
-			t.Fatalf("every record was acknowledged before kill %d", k+1)
+			t.Fatalf("every record was acknowledged before stop %d", k+1)
 		}
-		p.Kill(t)
+		if stop.signal == "SIGKILL" {
+			p.Kill(t)
+		} else if err := p.Term(t); err != nil {
+			t.Fatalf("runner exit after SIGTERM: %v\n%s", err, p.Stderr.String())
+		}
 		p = runnertest.Start(t, cfg, env)
 	}
 	if err := <-clientsDone; err != nil {
@@ -258,7 +266,7 @@ func TestHTTPSourceSIGKILL(t *testing.T) {
 		}
 		tl.Received += seen[id]
 	}
-	faults.add("http source: SIGKILL x2, clients retry", "at_least_once", tl)
+	faults.add("http source: KILL, TERM, KILL; clients retry", "at_least_once", tl)
 	t.Logf("%s; %d requests retried", tl, retried.Load())
 	if tl.Lost > 0 {
 		t.Fatalf("lost records: %s", tl)
