@@ -102,3 +102,10 @@ bench: build
 bench-smoke: build
 	$(GO) build -o bin/bench ./bench
 	bin/bench -smoke -runner $(BIN)
+
+# The http source on loopback into a real Kafka (KAFKA_BROKERS, or one the
+# test binary starts): 2000 requests of 100 records from 16 clients, each
+# answered once Kafka acknowledged it; reports records/s and p99 answer time.
+.PHONY: bench-http
+bench-http:
+	$(GO) test ./integration -run '^$$' -bench '^BenchmarkHTTPSource$$' -benchtime 2000x -count 1

@@ -30,6 +30,10 @@ type Env struct {
 	// why) and when it can again. Build sets it, and Log to the stage's
 	// logger, per connector.
 	Health *Health
+	// Drain is the pipeline's shutdown_timeout: how long a stage may take
+	// to finish what it holds once told to stop. Build sets it; zero
+	// outside a pipeline.
+	Drain time.Duration
 }
 
 // Opener is implemented by connectors that acquire resources (files,
@@ -86,7 +90,9 @@ type Prober interface {
 }
 
 // Emit hands a batch to the stage; it blocks while the stage is busy, which
-// is how a source feels backpressure. cursor may be nil.
+// is how a source feels backpressure. cursor may be nil. It returns once the
+// batch is handed on, not once it is durable: a source that must know when
+// it is passes an Ack in ctx (WithAck).
 type Emit func(ctx context.Context, batch []*record.Record, cursor []byte) error
 
 // Sink writes records to an external system. When Write returns nil every

@@ -110,6 +110,7 @@ func Build(pipes []*pipeline.Config, reg connectors.Registry, env connectors.Env
 		opts := expression.Options{Vars: p.Vars}
 		cenv := env
 		cenv.Vars = p.Vars
+		cenv.Drain = time.Duration(p.ShutdownTimeout)
 		internal := internalTopics(p)
 		guard := transforms.InternalTopics(internal)
 		// in is the type of the stage's input values: what the schemas of

@@ -19,6 +19,12 @@ type acker interface {
 	delivered()
 }
 
+// failAcker is an acker that is also told when its message was not
+// delivered (a source's batch, whose source may be waiting on it).
+type failAcker interface {
+	failed(err error)
+}
+
 // producer wraps a librdkafka producer and the goroutine that reads its
 // delivery reports. A failed delivery stops the stage: its record's offset is
 // never stored, so nothing past it is committed.
@@ -51,7 +57,11 @@ func (pr *producer) deliveries() {
 		case *kafka.Message:
 			pr.queued.Add(-1)
 			if err := e.TopicPartition.Error; err != nil {
-				pr.fail(fmt.Errorf("deliver to %s: %s", topicOf(e), rdkafka.Scrub(pr.cm, err.Error())))
+				err := fmt.Errorf("deliver to %s: %s", topicOf(e), rdkafka.Scrub(pr.cm, err.Error()))
+				pr.fail(err)
+				if a, ok := e.Opaque.(failAcker); ok {
+					a.failed(err)
+				}
 				continue
 			}
 			if a, ok := e.Opaque.(acker); ok {

@@ -33,8 +33,9 @@ type sourceStage struct {
 type sourceDelivery interface {
 	// begin starts a batch whose cursor (nil: the source keeps none)
 	// becomes durable with it, and returns the context its records are
-	// handed on under, to cancel once the batch ends.
-	begin(ctx context.Context, cursor []byte) (context.Context, context.CancelFunc)
+	// handed on under, to cancel once the batch ends. ack is told when the
+	// batch is durable, or that it may not be.
+	begin(ctx context.Context, cursor []byte, ack connectors.Ack) (context.Context, context.CancelFunc)
 	// send hands on one output of record orig. An error stops the stage.
 	send(ctx context.Context, m *kafka.Message, orig *record.Record) error
 	// reject applies on_error to a record the steps refused.
@@ -56,13 +57,21 @@ type sourceDelivery interface {
 func (s *sourceStage) run(ctx context.Context) error {
 	w := s.chain.NewWorker()
 	var outs []*record.Record
-	emit := func(ctx context.Context, batch []*record.Record, cursor []byte) error {
+	emit := func(ctx context.Context, batch []*record.Record, cursor []byte) (err error) {
+		// A batch that fails here is not durable; once its ack is told
+		// so, a late delivery report cannot say otherwise.
+		ack := connectors.AckOf(ctx)
+		defer func() {
+			if err != nil {
+				ack(err)
+			}
+		}()
 		// A paused source holds here, before its next batch.
 		if err := s.pause.wait(ctx); err != nil {
 			return err
 		}
 		defer since(s.counters.batch, time.Now())
-		bctx, cancel := s.d.begin(ctx, cursor)
+		bctx, cancel := s.d.begin(ctx, cursor, ack)
 		defer cancel()
 		for _, r := range batch {
 			var orig *record.Record

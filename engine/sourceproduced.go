@@ -8,6 +8,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/record"
 )
 
@@ -28,19 +29,28 @@ type producedSource struct {
 }
 
 // batchAck counts a batch's outstanding deliveries and tells the cursor
-// keeper when none are left.
+// keeper, and the source's ack, when none are left.
 type batchAck struct {
 	remaining atomic.Int64
 	cursor    []byte
 	keeper    *cursorKeeper
+	ack       connectors.Ack
 	finished  bool // guarded by keeper.mu
 }
 
 func (b *batchAck) delivered() {
-	if b.remaining.Add(-1) == 0 && b.keeper != nil {
+	if b.remaining.Add(-1) != 0 {
+		return
+	}
+	if b.keeper != nil {
 		b.keeper.done(b)
 	}
+	b.ack(nil)
 }
+
+// failed is told that a message of the batch was not delivered: the stage
+// stops, and the batch will never be whole.
+func (b *batchAck) failed(err error) { b.ack(err) }
 
 // newProducedSource returns the delivery over prod, storing cursors under
 // cursorKey in cursorTopic ("": the source keeps none).
@@ -61,7 +71,7 @@ func newProducedSource(st *stage, prod *producer, cursorTopic, cursorKey string)
 
 func noCancel() {}
 
-func (d *producedSource) begin(ctx context.Context, cursor []byte) (context.Context, context.CancelFunc) {
+func (d *producedSource) begin(ctx context.Context, cursor []byte, ack connectors.Ack) (context.Context, context.CancelFunc) {
 	cancel := context.CancelFunc(noCancel)
 	if d.cursors != nil {
 		// A stop signal does not cut a batch short: a half-produced
@@ -69,7 +79,7 @@ func (d *producedSource) begin(ctx context.Context, cursor []byte) (context.Cont
 		// its cursor is never saved. It ends within the drain period.
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), d.drain)
 	}
-	d.ba = &batchAck{cursor: cursor, keeper: d.cursors}
+	d.ba = &batchAck{cursor: cursor, keeper: d.cursors, ack: ack}
 	d.ba.remaining.Store(1) // released by end, after every produce call
 	if d.cursors != nil {
 		d.cursors.track(d.ba)

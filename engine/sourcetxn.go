@@ -8,6 +8,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/kafka/txn"
 	"github.com/conveyor-dev/conveyor/pipeline"
 	"github.com/conveyor-dev/conveyor/record"
@@ -23,6 +24,7 @@ type txnSource struct {
 	cursorTopic, cursorKey string
 
 	cursor      []byte           // the batch's cursor; nil: none
+	ack         connectors.Ack   // told once the batch is committed
 	msgs        []*kafka.Message // the batch's outputs, dead letters and cursor
 	origin      []*record.Record // origin[i] is the record msgs[i] is an output of; nil for dead letters and the cursor
 	outputs     int64
@@ -35,9 +37,9 @@ func (x *txnSource) add(m *kafka.Message, origin *record.Record) {
 }
 
 // begin collects a batch: its messages are produced when it ends.
-func (x *txnSource) begin(ctx context.Context, cursor []byte) (context.Context, context.CancelFunc) {
+func (x *txnSource) begin(ctx context.Context, cursor []byte, ack connectors.Ack) (context.Context, context.CancelFunc) {
 	x.msgs, x.origin, x.outputs, x.deadLetters = x.msgs[:0], x.origin[:0], 0, 0
-	x.cursor = cursor
+	x.cursor, x.ack = cursor, ack
 	return ctx, noCancel
 }
 
@@ -61,6 +63,7 @@ func (x *txnSource) end(ctx context.Context) error {
 		}, nil)
 	}
 	if len(x.msgs) == 0 {
+		x.ack(nil)
 		return nil
 	}
 	// A stop signal must not cut a commit short: it ends within the drain
@@ -75,6 +78,7 @@ func (x *txnSource) end(ctx context.Context) error {
 		if err == nil {
 			x.counters.Out.Add(x.outputs)
 			x.counters.DeadLettered.Add(x.deadLetters)
+			x.ack(nil)
 			return nil
 		}
 		if errors.Is(err, errTxnAborted) && outer.Err() != nil {

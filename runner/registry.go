@@ -4,6 +4,7 @@ import (
 	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/httpsource"
 	"github.com/conveyor-dev/conveyor/connectors/kafkacluster"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
@@ -14,7 +15,7 @@ import (
 // adding its package and one line here; nothing registers itself.
 func registry() connectors.Registry {
 	return connectors.Registry{
-		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec(), kafkacluster.SourceSpec()},
+		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec(), httpsource.Spec(), kafkacluster.SourceSpec()},
 		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec(), kafkacluster.SinkSpec()},
 	}
 }
