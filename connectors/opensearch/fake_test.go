@@ -203,4 +203,3 @@ func (f *fakeNode) count() int {
 	defer f.mu.Unlock()
 	return len(f.docs)
 }
-
