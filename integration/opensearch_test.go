@@ -1,0 +1,210 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	json "github.com/goccy/go-json"
+
+	"github.com/conveyor-dev/conveyor/internal/kafkatest"
+	"github.com/conveyor-dev/conveyor/internal/runnertest"
+	"github.com/conveyor-dev/conveyor/internal/service"
+)
+
+// openSearchURL is the node the test writes to: CONVEYOR_OPENSEARCH_URL.
+// Without it the test skips, or fails in CI.
+func openSearchURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("CONVEYOR_OPENSEARCH_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CONVEYOR_OPENSEARCH_URL is not set")
+		}
+		t.Skip("CONVEYOR_OPENSEARCH_URL is not set (set CI=true to fail instead)")
+	}
+	return strings.TrimRight(u, "/")
+}
+
+// TestOpenSearchSinkCrash indexes a keyed topic whose keys are updated many
+// times into a real OpenSearch node with external versions from the Kafka
+// offset, SIGKILLs the runner twice mid-stream and restarts it. The index
+// must end with exactly the topic's latest value of every key (lost 0,
+// stale 0), and records whose field has a type the index mapping refuses go
+// to the dead-letter topic with OpenSearch's reason.
+func TestOpenSearchSinkCrash(t *testing.T) {
+	url := openSearchURL(t)
+	brokers := service.Kafka(t)
+	name := fmt.Sprintf("ossink-%d", time.Now().UnixNano())
+	index, dlq := name, name+"-dlq"
+	const n, keys, kills = 30000, 400, 2
+	// The mapping makes points a long: a record whose points is text is a
+	// mapper_parsing_exception, an item error of its own.
+	searchCall(t, http.MethodPut, url+"/"+index, `{"settings":{"number_of_shards":1,"number_of_replicas":0},"mappings":{"properties":{"k":{"type":"keyword"},"seq":{"type":"long"},"points":{"type":"long"}}}}`, nil)
+	t.Cleanup(func() { searchCall(t, http.MethodDelete, url+"/"+index, "", nil) })
+
+	kafkatest.CreateTopic(t, brokers, name, 3)
+	kafkatest.CreateTopic(t, brokers, dlq, 1)
+	var msgs []*kafka.Message
+	latest := map[string]int{} // key: seq of its latest good record
+	var bad []string
+	for i := range n {
+		k := fmt.Sprintf("k%d", i%keys)
+		seq := i / keys
+		if i%997 == 0 { // a bad record, under a key of its own
+			b := fmt.Sprintf("bad%d", i)
+			bad = append(bad, b)
+			msgs = append(msgs, kafkatest.Message(name, []byte(b), fmt.Appendf(nil, `{"k":%q,"seq":%d,"points":"lots"}`, b, seq)))
+			continue
+		}
+		latest[k] = seq
+		msgs = append(msgs, kafkatest.Message(name, []byte(k), fmt.Appendf(nil, `{"k":%q,"seq":%d,"points":%d}`, k, seq, i)))
+	}
+	kafkatest.Produce(t, brokers, msgs)
+
+	cfg := filepath.Join(t.TempDir(), "opensearch.yaml")
+	text := fmt.Sprintf(`pipeline: %s
+kafka: {brokers: '${KAFKA_BROKERS}'}
+sinks:
+  search:
+    from: %s
+    rate: ${RATE:-}
+    opensearch:
+      url: ${OPENSEARCH_URL}
+      index: %s
+      version: offset
+      batch_size: 500
+    on_error: {dead_letter: %s}
+`, name, name, index, dlq)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KAFKA_BROKERS=" + brokers, "OPENSEARCH_URL=" + url}
+	for k := range kills {
+		p := runnertest.Start(t, cfg, append(env, "RATE=4000/s")...)
+		want := int64((k + 1) * n / (kills + 1))
+		if !waitCommittedAtLeast(t, brokers, name+".search", name, want, 90*time.Second) {
+			t.Fatalf("kill %d: the sink did not commit %d records; stderr:\n%s", k+1, want, p.Stderr.String())
+		}
+		p.Kill(t)
+	}
+	p := runnertest.Start(t, cfg, env...)
+	if !kafkatest.WaitCommitted(t, brokers, name+".search", name, n, 120*time.Second) {
+		t.Fatalf("the sink did not commit the whole topic; stderr:\n%s", p.Stderr.String())
+	}
+	if err := p.Term(t); err != nil {
+		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
+	}
+
+	searchCall(t, http.MethodPost, url+"/"+index+"/_refresh", "", nil)
+	var found struct {
+		Hits struct {
+			Hits []struct {
+				ID      string `json:"_id"`
+				Version int64  `json:"_version"`
+				Source  struct {
+					K   string
+					Seq int
+				} `json:"_source"`
+			}
+		}
+	}
+	searchCall(t, http.MethodPost, url+"/"+index+"/_search", `{"size":10000,"version":true,"query":{"match_all":{}}}`, &found)
+	var lost, stale, extra int
+	seen := map[string]bool{}
+	for _, h := range found.Hits.Hits {
+		seen[h.ID] = true
+		want, ok := latest[h.ID]
+		switch {
+		case !ok:
+			extra++
+		case h.Source.Seq != want || h.Source.K != h.ID:
+			stale++
+		}
+	}
+	for k := range latest {
+		if !seen[k] {
+			lost++
+		}
+	}
+	if lost+stale+extra > 0 {
+		t.Errorf("index after %d SIGKILLs: %d documents for %d keys: lost %d, stale %d, unexpected %d", kills, len(found.Hits.Hits), len(latest), lost, stale, extra)
+	}
+
+	// A kill may write a dead letter twice (at-least-once): wait for
+	// every bad key.
+	letters := kafkatest.ReadUntil(t, brokers, dlq, 30*time.Second, runnertest.UniqueBy(len(bad), func(m *kafka.Message) (string, bool) {
+		return string(m.Key), true
+	}))
+	dead := map[string]bool{}
+	for _, m := range letters {
+		var msg string
+		for _, h := range m.Headers {
+			if h.Key == "conveyor.error.message" {
+				msg = string(h.Value)
+			}
+		}
+		if !strings.Contains(msg, "mapper_parsing_exception") {
+			t.Errorf("dead letter %s: error %q does not give OpenSearch's reason", m.Key, msg)
+		}
+		dead[string(m.Key)] = true
+	}
+	for _, b := range bad {
+		if !dead[b] {
+			t.Errorf("bad record %s is not in the dead-letter topic", b)
+		}
+	}
+	t.Logf("opensearch sink: %d records over %d keys, SIGKILL x%d: %d documents, lost %d, stale %d; %d bad records, %d dead letters",
+		n, keys, kills, len(found.Hits.Hits), lost, stale, len(bad), len(letters))
+}
+
+// waitCommittedAtLeast waits until group has committed at least n records of
+// topic in all.
+func waitCommittedAtLeast(t *testing.T, brokers, group, topic string, n int64, timeout time.Duration) bool {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		committed, _ := kafkatest.Committed(t, brokers, group, topic)
+		var sum int64
+		for _, o := range committed {
+			if o > 0 {
+				sum += o
+			}
+		}
+		if sum >= n {
+			return true
+		}
+	}
+	return false
+}
+
+// searchCall sends a request to OpenSearch and decodes the answer into out
+// (when not nil); an answer other than 2xx fails the test.
+func searchCall(t *testing.T, method, url, body string, out any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s: %s", method, url, resp.Status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+	}
+}
