@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,10 +14,15 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	json "github.com/goccy/go-json"
+	"gopkg.in/yaml.v3"
 
+	"github.com/conveyor-dev/conveyor/connectors"
+	"github.com/conveyor-dev/conveyor/connectors/opensearch"
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
 	"github.com/conveyor-dev/conveyor/internal/runnertest"
 	"github.com/conveyor-dev/conveyor/internal/service"
+	"github.com/conveyor-dev/conveyor/pipeline"
+	"github.com/conveyor-dev/conveyor/record"
 )
 
 // openSearchURL is the node the test writes to: CONVEYOR_OPENSEARCH_URL.
@@ -37,7 +43,7 @@ func openSearchURL(t *testing.T) string {
 // times into a real OpenSearch node with external versions from the Kafka
 // offset, SIGKILLs the runner twice mid-stream and restarts it. The index
 // must end with exactly the topic's latest value of every key (lost 0,
-// stale 0), and records whose field has a type the index mapping refuses go
+// stale 0; a key whose last record is a tombstone has no document), and records whose field has a type the index mapping refuses go
 // to the dead-letter topic with OpenSearch's reason.
 func TestOpenSearchSinkCrash(t *testing.T) {
 	url := openSearchURL(t)
@@ -55,6 +61,7 @@ func TestOpenSearchSinkCrash(t *testing.T) {
 	var msgs []*kafka.Message
 	latest := map[string]int{} // key: seq of its latest good record
 	var bad []string
+	deleted := 0
 	for i := range n {
 		k := fmt.Sprintf("k%d", i%keys)
 		seq := i / keys
@@ -62,6 +69,12 @@ func TestOpenSearchSinkCrash(t *testing.T) {
 			b := fmt.Sprintf("bad%d", i)
 			bad = append(bad, b)
 			msgs = append(msgs, kafkatest.Message(name, []byte(b), fmt.Appendf(nil, `{"k":%q,"seq":%d,"points":"lots"}`, b, seq)))
+			continue
+		}
+		if i >= n-keys && i%40 == 0 { // the last record of one key in ten deletes it
+			delete(latest, k)
+			deleted++
+			msgs = append(msgs, kafkatest.Message(name, []byte(k), nil))
 			continue
 		}
 		latest[k] = seq
@@ -161,8 +174,11 @@ sinks:
 			t.Errorf("bad record %s is not in the dead-letter topic", b)
 		}
 	}
-	t.Logf("opensearch sink: %d records over %d keys, SIGKILL x%d: %d documents, lost %d, stale %d; %d bad records, %d dead letters",
-		n, keys, kills, len(found.Hits.Hits), lost, stale, len(bad), len(letters))
+	if deleted == 0 || len(latest) != keys-deleted {
+		t.Fatalf("the test deletes %d keys and keeps %d of %d", deleted, len(latest), keys)
+	}
+	t.Logf("opensearch sink: %d records over %d keys (%d deleted at the end), SIGKILL x%d: %d documents, lost %d, stale %d; %d bad records, %d dead letters",
+		n, keys, deleted, kills, len(found.Hits.Hits), lost, stale, len(bad), len(letters))
 }
 
 // waitCommittedAtLeast waits until group has committed at least n records of
@@ -206,5 +222,59 @@ func searchCall(t *testing.T, method, url, body string, out any) {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("%s %s: %v", method, url, err)
 		}
+	}
+}
+
+// TestOpenSearchSinkReplayKeepsNewer writes to a real node what a replay
+// after a crash writes: records older than the documents, a tombstone older
+// than a document and a tombstone of a missing one. With external versions
+// OpenSearch answers 409 and 404, which the sink counts as done, and the
+// newer documents stay.
+func TestOpenSearchSinkReplayKeepsNewer(t *testing.T) {
+	url := openSearchURL(t)
+	index := fmt.Sprintf("osreplay-%d", time.Now().UnixNano())
+	searchCall(t, http.MethodPut, url+"/"+index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`, nil)
+	t.Cleanup(func() { searchCall(t, http.MethodDelete, url+"/"+index, "", nil) })
+	var n yaml.Node
+	if err := yaml.Unmarshal(fmt.Appendf(nil, "{url: %s, index: %s, version: offset}", url, index), &n); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := opensearch.New(pipeline.Connector{Node: n.Content[0], Path: "sinks.s.opensearch"}, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(offset int64, key string, value any) *record.Record {
+		return &record.Record{Topic: "t", Offset: offset, Key: []byte(key), Value: value}
+	}
+	ctx := context.Background()
+	if err := sink.Write(ctx, []*record.Record{rec(10, "a", map[string]any{"v": int64(10)}), rec(11, "b", map[string]any{"v": int64(11)})}); err != nil {
+		t.Fatal(err)
+	}
+	replay := []*record.Record{rec(5, "a", map[string]any{"v": int64(5)}), rec(6, "b", nil), rec(7, "c", nil), rec(10, "a", map[string]any{"v": int64(10)})}
+	if err := sink.Write(ctx, replay); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	for _, id := range []string{"a", "b"} {
+		var got struct {
+			Version int64             `json:"_version"`
+			Source  struct{ V int64 } `json:"_source"`
+		}
+		searchCall(t, http.MethodGet, url+"/"+index+"/_doc/"+id, "", &got)
+		if want := map[string]int64{"a": 10, "b": 11}[id]; got.Version != want || got.Source.V != want {
+			t.Errorf("document %s: version %d value %d, want %d", id, got.Version, got.Source.V, want)
+		}
+	}
+	if err := sink.Write(ctx, []*record.Record{rec(12, "a", nil)}); err != nil {
+		t.Fatal(err)
+	}
+	var found struct{ Found bool }
+	req, _ := http.NewRequest(http.MethodGet, url+"/"+index+"/_doc/a", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&found); err != nil || found.Found {
+		t.Errorf("document a after a newer tombstone: found %v (%v)", found.Found, err)
 	}
 }
