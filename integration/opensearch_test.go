@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,39 +117,9 @@ sinks:
 		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
 	}
 
-	searchCall(t, http.MethodPost, url+"/"+index+"/_refresh", "", nil)
-	var found struct {
-		Hits struct {
-			Hits []struct {
-				ID      string `json:"_id"`
-				Version int64  `json:"_version"`
-				Source  struct {
-					K   string
-					Seq int
-				} `json:"_source"`
-			}
-		}
-	}
-	searchCall(t, http.MethodPost, url+"/"+index+"/_search", `{"size":10000,"version":true,"query":{"match_all":{}}}`, &found)
-	var lost, stale, extra int
-	seen := map[string]bool{}
-	for _, h := range found.Hits.Hits {
-		seen[h.ID] = true
-		want, ok := latest[h.ID]
-		switch {
-		case !ok:
-			extra++
-		case h.Source.Seq != want || h.Source.K != h.ID:
-			stale++
-		}
-	}
-	for k := range latest {
-		if !seen[k] {
-			lost++
-		}
-	}
+	docs, lost, stale, extra := compareIndex(t, url, index, latest)
 	if lost+stale+extra > 0 {
-		t.Errorf("index after %d SIGKILLs: %d documents for %d keys: lost %d, stale %d, unexpected %d", kills, len(found.Hits.Hits), len(latest), lost, stale, extra)
+		t.Errorf("index after %d SIGKILLs: %d documents for %d keys: lost %d, stale %d, unexpected %d", kills, docs, len(latest), lost, stale, extra)
 	}
 
 	// A kill may write a dead letter twice (at-least-once): wait for
@@ -178,7 +149,7 @@ sinks:
 		t.Fatalf("the test deletes %d keys and keeps %d of %d", deleted, len(latest), keys)
 	}
 	t.Logf("opensearch sink: %d records over %d keys (%d deleted at the end), SIGKILL x%d: %d documents, lost %d, stale %d; %d bad records, %d dead letters",
-		n, keys, deleted, kills, len(found.Hits.Hits), lost, stale, len(bad), len(letters))
+		n, keys, deleted, kills, docs, lost, stale, len(bad), len(letters))
 }
 
 // waitCommittedAtLeast waits until group has committed at least n records of
@@ -277,4 +248,119 @@ func TestOpenSearchSinkReplayKeepsNewer(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&found); err != nil || found.Found {
 		t.Errorf("document a after a newer tombstone: found %v (%v)", found.Found, err)
 	}
+}
+
+// compareIndex reads every document of index and compares it with latest,
+// the seq of each key's latest record: keys without a document (lost), with
+// an older one (stale) and documents of no key in latest (extra).
+func compareIndex(t *testing.T, url, index string, latest map[string]int) (docs, lost, stale, extra int) {
+	t.Helper()
+	searchCall(t, http.MethodPost, url+"/"+index+"/_refresh", "", nil)
+	var found struct {
+		Hits struct {
+			Hits []struct {
+				ID     string `json:"_id"`
+				Source struct {
+					K   string
+					Seq int
+				} `json:"_source"`
+			}
+		}
+	}
+	searchCall(t, http.MethodPost, url+"/"+index+"/_search", `{"size":10000,"query":{"match_all":{}}}`, &found)
+	seen := map[string]bool{}
+	for _, h := range found.Hits.Hits {
+		seen[h.ID] = true
+		want, ok := latest[h.ID]
+		switch {
+		case !ok:
+			extra++
+		case h.Source.Seq != want || h.Source.K != h.ID:
+			stale++
+		}
+	}
+	for k := range latest {
+		if !seen[k] {
+			lost++
+		}
+	}
+	return len(found.Hits.Hits), lost, stale, extra
+}
+
+// TestOpenSearchSinkNodeRestart restarts the OpenSearch node while the sink
+// indexes a keyed topic: requests in flight fail and are retried, and the
+// index ends with every key's latest value (lost 0, stale 0).
+func TestOpenSearchSinkNodeRestart(t *testing.T) {
+	url := openSearchURL(t)
+	brokers := service.Kafka(t)
+	name := fmt.Sprintf("osrestart-%d", time.Now().UnixNano())
+	const n, keys = 40000, 500
+	searchCall(t, http.MethodPut, url+"/"+name, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`, nil)
+	t.Cleanup(func() { searchCall(t, http.MethodDelete, url+"/"+name, "", nil) })
+	kafkatest.CreateTopic(t, brokers, name, 3)
+	latest := map[string]int{}
+	var msgs []*kafka.Message
+	for i := range n {
+		k := fmt.Sprintf("k%d", i%keys)
+		latest[k] = i / keys
+		msgs = append(msgs, kafkatest.Message(name, []byte(k), fmt.Appendf(nil, `{"k":%q,"seq":%d}`, k, i/keys)))
+	}
+	kafkatest.Produce(t, brokers, msgs)
+	cfg := filepath.Join(t.TempDir(), "opensearch.yaml")
+	text := fmt.Sprintf(`pipeline: %s
+kafka: {brokers: '${KAFKA_BROKERS}'}
+sinks:
+  search:
+    from: %s
+    rate: 5000/s
+    opensearch: {url: '${OPENSEARCH_URL}', index: %s, version: offset, batch_size: 500, timeout: 5s}
+`, name, name, name)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := runnertest.Start(t, cfg, "KAFKA_BROKERS="+brokers, "OPENSEARCH_URL="+url)
+	if !waitCommittedAtLeast(t, brokers, name+".search", name, n/4, 90*time.Second) {
+		t.Fatalf("the sink did not commit %d records; stderr:\n%s", n/4, p.Stderr.String())
+	}
+	if again := restartSearchNode(t); again != url {
+		t.Fatalf("the node came back on %s, not %s", again, url)
+	}
+	if !kafkatest.WaitCommitted(t, brokers, name+".search", name, n, 180*time.Second) {
+		t.Fatalf("the sink did not commit the whole topic after the restart; stderr:\n%s", p.Stderr.String())
+	}
+	if err := p.Term(t); err != nil {
+		t.Errorf("runner exit: %v\n%s", err, p.Stderr.String())
+	}
+	docs, lost, stale, extra := compareIndex(t, url, name, latest)
+	if lost+stale+extra > 0 {
+		t.Errorf("index after a node restart: %d documents for %d keys: lost %d, stale %d, unexpected %d", docs, keys, lost, stale, extra)
+	}
+	t.Logf("opensearch sink: %d records over %d keys, node restarted mid-stream: %d documents, lost %d, stale %d (the stage retried whole batches: %v)",
+		n, keys, docs, lost, stale, strings.Contains(p.Stderr.String(), "sink write failed"))
+}
+
+// restartSearchNode restarts the node of CONVEYOR_OPENSEARCH_URL with
+// scripts/opensearch.sh (OPENSEARCH_SCRIPT overrides the path) when
+// OPENSEARCH_DIR names its folder, and returns its URL; else it skips.
+func restartSearchNode(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("OPENSEARCH_DIR")
+	script := os.Getenv("OPENSEARCH_SCRIPT")
+	if script == "" {
+		script = filepath.Join("..", "scripts", "opensearch.sh")
+	}
+	if _, err := os.Stat(script); dir == "" || err != nil {
+		t.Skip("restarting the node needs OPENSEARCH_DIR and scripts/opensearch.sh")
+	}
+	out, err := exec.Command(script, "restart", "--dir", dir).Output()
+	if err != nil {
+		t.Fatalf("%s restart: %v", script, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if u, ok := strings.CutPrefix(line, "OPENSEARCH_URL="); ok {
+			return strings.TrimRight(u, "/")
+		}
+	}
+	t.Fatalf("%s restart printed no OPENSEARCH_URL:\n%s", script, out)
+	return ""
 }
