@@ -1,8 +1,8 @@
-// Package opensearch is a sink that indexes records into OpenSearch (and
-// Elasticsearch, whose _bulk API is the same) with bulk requests: document
-// ids from the record key or an expression, upserts, deletes on tombstones
-// and external versions from the Kafka offset, so that a replay after a crash
-// never overwrites a newer document with an older one.
+// Package opensearch is a sink that indexes records into OpenSearch (and,
+// untested, Elasticsearch, whose _bulk API is the same) with bulk requests:
+// document ids from the record key or an expression, upserts, deletes on
+// tombstones and external versions from the Kafka offset, so that a replay
+// after a crash never overwrites a newer document with an older one.
 package opensearch
 
 import (
@@ -29,7 +29,7 @@ func Spec() connectors.SinkSpec {
 	return connectors.SinkSpec{
 		Spec: connectors.Spec{
 			Name:    "opensearch",
-			Doc:     "Indexes records into OpenSearch (or Elasticsearch) with bulk requests: ids from the key, upserts, deletes on tombstones, external versions.",
+			Doc:     "Indexes records into OpenSearch with bulk requests: ids from the key, upserts, deletes on tombstones, external versions.",
 			Config:  Config{},
 			Example: "url: http://localhost:9200\nindex_expression: '\"rewards-\" + format_time(_timestamp, \"2006.01.02\")'\nversion: offset\n",
 			Caps: connectors.Capabilities{
