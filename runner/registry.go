@@ -6,6 +6,7 @@ import (
 	"github.com/conveyor-dev/conveyor/connectors/generate"
 	"github.com/conveyor-dev/conveyor/connectors/httpsource"
 	"github.com/conveyor-dev/conveyor/connectors/kafkacluster"
+	"github.com/conveyor-dev/conveyor/connectors/opensearch"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/connectors/stdout"
@@ -16,6 +17,6 @@ import (
 func registry() connectors.Registry {
 	return connectors.Registry{
 		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec(), httpsource.Spec(), kafkacluster.SourceSpec()},
-		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec(), kafkacluster.SinkSpec()},
+		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec(), kafkacluster.SinkSpec(), opensearch.Spec()},
 	}
 }
