@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -40,6 +41,9 @@ func testUserRewards(t *testing.T, format string) {
 	}
 	dsn := service.Postgres(t)
 	db := openPostgres(t, dsn)
+	search := strings.TrimRight(service.OpenSearch(t), "/")
+	index := "user-rewards-realtime-" + format
+	deleteIndex(t, search, index)
 	for _, table := range []string{"user_rewards", "user_rewards_transactions", "user_rewards_realtime", "conveyor_offsets"} {
 		if _, err := db.Exec("DROP TABLE IF EXISTS " + table); err != nil {
 			t.Fatal(err)
@@ -51,15 +55,19 @@ func testUserRewards(t *testing.T, format string) {
 		[]string{"user-rewards", "user-rewards-transactions", "user-balance", "user-redeemed", "user-rewards-realtime",
 			"user-rewards-balance-changelog", "user-rewards-redeemed-changelog", "conveyor-cursors",
 			"user-rewards-app-users", "user-rewards-app-transactions"},
-		[]string{"user-rewards.balance", "user-rewards.redeemed", "user-rewards.realtime", "user-rewards.realtime-db",
+		[]string{"user-rewards.balance", "user-rewards.redeemed", "user-rewards.realtime", "user-rewards.realtime-db", "user-rewards-search.realtime-search",
 			"user-rewards-app.users-db", "user-rewards-app.transactions-db"})
 	_, file, _, _ := runtime.Caller(0)
 	configs := filepath.Join(filepath.Dir(file), "..", "configs")
 	env := []string{"KAFKA_BROKERS=" + brokers, "REWARDS_DRIVER=postgres", "REWARDS_DSN=" + dsn,
-		"REWARDS_TX_RATE=40/s", "REWARDS_SESSION_TIMEOUT_MS=6000", "REWARDS_FORMAT=" + format, "REWARDS_REGISTRY=" + registry}
+		"REWARDS_TX_RATE=40/s", "REWARDS_SESSION_TIMEOUT_MS=6000", "REWARDS_FORMAT=" + format, "REWARDS_REGISTRY=" + registry,
+		"REWARDS_OPENSEARCH_URL=" + search, "REWARDS_INDEX=" + index}
 	app := runnertest.Start(t, filepath.Join(configs, "user-rewards-app.yaml"), env...)
 	stream := runnertest.Start(t, filepath.Join(configs, "user-rewards.yaml"), env...)
 	streams := []*runnertest.Proc{stream}
+	// The second sink, the index, runs in its own process (its own file)
+	// and is SIGKILLed with the stream each time.
+	indexer := runnertest.Start(t, filepath.Join(configs, "user-rewards-search.yaml"), env...)
 	if !waitUntil(60*time.Second, func() bool { return countRows(db, "user_rewards_realtime") >= 9 }) {
 		t.Fatalf("the realtime table never had nine users; stream stderr:\n%s", stream.Stderr.String())
 	}
@@ -73,8 +81,10 @@ func testUserRewards(t *testing.T, format string) {
 		before := countRows(db, "user_rewards_transactions")
 		waitUntil(30*time.Second, func() bool { return countRows(db, "user_rewards_transactions") >= before+60 })
 		stream.Kill(t)
+		indexer.Kill(t)
 		t.Logf("kill %d: %d transactions posted so far", k+1, countRows(db, "user_rewards_transactions"))
 		stream = runnertest.Start(t, filepath.Join(configs, "user-rewards.yaml"), env...)
+		indexer = runnertest.Start(t, filepath.Join(configs, "user-rewards-search.yaml"), env...)
 		streams = append(streams, stream)
 	}
 	waitUntil(60*time.Second, func() bool { return strings.Count(stream.Stderr.String(), "state restored") >= 3 })
@@ -87,8 +97,16 @@ func testUserRewards(t *testing.T, format string) {
 		diff = compareRewards(t, db)
 		return len(diff) == 0
 	})
+	var indexDiff []string
+	indexed := caughtUp && waitUntil(120*time.Second, func() bool {
+		indexDiff = compareRewardsIndex(t, db, search, index)
+		return len(indexDiff) == 0
+	})
 	if err := stream.Term(t); err != nil {
 		t.Errorf("stream exit: %v\n%s", err, stream.Stderr.String())
+	}
+	if err := indexer.Term(t); err != nil {
+		t.Errorf("indexer exit: %v\n%s", err, indexer.Stderr.String())
 	}
 	if !caughtUp {
 		ids := map[string]bool{}
@@ -104,6 +122,10 @@ func testUserRewards(t *testing.T, format string) {
 		}
 		t.Fatalf("after %d transactions and %d kills, the streamed table differs from the batch computation:\n%s\nstream stderr:\n%s",
 			posted, kills, strings.Join(diff, "\n"), lastLines(stream.Stderr.String(), 40))
+	}
+	if !indexed {
+		t.Fatalf("after %d transactions and %d kills, the index %s differs from the batch computation:\n%s\nindexer stderr:\n%s",
+			posted, kills, index, strings.Join(indexDiff, "\n"), lastLines(indexer.Stderr.String(), 40))
 	}
 	if format == "avro" {
 		// The topics really hold Avro: the wire format's magic byte and a
@@ -125,33 +147,42 @@ func testUserRewards(t *testing.T, format string) {
 			t.Logf("topic %s: %v", topic, avroValues(t, registry, msgs)[0])
 		}
 	}
-	t.Logf("user rewards (%s): %d transactions, %d SIGKILLs of the streaming runner; user_rewards_realtime equals the batch computation for all 9 users", format, posted, kills)
+	t.Logf("user rewards (%s): %d transactions, %d SIGKILLs of the streaming runner; user_rewards_realtime and the index %s equal the batch computation for all 9 users", format, posted, kills, index)
 }
 
-// compareRewards computes each user's balance and points redeemed in batch
-// from the raw tables and lists where user_rewards_realtime differs.
-func compareRewards(t *testing.T, db *sqlx.DB) []string {
-	t.Helper()
-	type row struct {
-		UserID   string `db:"user_id"`
-		Balance  int64  `db:"point_balance"`
-		Redeemed int64  `db:"points_redeemed"`
-		Count    int64  `db:"transactions"`
-	}
-	var batch, streamed []row
+// rewardsRow is one user's rewards, computed in batch or streamed.
+type rewardsRow struct {
+	UserID   string `db:"user_id" json:"-"`
+	Balance  int64  `db:"point_balance" json:"point_balance"`
+	Redeemed int64  `db:"points_redeemed" json:"points_redeemed"`
+	Count    int64  `db:"transactions" json:"transactions"`
+}
+
+// batchRewards computes each user's rewards from the raw tables.
+func batchRewards(db *sqlx.DB) ([]rewardsRow, error) {
+	var batch []rewardsRow
 	err := db.Select(&batch, `SELECT r.user_id::text AS user_id,
 	        r.point_balance + COALESCE(SUM(t.points), 0) AS point_balance,
 	        r.points_redeemed + COALESCE(SUM(-t.points) FILTER (WHERE t.points < 0), 0) AS points_redeemed,
 	        COUNT(t.id) AS transactions
 	    FROM user_rewards r LEFT JOIN user_rewards_transactions t ON t.user_id = r.user_id
 	    GROUP BY r.user_id, r.point_balance, r.points_redeemed ORDER BY 1`)
+	return batch, err
+}
+
+// compareRewards lists where user_rewards_realtime differs from the batch
+// computation over the raw tables.
+func compareRewards(t *testing.T, db *sqlx.DB) []string {
+	t.Helper()
+	batch, err := batchRewards(db)
 	if err != nil {
 		return []string{"batch query: " + err.Error()}
 	}
+	var streamed []rewardsRow
 	if err := db.Select(&streamed, `SELECT user_id::text AS user_id, point_balance, points_redeemed, transactions FROM user_rewards_realtime ORDER BY 1`); err != nil {
 		return []string{"realtime query: " + err.Error()}
 	}
-	got := map[string]row{}
+	got := map[string]rewardsRow{}
 	for _, r := range streamed {
 		got[r.UserID] = r
 	}
@@ -204,4 +235,60 @@ func grepLines(s string, words ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// compareRewardsIndex lists where the OpenSearch index of the final rewards
+// differs from the batch computation over the raw tables.
+func compareRewardsIndex(t *testing.T, db *sqlx.DB, search, index string) []string {
+	t.Helper()
+	batch, err := batchRewards(db)
+	if err != nil {
+		return []string{"batch query: " + err.Error()}
+	}
+	if _, err := http.Post(search+"/"+index+"/_refresh", "application/json", nil); err != nil {
+		return []string{"refresh: " + err.Error()}
+	}
+	resp, err := http.Get(search + "/" + index + "/_search?size=1000")
+	if err != nil {
+		return []string{"search: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				ID     string     `json:"_id"`
+				Source rewardsRow `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return []string{fmt.Sprintf("search: %s: %v", resp.Status, err)}
+	}
+	got := map[string]rewardsRow{}
+	for _, h := range res.Hits.Hits {
+		h.Source.UserID = h.ID
+		got[h.ID] = h.Source
+	}
+	var diff []string
+	for _, b := range batch {
+		if s, ok := got[b.UserID]; !ok || s != b {
+			diff = append(diff, fmt.Sprintf("user %s: batch %+v, indexed %+v", b.UserID, b, got[b.UserID]))
+		}
+		delete(got, b.UserID)
+	}
+	for id := range got {
+		diff = append(diff, fmt.Sprintf("user %s: indexed but not in user_rewards", id))
+	}
+	return diff
+}
+
+// deleteIndex removes an index a previous run left.
+func deleteIndex(t *testing.T, search, index string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, search+"/"+index, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("delete index %s: %v", index, err)
+	}
+	resp.Body.Close()
 }

@@ -22,7 +22,7 @@ func TestPositionalPaths(t *testing.T) {
 		stderr string // a part of standard error
 	}{
 		{args: []string{"check", bad}, code: exitInvalid, stderr: want.String()},
-		{args: []string{"check", "../configs"}, code: exitOK, stdout: "ok: 4 file(s) valid"},
+		{args: []string{"check", "../configs"}, code: exitOK, stdout: "ok: 5 file(s) valid"},
 		{args: []string{"check", "../configs/donut-orders.yaml", "-c", "../configs/shop-orders.yaml"}, code: exitOK, stdout: "ok: 2 file(s) valid"},
 		{args: []string{"check", "../configs/donut-orders.yaml", "-c", "../configs/donut-orders.yaml"}, code: exitOK, stdout: "ok: 1 file(s) valid"},
 		{args: []string{"plan", "../configs/donut-orders.yaml"}, code: exitOK, stdout: "pipeline donut-orders"},
