@@ -22,6 +22,10 @@ type harness struct {
 	tmp   string // pipeline files, schema files and process logs
 	log   io.Writer
 	avro  *avroSetup // nil unless an Avro variant runs
+	// recv is the endpoint of the http variants, search the node of the
+	// opensearch ones; nil unless such a variant runs.
+	recv   *receiver
+	search *searchNode
 }
 
 // runHarness measures every size and variant, then prints the tables and
@@ -52,11 +56,25 @@ func runHarness(ctx context.Context, opts options, stdout, stderr io.Writer) (er
 		}
 		defer func() { err = errors.Join(err, sr.stop(stderr)) }()
 	}
+	var search *searchNode
+	if opts.needsOpenSearch() {
+		if search, err = openSearchNode(ctx, opts, stderr); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, search.stop(stderr)) }()
+	}
+	var recv *receiver
+	if slices.ContainsFunc(opts.variants, func(v string) bool { return v == varHTTP || v == varHTTPRaw }) {
+		if recv, err = startReceiver(); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, recv.close()) }()
+	}
 	tmp, err := os.MkdirTemp("", "conveyor-bench-")
 	if err != nil {
 		return fmt.Errorf("create work folder: %w", err)
 	}
-	h := &harness{opts: opts, cl: cl, exe: exe, runID: strconv.FormatInt(time.Now().UnixMilli(), 36), tmp: tmp, log: stderr}
+	h := &harness{opts: opts, cl: cl, exe: exe, runID: strconv.FormatInt(time.Now().UnixMilli(), 36), tmp: tmp, log: stderr, recv: recv, search: search}
 	r := report{env: describeEnvironment(ctx, opts.runner, b), opts: opts, started: started}
 	if sr != nil {
 		if h.avro, err = newAvroSetup(sr.url, tmp, opts.sizes); err != nil {
@@ -108,6 +126,14 @@ func openRegistry(ctx context.Context, opts options, log io.Writer) (*schemaRegi
 	}
 	fmt.Fprintf(log, "no -registry or REGISTRY_URL: starting a schema registry with %s up\n", opts.registryScript)
 	return startRegistry(ctx, opts.registryScript, log)
+}
+
+func openSearchNode(ctx context.Context, opts options, log io.Writer) (*searchNode, error) {
+	if opts.openSearch != "" {
+		return externalSearchNode(opts.openSearch), nil
+	}
+	fmt.Fprintf(log, "no -opensearch or CONVEYOR_OPENSEARCH_URL: starting OpenSearch with %s up\n", opts.openSearchScript)
+	return startSearchNode(ctx, opts.openSearchScript, log)
 }
 
 // preloadInput creates topic and preloads n orders of size into it, keyed

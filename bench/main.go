@@ -25,9 +25,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(argv) > 1 && argv[1] == "raw" {
+	switch {
+	case len(argv) > 1 && argv[1] == "raw":
 		err = runRaw(ctx, argv[2:], stderr)
-	} else {
+	case len(argv) > 1 && (argv[1] == varHTTPRaw || argv[1] == varOpenSearchRaw):
+		err = runSinkRaw(ctx, argv[1], argv[2:], stderr)
+	default:
 		opts, perr := parseOptions(argv[0], argv[1:], stderr)
 		if perr != nil {
 			return usageStatus(perr, stderr)

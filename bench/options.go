@@ -27,10 +27,14 @@ type options struct {
 	// one with registryScript (only when an Avro variant runs).
 	registry       string
 	registryScript string
-	variants       []string
-	latency        time.Duration // 0 skips the latency measurement
-	latencyRate    int
-	command        string // the command line, for the report
+	// openSearch is the node of the opensearch variants; empty: start one
+	// with openSearchScript (only when such a variant runs).
+	openSearch       string
+	openSearchScript string
+	variants         []string
+	latency          time.Duration // 0 skips the latency measurement
+	latencyRate      int
+	command          string // the command line, for the report
 }
 
 // smokeN is the record count of -smoke runs.
@@ -59,7 +63,9 @@ func parseOptions(argv0 string, args []string, stderr io.Writer) (options, error
 	fs.StringVar(&o.kafkaScript, "kafka-script", "scripts/kafka.sh", "starts a broker when -brokers is empty")
 	fs.StringVar(&o.registry, "registry", os.Getenv("REGISTRY_URL"), "schema registry URL (Confluent API) for the Avro variants (default $REGISTRY_URL; empty: start scripts/registry.sh up and stop it at the end)")
 	fs.StringVar(&o.registryScript, "registry-script", "scripts/registry.sh", "starts a schema registry when -registry is empty and an Avro variant runs")
-	fs.StringVar(&variants, "variants", strings.Join(allVariants(), ","), "variants to run")
+	fs.StringVar(&o.openSearch, "opensearch", os.Getenv("CONVEYOR_OPENSEARCH_URL"), "OpenSearch node URL for the opensearch variants (default $CONVEYOR_OPENSEARCH_URL; empty: start scripts/opensearch.sh up and stop it at the end)")
+	fs.StringVar(&o.openSearchScript, "opensearch-script", "scripts/opensearch.sh", "starts an OpenSearch node when -opensearch is empty and an opensearch variant runs")
+	fs.StringVar(&variants, "variants", strings.Join(allVariants(), ","), "variants to run (-smoke: all but the opensearch ones, which need a node)")
 	fs.DurationVar(&o.latency, "latency", 20*time.Second, "how long to measure latency of the typical stage (0 skips it)")
 	fs.IntVar(&o.latencyRate, "latency-rate", 10000, "records per second of the latency measurement")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +90,11 @@ func parseOptions(argv0 string, args []string, stderr io.Writer) (options, error
 		if !set["latency"] {
 			o.latency = 3 * time.Second
 		}
+		if !set["variants"] {
+			// CI has no OpenSearch node; building and starting one would
+			// cost it more than the rest of the smoke run.
+			variants = strings.Join(slices.DeleteFunc(allVariants(), isOpenSearch), ",")
+		}
 	}
 	if o.nLarge == 0 {
 		o.nLarge = max(1, o.n/4)
@@ -103,6 +114,9 @@ func parseOptions(argv0 string, args []string, stderr io.Writer) (options, error
 
 // needsRegistry tells whether a selected variant reads or writes Avro.
 func (o options) needsRegistry() bool { return slices.ContainsFunc(o.variants, isAvro) }
+
+// needsOpenSearch tells whether a selected variant writes to OpenSearch.
+func (o options) needsOpenSearch() bool { return slices.ContainsFunc(o.variants, isOpenSearch) }
 
 // records is the record count of a run at size.
 func (o options) records(size int) int {

@@ -19,6 +19,8 @@ type pipelineFile struct {
 	Topics         map[string]topicDecl    `yaml:"topics,omitempty"`
 	Sources        map[string]sourceDef    `yaml:"sources,omitempty"`
 	Transforms     map[string]transformDef `yaml:"transforms,omitempty"`
+	// Sinks are written as maps: the connector's key is its kind.
+	Sinks map[string]map[string]any `yaml:"sinks,omitempty"`
 }
 
 type kafkaSection struct {

@@ -118,6 +118,31 @@ func avroLine(s sizeReport) string {
 		strings.Join(parts, ", "), s.avroAvgSize, s.avgSize)
 }
 
+// sinkRatio is a sink variant's median records/s over its baseline's,
+// when both ran.
+func sinkRatio(s sizeReport, pair [2]string) (float64, bool) {
+	sink, ok1 := s.row(pair[0])
+	base, ok2 := s.row(pair[1])
+	if !ok1 || !ok2 || base.recPerSec <= 0 {
+		return 0, false
+	}
+	return sink.recPerSec / base.recPerSec, true
+}
+
+// sinkLine compares the sinks with their plain-client baselines.
+func sinkLine(s sizeReport) string {
+	var parts []string
+	for _, pair := range sinkPairs {
+		if ratio, ok := sinkRatio(s, pair); ok {
+			parts = append(parts, fmt.Sprintf("%s / %s = **%.2f**", pair[0], pair[1], ratio))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Sinks against their plain clients: %s (medians of the same run).", strings.Join(parts, ", "))
+}
+
 // report is everything the document shows.
 type report struct {
 	sizes   []sizeReport
@@ -145,6 +170,9 @@ func writeResults(w io.Writer, r report) {
 		if line := avroLine(s); line != "" {
 			fmt.Fprintf(w, "%s\n\n", line)
 		}
+		if line := sinkLine(s); line != "" {
+			fmt.Fprintf(w, "%s\n\n", line)
+		}
 	}
 	if r.latency != nil {
 		fmt.Fprintf(w, "Latency: %s.\n\n", r.latency.line())
@@ -159,7 +187,7 @@ func writeTargets(w io.Writer, r report) {
 		}
 		return "**missed**"
 	}
-	fmt.Fprintln(w, "Targets of issues 5 and 14 (same machine, same run):")
+	fmt.Fprintln(w, "Targets of issues 5, 14 and 16 (same machine, same run):")
 	fmt.Fprintln(w)
 	for _, s := range r.sizes {
 		a, ok1 := s.row(varTypicalAvro)
@@ -167,6 +195,13 @@ func writeTargets(w io.Writer, r report) {
 		if ok1 && ok2 && t.recPerSec > 0 {
 			ratio := a.recPerSec / t.recPerSec
 			fmt.Fprintf(w, "- typical-avro at least as fast as typical at %d bytes: %.2f, %s\n", s.size, ratio, check(ratio >= 1))
+		}
+	}
+	for _, s := range r.sizes {
+		for _, pair := range sinkPairs {
+			if ratio, ok := sinkRatio(s, pair); ok {
+				fmt.Fprintf(w, "- %s sink at least 0.80 of %s at %d bytes: %.2f, %s\n", pair[0], pair[1], s.size, ratio, check(ratio >= 0.8))
+			}
 		}
 	}
 	for _, s := range r.sizes {
@@ -189,7 +224,7 @@ func writeTargets(w io.Writer, r report) {
 			switch {
 			case row.variant == varAggregate && row.peakRSS > aggPeak:
 				aggPeak, aggWhich = row.peakRSS, fmt.Sprintf("at %d bytes", s.size)
-			case row.variant != varRaw && row.variant != varAggregate && row.peakRSS > peak:
+			case !isBaseline(row.variant) && row.variant != varAggregate && row.peakRSS > peak:
 				peak, which = row.peakRSS, fmt.Sprintf("%s at %d bytes", row.variant, s.size)
 			}
 		}
@@ -290,6 +325,25 @@ per size, before and outside any timing.
   decodes each record with the schema its id names (fetched once), runs the
   steps and encodes with the declared schema. Their MB/s counts the Avro
   input's (smaller) value bytes.
+- **http-raw**, **http**: the JSON input sent out of Kafka over HTTP to a
+  receiver inside the harness (net/http on loopback, answering 204 once it
+  has read and counted a body). http-raw is `+"`bench http-raw`"+`, a bare
+  net/http loop: the record values as they are, 100 to an NDJSON body, 8
+  requests under way at once, offsets committed at the end. http is the
+  runner's `+"`http`"+` sink with `+"`body: ndjson`"+`, `+"`batch_size: 100`"+`,
+  `+"`max_in_flight: 8`"+`. Timed until the receiver has counted every record;
+  the input's offsets must then be committed; the count must be exactly N.
+- **opensearch-raw**, **opensearch**: the JSON input indexed into an
+  OpenSearch node (`+"`CONVEYOR_OPENSEARCH_URL`"+`, else one `+"`scripts/opensearch.sh`"+`
+  starts), a fresh one-shard index without replicas per run, document id
+  the order_id. opensearch-raw is `+"`bench opensearch-raw`"+`, a bare
+  opensearch-go `+"`opensearchutil.BulkIndexer`"+` (flush at 5 MB, its default
+  workers) fed the record values as they are, offsets committed once it is
+  closed with no failed item. opensearch is the runner's `+"`opensearch`"+` sink
+  (`+"`id: order_id`"+`, batches of 1000, `+"`max_bytes`"+` 5 MB), which commits
+  offsets only after the bulk answers. Timed until the input's offsets are
+  committed; after a refresh the index must hold exactly N documents.
+  Not in `+"`make bench-smoke`"+` (CI has no OpenSearch node).
 
 ## How it is measured
 

@@ -27,7 +27,8 @@ const (
 // allVariants are in the order a round runs them: each Avro variant
 // right after its JSON twin, so the two meet the same machine.
 func allVariants() []string {
-	return []string{varRaw, varPassthrough, varPassthroughAvro, varTypical, varTypicalAvro, varTypicalEOS, varAggregate, varGenerate}
+	return []string{varRaw, varPassthrough, varPassthroughAvro, varTypical, varTypicalAvro, varTypicalEOS, varAggregate, varGenerate,
+		varHTTPRaw, varHTTP, varOpenSearchRaw, varOpenSearch}
 }
 
 // typical tells the variants that run the typical steps.
@@ -73,6 +74,9 @@ const (
 // runVariant runs one variant as its own process against in, with a fresh
 // output topic and consumer group, and measures it.
 func (h *harness) runVariant(ctx context.Context, v string, in *input, round int) (runResult, error) {
+	if isSink(v) {
+		return h.runSinkVariant(ctx, v, in, round)
+	}
 	name := fmt.Sprintf("bench-%s-%s-%d-r%d", h.runID, v, in.size, round)
 	out, group := name+"-out", name
 	in = source(v, in)
