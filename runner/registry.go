@@ -4,6 +4,7 @@ import (
 	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/httpsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsink"
 	"github.com/conveyor-dev/conveyor/connectors/sqlsource"
 	"github.com/conveyor-dev/conveyor/connectors/stdout"
@@ -14,6 +15,6 @@ import (
 func registry() connectors.Registry {
 	return connectors.Registry{
 		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec()},
-		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec()},
+		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec(), httpsink.Spec()},
 	}
 }
