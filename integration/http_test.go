@@ -10,10 +10,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	json "github.com/goccy/go-json"
 
 	"github.com/conveyor-dev/conveyor/internal/kafkatest"
@@ -66,6 +68,10 @@ func newFlakyEndpoint(t *testing.T, stall time.Duration) *flakyEndpoint {
 				http.Error(w, "bad record", http.StatusBadRequest)
 				return
 			}
+			if poison(v.ID) {
+				http.Error(w, fmt.Sprintf("record %d is poison", v.ID), http.StatusBadRequest)
+				return
+			}
 			ids = append(ids, v.ID)
 		}
 		e.mu.Lock()
@@ -78,6 +84,9 @@ func newFlakyEndpoint(t *testing.T, stall time.Duration) *flakyEndpoint {
 	t.Cleanup(e.Close)
 	return e
 }
+
+// poison records are refused for good with a 400.
+func poison(id int) bool { return id%1000 == 999 }
 
 // unique is how many distinct records the endpoint took.
 func (e *flakyEndpoint) unique() int {
@@ -104,7 +113,8 @@ func (e *flakyEndpoint) waitUnique(want int, timeout time.Duration) bool {
 // every record reaches the endpoint (a 2xx) at least once. max_retries: 1
 // makes some requests run out of retries, so the stage's own retry of the
 // batch is exercised too (a sink that took such a batch as written loses
-// records here). Duplicates (the
+// records here). Poison records get a 400: they and the records sharing
+// their request go to the dead-letter topic, and no other record does. Duplicates (the
 // batches replayed after the kill, the stalled requests retried) are
 // counted and reported.
 func TestHTTPSinkCrash(t *testing.T) {
@@ -128,10 +138,13 @@ func testHTTPSinkCrash(t *testing.T, body string, rate int) {
 	cfg := filepath.Join(t.TempDir(), "sink.yaml")
 	text := fmt.Sprintf(`pipeline: %[1]s
 kafka: {brokers: '${KAFKA_BROKERS}', config: {session.timeout.ms: "3000", heartbeat.interval.ms: "500"}}
+topics:
+  %[1]s-dlq: {partitions: 1}
 sinks:
   webhook:
     from: %[1]s
     delivery: at_least_once
+    on_error: {dead_letter: %[1]s-dlq}
     http:
       url: %[2]s/events
       body: %[3]s
@@ -159,8 +172,55 @@ sinks:
 		t.Fatalf("no progress after the restart: %d records; stderr:\n%s", ep.unique(), p.Stderr.String())
 	}
 	n := feed.Stop(t)
-	if !ep.waitUnique(n, 120*time.Second) {
+	// Each request holding a poison record goes to the dead letters
+	// whole: at least the poison records themselves, at most a batch each.
+	npoison := 0
+	for id := range n {
+		if poison(id) {
+			npoison++
+		}
+	}
+	perRequest := 1
+	if body != "single" {
+		perRequest = 50
+	}
+	if !ep.waitUnique(n-npoison*perRequest, 120*time.Second) {
 		t.Errorf("the endpoint took %d of %d records", ep.unique(), n)
+	}
+	// Wait for every record to be settled: taken by the endpoint or
+	// dead-lettered.
+	var dead map[int]int
+	var letters []*kafka.Message
+	settled := func() int {
+		ep.mu.Lock()
+		defer ep.mu.Unlock()
+		k := 0
+		for id := range n {
+			if ep.accepted[id] > 0 || dead[id] > 0 {
+				k++
+			}
+		}
+		return k
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		letters = kafkatest.ReadAll(t, brokers, name+"-dlq", 30*time.Second)
+		dead = map[int]int{}
+		for _, m := range letters {
+			var v struct{ ID int }
+			if err := json.Unmarshal(m.Value, &v); err != nil {
+				t.Fatalf("dead letter %q: %v", m.Value, err)
+			}
+			dead[v.ID]++
+		}
+		if settled() == n || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, m := range letters {
+		msg := dlqHeader(m, "conveyor.error.message")
+		if !strings.Contains(msg, "400 Bad Request") || !strings.Contains(msg, "is poison") || dlqHeader(m, "conveyor.error.step") != "write" {
+			t.Errorf("dead letter %.60q: step %q message %q", m.Value, dlqHeader(m, "conveyor.error.step"), msg)
+		}
 	}
 	p.StopCleanly(t)
 
@@ -168,7 +228,16 @@ sinks:
 	defer ep.mu.Unlock()
 	tl := runnertest.Tally{Records: n}
 	for id := range n {
-		c := ep.accepted[id]
+		if poison(id) && ep.accepted[id] > 0 {
+			t.Errorf("poison record %d was taken", id)
+		}
+		if poison(id) && dead[id] == 0 {
+			t.Errorf("poison record %d is not among the dead letters", id)
+		}
+		if dead[id] > 0 && ep.accepted[id] > 0 && body == "single" {
+			t.Errorf("record %d was taken and dead-lettered", id)
+		}
+		c := ep.accepted[id] + dead[id]
 		tl.Received += c
 		if c == 0 {
 			tl.Lost++
@@ -187,9 +256,14 @@ sinks:
 	if ep.failed == 0 || ep.stalled == 0 {
 		t.Errorf("no faults injected: %d 500s, %d stalls", ep.failed, ep.stalled)
 	}
-	faults.add("http sink ("+body+"): 500s, timeouts, SIGKILL", "at_least_once", tl)
+	// The run after the kill may send a poison record again in a request
+	// of other records: two requests per poison record at most.
+	if len(dead) > 2*npoison*perRequest {
+		t.Errorf("%d records dead-lettered, want at most %d (two requests for each of %d poison records)", len(dead), 2*npoison*perRequest, npoison)
+	}
+	faults.add("http sink ("+body+"): 500s, timeouts, 400s, SIGKILL", "at_least_once", tl)
 	if tl.Lost != 0 {
 		t.Errorf("%s; want lost=0", tl)
 	}
-	t.Logf("%s; injected %d 500s and %d stalls past the timeout", tl, ep.failed, ep.stalled)
+	t.Logf("%s; injected %d 500s and %d stalls past the timeout; %d records dead-lettered (%d poison)", tl, ep.failed, ep.stalled, len(dead), npoison)
 }
