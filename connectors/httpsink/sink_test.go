@@ -283,11 +283,11 @@ func TestRetries5xxAndTimeouts(t *testing.T) {
 			w.WriteHeader(http.StatusInternalServerError)
 			return true
 		case 2:
-			time.Sleep(300 * time.Millisecond) // beyond the timeout
+			time.Sleep(time.Second) // beyond the timeout
 		}
 		return false
 	})
-	s := newSink(t, "{url: "+srv.URL+", timeout: 50ms, retry_initial: 1ms, retry_max: 5ms, max_retries: 3}")
+	s := newSink(t, "{url: "+srv.URL+", timeout: 250ms, retry_initial: 1ms, retry_max: 5ms, max_retries: 3}")
 	if err := s.Write(context.Background(), recs(5)); err != nil {
 		t.Fatal(err)
 	}
