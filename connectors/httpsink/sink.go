@@ -508,7 +508,7 @@ func redactURL(raw string) string {
 		for key := range q {
 			q[key] = []string{redact.Mark}
 		}
-		u.RawQuery = q.Encode()
+		u.RawQuery = strings.ReplaceAll(q.Encode(), url.QueryEscape(redact.Mark), redact.Mark)
 	}
 	return u.Redacted()
 }

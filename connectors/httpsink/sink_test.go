@@ -481,7 +481,7 @@ func TestSecretsRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := fmt.Sprint(rejected[0])
-	if !strings.Contains(msg, "403") || !strings.Contains(msg, "denied for") {
+	if !strings.Contains(msg, "403") || !strings.Contains(msg, "denied for") || !strings.Contains(msg, "/x?api_key=[redacted]") {
 		t.Fatalf("error %q", msg)
 	}
 	for _, secret := range []string{token, "apikey-hidden-7"} {
