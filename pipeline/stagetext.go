@@ -52,8 +52,9 @@ func leadingSpaces(s string) int {
 const Redacted = "[redacted]"
 
 // secretWords mark a key whose value is a secret (compare kafka/rdkafka's
-// IsSecret, which this package cannot import).
-var secretWords = []string{"pass", "pwd", "secret", "token", "credential", "dsn", "jaas", "keystore", "bearer", "private", "apikey", "api_key", "key.pem"}
+// IsSecret, which this package cannot import); HTTP header names (an http
+// sink's headers: X-Api-Key, Authorization, Cookie) too.
+var secretWords = []string{"pass", "pwd", "secret", "token", "credential", "dsn", "jaas", "keystore", "bearer", "private", "apikey", "api_key", "api-key", "authorization", "cookie", "key.pem"}
 
 // secretKey reports whether the value of a key in a pipeline file is a
 // secret: passwords, tokens, DSNs, SASL and TLS key settings. Paths and URLs

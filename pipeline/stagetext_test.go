@@ -111,6 +111,7 @@ func TestRedact(t *testing.T) {
 		{"bearer_token: \"a\\\"b\"\nx: 1\n", "bearer_token: [redacted]\nx: 1\n"},
 		{"credentials:\n  user: a\n  key: b\n", "credentials:\n  user: [redacted]\n  key: [redacted]\n"},
 		{"a: [unclosed\n", "a: [redacted]\n"},
+		{"headers: {X-Api-Key: k1, Authorization: Basic x, X-Source: c}\n", "headers: {X-Api-Key: [redacted], Authorization: [redacted], X-Source: c}\n"},
 	} {
 		if got := Redact(tc.in); got != tc.want {
 			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)

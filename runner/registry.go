@@ -4,6 +4,7 @@ import (
 	"github.com/conveyor-dev/conveyor/connectors"
 	"github.com/conveyor-dev/conveyor/connectors/file"
 	"github.com/conveyor-dev/conveyor/connectors/generate"
+	"github.com/conveyor-dev/conveyor/connectors/httpsink"
 	"github.com/conveyor-dev/conveyor/connectors/httpsource"
 	"github.com/conveyor-dev/conveyor/connectors/kafkacluster"
 	"github.com/conveyor-dev/conveyor/connectors/opensearch"
@@ -17,6 +18,6 @@ import (
 func registry() connectors.Registry {
 	return connectors.Registry{
 		Sources: []connectors.SourceSpec{generate.Spec(), file.SourceSpec(), sqlsource.Spec(), httpsource.Spec(), kafkacluster.SourceSpec()},
-		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec(), kafkacluster.SinkSpec(), opensearch.Spec()},
+		Sinks:   []connectors.SinkSpec{stdout.Spec(), file.SinkSpec(), sqlsink.Spec(), httpsink.Spec(), kafkacluster.SinkSpec(), opensearch.Spec()},
 	}
 }
