@@ -97,10 +97,16 @@ func (n *searchNode) do(ctx context.Context, method, path, body string, out any)
 	return nil
 }
 
-// createIndex makes a one-shard index without replicas, so it is green
-// on one node.
+// indexSettings: one shard without replicas, so the index is green on one
+// node; every number a double, since an order's price is sometimes a whole
+// number and dynamic mapping would fix the field's type by the first one.
+const indexSettings = `{"settings":{"number_of_shards":1,"number_of_replicas":0},` +
+	`"mappings":{"dynamic_templates":[{"whole":{"match_mapping_type":"long","mapping":{"type":"double"}}},` +
+	`{"fraction":{"match_mapping_type":"double","mapping":{"type":"double"}}}]}}`
+
+// createIndex makes a fresh index of indexSettings.
 func (n *searchNode) createIndex(ctx context.Context, index string) error {
-	return n.do(ctx, http.MethodPut, "/"+index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`, nil)
+	return n.do(ctx, http.MethodPut, "/"+index, indexSettings, nil)
 }
 
 func (n *searchNode) deleteIndex(ctx context.Context, index string) error {
