@@ -342,7 +342,9 @@ per size, before and outside any timing.
   closed with no failed item. opensearch is the runner's `+"`opensearch`"+` sink
   (`+"`id: order_id`"+`, batches of 1000, `+"`max_bytes`"+` 5 MB), which commits
   offsets only after the bulk answers. Timed until the input's offsets are
-  committed; after a refresh the index must hold exactly N documents.
+  committed (for the sink this includes up to one 500 ms commit timer; the
+  index's refreshed count lags by its 1 s refresh, so it only shows
+  progress); after a refresh the index must hold exactly N documents.
   Not in `+"`make bench-smoke`"+` (CI has no OpenSearch node).
 
 ## How it is measured
