@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -18,6 +19,9 @@ import (
 // to the stage, not to one incarnation: a paused stage that is restarted
 // comes back paused.
 type pauser struct {
+	// flag mirrors paused for the poll loop, which asks on every poll: an
+	// atomic load there, the lock only to change it.
+	flag    atomic.Bool
 	mu      sync.Mutex
 	paused  bool
 	resumed chan struct{} // closed by resume; nil while not paused
@@ -28,6 +32,7 @@ func (p *pauser) pause() {
 	defer p.mu.Unlock()
 	if !p.paused {
 		p.paused, p.resumed = true, make(chan struct{})
+		p.flag.Store(true)
 	}
 }
 
@@ -36,23 +41,19 @@ func (p *pauser) resume() {
 	defer p.mu.Unlock()
 	if p.paused {
 		p.paused = false
+		p.flag.Store(false)
 		close(p.resumed)
 	}
 }
 
 // isPaused reports whether the stage is paused; a nil pauser never is.
 func (p *pauser) isPaused() bool {
-	if p == nil {
-		return false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.paused
+	return p != nil && p.flag.Load()
 }
 
 // wait blocks while the stage is paused, until resumed or ctx is done.
 func (p *pauser) wait(ctx context.Context) error {
-	if p == nil {
+	if !p.isPaused() {
 		return nil
 	}
 	p.mu.Lock()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,15 +99,15 @@ func (b *browsers) get(p *pipeline.Config) (*pipelineClients, error) {
 	if err != nil {
 		return nil, err
 	}
-	if old, ok := b.clients[p.Name]; ok {
-		old.browse.Close()
-	}
 	pc := &pipelineClients{cfg: p, browse: c, letters: deadletter.Options{Brokers: brokers, Config: p.Kafka.Config, Log: b.log}}
 	if reg != nil {
-		codec, err := serde.NewCodec(serde.Avro, serde.CodecOptions{Registry: reg})
-		if err == nil {
-			pc.letters.Decode = codec.Decode
+		if pc.letters.Decode, err = wireDecoder(reg); err != nil {
+			c.Close()
+			return nil, err
 		}
+	}
+	if old, ok := b.clients[p.Name]; ok {
+		old.browse.Close() // a reload gave the pipeline a new config
 	}
 	if b.clients == nil {
 		b.clients = map[string]*pipelineClients{}
@@ -192,14 +191,12 @@ func (v clusterView) Records(ctx context.Context, q control.RecordQuery) (contro
 	page := control.RecordPage{Records: []control.Record{}}
 	next, err := v.c.Read(ctx, o, func(r browse.Record) error {
 		cr := control.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
-			Value: r.Value, RawKey: r.RawKey, RawValue: r.RawValue, DecodeError: r.DecodeError, Headers: []control.Header{}}
+			RawKey: r.RawKey, RawValue: r.RawValue, DecodeError: r.DecodeError, Headers: []control.Header{}}
 		if r.Key != nil {
 			cr.Key = *r.Key
 		}
-		if r.Value == nil {
-			cr.Value = nil
-		} else {
-			cr.Value = json.RawMessage(r.Value)
+		if r.Value != nil { // a tombstone stays a JSON null, not an empty raw message
+			cr.Value = r.Value
 		}
 		for _, h := range r.Headers {
 			cr.Headers = append(cr.Headers, control.Header{Key: h.Key, Value: h.Value})

@@ -97,13 +97,23 @@ func registryDecoder(rawURL string, log *slog.Logger) (func(context.Context, []b
 	if err != nil {
 		return nil, fmt.Errorf("--registry: %w", err)
 	}
-	codec, err := serde.NewCodec(serde.Avro, serde.CodecOptions{Registry: reg})
+	decode, err := wireDecoder(reg)
 	if err != nil {
 		return nil, fmt.Errorf("--registry: %w", err)
 	}
+	return decode, nil
+}
+
+// wireDecoder reads dead letters' values in the Confluent wire format
+// through reg, for runner dlq and the console's dead-letter pages.
+func wireDecoder(reg *serde.Registry) (func(context.Context, []byte) (any, error), error) {
+	codec, err := serde.NewCodec(serde.Avro, serde.CodecOptions{Registry: reg})
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, b []byte) (any, error) {
 		// A registry that does not answer in time leaves the value as it
-		// is rather than stalling the command.
+		// is rather than stalling the caller.
 		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		return codec.Decode(ctx, b)
